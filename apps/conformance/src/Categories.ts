@@ -1,0 +1,10 @@
+/**
+ * Which package answers which category of the golden file. A category missing here fails every one of
+ * its cases with "not implemented".
+ */
+import type { CategoryRunner } from "./categories/Category.js"
+import { lossRunners } from "./categories/loss.js"
+
+export const runners: Readonly<Record<string, CategoryRunner>> = {
+  ...lossRunners
+}
