@@ -4,7 +4,9 @@
  */
 import type { CategoryRunner } from "./categories/Category.js"
 import { lossRunners } from "./categories/loss.js"
+import { maskingRunners } from "./categories/masking.js"
 
 export const runners: Readonly<Record<string, CategoryRunner>> = {
-  ...lossRunners
+  ...lossRunners,
+  ...maskingRunners
 }
