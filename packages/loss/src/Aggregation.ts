@@ -39,7 +39,7 @@ export const lossAggModes: ReadonlyArray<LossAggMode> = [
 ]
 
 /**
- * The reference's epsilon in every masked denominator.
+ * The reference's epsilon in every masked denominator (the default of the `eps` options).
  *
  * @category constructors
  */
@@ -53,12 +53,12 @@ export const EPS = 1e-8
  *
  * @category math
  */
-export const maskedMean = (values: tf.Tensor, mask: tf.Tensor): tf.Scalar =>
+export const maskedMean = (values: tf.Tensor, mask: tf.Tensor, eps = EPS): tf.Scalar =>
   tidy(() => {
     assertSameShape("maskedMean", { values, mask })
     const m = asFloat(mask)
-    // where() rather than values·mask: junk in padding (even Inf or NaN) cannot reach the result or gradient.
-    return tf.div(tf.sum(tf.where(tf.cast(m, "bool"), values, tf.zerosLike(values))), tf.add(tf.sum(m), EPS))
+    // where() rather than values·mask: junk in padding (even Inf or NaN) cannot reach the result.
+    return tf.div(tf.sum(tf.where(tf.cast(m, "bool"), values, tf.zerosLike(values))), tf.add(tf.sum(m), eps))
   })
 
 /**
@@ -75,20 +75,21 @@ export const averageLoss = (
   values: tf.Tensor,
   mask: tf.Tensor,
   mode: LossAggMode,
-  options: { readonly normLength?: number } = {}
+  options: { readonly normLength?: number; readonly eps?: number } = {}
 ): tf.Scalar =>
   tidy(() => {
     assertRank("averageLoss", "values", values, 2)
     assertSameShape("averageLoss", { values, mask })
     const m = asFloat(mask)
+    const eps = options.eps ?? EPS
     const masked = tf.where(tf.cast(m, "bool"), values, tf.zerosLike(values))
     switch (mode) {
       case "token":
       case "token-mean":
-        return maskedMean(values, m)
+        return maskedMean(values, m, eps)
       case "seq":
       case "seq-mean-token-mean":
-        return tf.mean(tf.div(tf.sum(masked, 1), tf.add(tf.sum(m, 1), EPS)))
+        return tf.mean(tf.div(tf.sum(masked, 1), tf.add(tf.sum(m, 1), eps)))
       case "seq-mean-token-sum":
         return tf.mean(tf.sum(masked, 1))
       case "seq-mean-token-sum-norm": {

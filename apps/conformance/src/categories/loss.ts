@@ -64,7 +64,7 @@ const aggregation: CategoryRunner = (hp, inp) =>
   scoped(() => {
     const mode = field<Aggregation.LossAggMode>(hp, "loss_avg_mode")
     const mask = t(inp, "mask")
-    const f = (v: tf.Tensor) => Aggregation.averageLoss(v, mask, mode)
+    const f = (v: tf.Tensor) => Aggregation.averageLoss(v, mask, mode, { eps: field<number>(hp, "eps") })
     const values = t(inp, "values")
     return { loss: num(f(values)), grad_wrt_values: value(tf.grad(f)(values)) }
   })
@@ -212,13 +212,8 @@ const totalLoss: CategoryRunner = (hp, inp) =>
     const f = (lp: tf.Tensor, m: tf.Tensor | null) => PapoLoss.papoLoss({ logProbs: lp, maskedLogProbs: m, ...fixed }, config).loss
     let gradLp: tf.Tensor
     let gradMasked: tf.Tensor | null = null
-    if (config.recomputeMaskedLogProbs && masked !== null) {
-      const [a, b] = tf.grads((lp: tf.Tensor, m: tf.Tensor) => f(lp, m))([logProbs, masked])
-      gradLp = a!
-      gradMasked = b!
-    } else {
-      gradLp = tf.grad((lp: tf.Tensor) => f(lp, masked))(logProbs)
-    }
+    gradLp = gradOrZeros((lp) => f(lp, masked), logProbs)
+    if (config.recomputeMaskedLogProbs && masked !== null) gradMasked = gradOrZeros((m) => f(logProbs, m), masked)
     const c = out.components
     const maybe = (x: tf.Scalar | null) => (x === null ? null : num(x))
     return {
