@@ -1,0 +1,512 @@
+/**
+ * The trainer's configuration: one Effect Schema, laid out like EasyR1's `config.yaml`
+ * (`data` / `algorithm` / `worker.actor` / `worker.rollout` / `trainer`, plus `sft`), camelCase keys.
+ * Every default sits beside its field, with the reason where it is not obvious; "scaled" marks a value
+ * changed from the paper's Table 1 / EasyR1 because the policy here is a small model on 28-px images.
+ *
+ * A config is resolved as: schema defaults < `preset` < YAML file < dotted command-line overrides
+ * (`algorithm.klPrcpCoef=0.02`). An unknown key or a bad value stops before any work, with the key's
+ * dotted path and the valid choices.
+ *
+ * @since 0.1.0
+ */
+import { readFile } from "node:fs/promises"
+import { PapoLoss } from "@papo/loss"
+import { Data, Effect, Schema, SchemaIssue } from "effect"
+import * as YAML from "yaml"
+
+const withDefault = <S extends Schema.Top>(schema: S, value: S["Encoded"]) =>
+  schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
+const section = <S extends Schema.Top>(schema: S) => withDefault(schema, {} as S["Encoded"])
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+function deepMerge(a: Partial, b: Partial): Partial {
+  const out: Record<string, unknown> = { ...a }
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k]
+    out[k] = isRecord(prev) && isRecord(v) ? deepMerge(prev, v) : v
+  }
+  return out
+}
+
+const Probability = Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))
+const NonNegative = Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))
+const Positive = Schema.Number.check(Schema.isGreaterThan(0))
+const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+/**
+ * The built-in tasks a split can name instead of a `.jsonl` file.
+ *
+ * @category configuration
+ */
+export const builtinTasks = ["digits", "shapes"] as const
+
+/**
+ * A split: a built-in task or a JSONL file (EasyR1 fields `images`, `problem`, `answer`).
+ *
+ * @category configuration
+ */
+export const DataSource = Schema.String.check(
+  Schema.makeFilter((s) => (builtinTasks as ReadonlyArray<string>).includes(s) || s.endsWith(".jsonl"), {
+    expected: `one of ${builtinTasks.map((t) => `"${t}"`).join(", ")} or a path ending in .jsonl`
+  })
+)
+
+/**
+ * The question kinds of the digit task.
+ *
+ * @category configuration
+ */
+export const questionTypes = ["sum", "difference", "larger", "product", "count"] as const
+
+/**
+ * Every preset name (see {@link presets}).
+ *
+ * @category configuration
+ */
+export const presetNames = [
+  "grpo",
+  "dapo",
+  "papo-g",
+  "papo-d",
+  "grpo-no-kl-ref",
+  "papo-g-no-kl-ref",
+  "papo-g-double-entropy",
+  "papo-d-no-double-entropy",
+  "papo-g-mask-0.4",
+  "papo-g-mask-0.8",
+  "papo-g-mask-1.0",
+  "papo-g-gamma-0.005",
+  "papo-g-gamma-0.01",
+  "papo-g-gamma-0.04"
+] as const
+
+/**
+ * A preset name.
+ *
+ * @category configuration
+ */
+export type PresetName = (typeof presetNames)[number]
+
+const base = PapoLoss.presets.grpo
+/** The per-token KL estimators (`full` is left out: with per-token inputs it is not a KL). */
+const KlEstimator = Schema.Literals(["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3"])
+
+const DataConfig = Schema.Struct({
+  /** Training split: "digits", "shapes" or a .jsonl file. */
+  train: withDefault(DataSource, "digits"),
+  /** Held-out split; a built-in task draws it from digit images disjoint from training. */
+  test: withDefault(DataSource, "digits"),
+  /** Examples generated for a built-in training split (scaled: ViRL39K has 38.8K). */
+  trainSize: withDefault(PositiveInt, 4000),
+  /** Examples generated for a built-in test split. */
+  testSize: withDefault(PositiveInt, 200),
+  /** Digits side by side per image: 2 gives 28×56, the `small` model's input. */
+  numDigits: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 2, maximum: 4 })), 2),
+  questionTypes: withDefault(Schema.Array(Schema.Literals(questionTypes)).check(Schema.isMinLength(1)), [...questionTypes]),
+  /**
+   * Share of questions that state one of the digits in the text, so the image is only half needed:
+   * they form the low-vision-dependency subset, the rest the high one (the paper's split of benchmarks).
+   */
+  hintRate: withDefault(Probability, 0.3),
+  /** Share of each digit class's MNIST images held out for the test split (disjoint images). */
+  testImageShare: withDefault(Schema.Number.check(Schema.isBetween({ minimum: 0.05, maximum: 0.95 })), 0.2),
+  /**
+   * Appended to every question. The paper's 170-character instruction would triple a character-level
+   * prompt (scaled); the SFT warm start teaches the `<think>…</think>\boxed{…}` format instead.
+   */
+  promptSuffix: withDefault(Schema.String, ""),
+  /** Prompt tokens, longer prompts are an error (scaled from 4096). */
+  maxPromptLength: withDefault(PositiveInt, 64),
+  /** Response tokens generated at most (scaled from 2048; a gold trace is ~30 characters). */
+  maxResponseLength: withDefault(PositiveInt, 40),
+  /** Prompts per training step (scaled from 384). */
+  rolloutBatchSize: withDefault(PositiveInt, 16),
+  /** A malformed record in a JSONL split: stop the run, or skip it (counted and reported). */
+  onBadRecord: withDefault(Schema.Literals(["stop", "skip"]), "stop"),
+  /** Seed of task generation and data order. */
+  seed: withDefault(Schema.Int, 1)
+})
+
+const AlgorithmConfig = Schema.Struct({
+  /** How advantages are scaled after the group mean (group-std = GRPO/DAPO in the reference). */
+  advScaling: withDefault(Schema.Literals(["group-std", "none", "batch-std"]), "group-std"),
+  /** β·KL(π_θ‖π_ref) as a loss term; false = EasyR1's `disable_kl` (no reference model is kept). */
+  useKlLoss: withDefault(Schema.Boolean, base.useKlLoss),
+  klPenalty: withDefault(KlEstimator, "low_var_kl"),
+  /** β. */
+  klCoef: withDefault(NonNegative, base.klCoef),
+  /** PAPO's implicit perception loss on. */
+  useKlPrcp: withDefault(Schema.Boolean, base.useKlPrcp),
+  klPrcpPenalty: withDefault(KlEstimator, "low_var_kl"),
+  /** γ (PAPO-G 0.02, PAPO-D 0.01; 0.04 collapses in the paper). */
+  klPrcpCoef: withDefault(NonNegative, base.klPrcpCoef),
+  klPrcpSchedule: withDefault(Schema.Literals(["fixed", "annealing"]), "fixed"),
+  klPrcpStartValue: withDefault(NonNegative, 0.01),
+  klPrcpEndValue: withDefault(NonNegative, 0),
+  klPrcpAnnealingRatio: withDefault(Probability, 0.5),
+  /** Patch-masking probability p of each patch (black_prob). */
+  maskRatio: withDefault(Probability, 0.6),
+  /** Patch side in pixels (scaled from 14: the images are 28 px tall instead of ≥448). */
+  maskPatchSize: withDefault(PositiveInt, 7),
+  /** DAPO's dynamic sampling. */
+  onlineFiltering: withDefault(Schema.Boolean, false),
+  /** Filter on accuracy, as the reference does (not overall). */
+  filterKey: withDefault(Schema.Literals(["accuracy", "overall"]), "accuracy"),
+  filterLow: withDefault(Probability, 0.01),
+  filterHigh: withDefault(Probability, 0.99),
+  maxTryMakeBatch: withDefault(Schema.Int, 20)
+})
+
+const OptimConfig = Schema.Struct({
+  /** Scaled from 1e-6: a small model warm-started by SFT moves at 1e-6 far too slowly to see in 100 steps. */
+  lr: withDefault(Positive, 5e-5),
+  weightDecay: withDefault(NonNegative, 0.01),
+  betas: withDefault(Schema.Tuple([Probability, Probability]), [0.9, 0.999]),
+  maxGradNorm: withDefault(Positive, 1.0)
+})
+
+const ActorConfig = Schema.Struct({
+  /** The `@papo/model` config name. */
+  model: withDefault(Schema.Literals(["tiny", "small"]), "small"),
+  /** Initial weights: a checkpoint folder (e.g. an SFT run's), or "" for a fresh model. */
+  init: withDefault(Schema.String, ""),
+  /** Prompts per optimizer step (scaled from 128 of 384: 2 updates per step instead of 3). */
+  globalBatchSize: withDefault(PositiveInt, 8),
+  /** Sequences per micro-batch (scaled from 4: one wide matmul is faster on wasm than many narrow). */
+  microBatchSizePerDeviceForUpdate: withDefault(PositiveInt, 40),
+  /** Sequences per no-grad log-prob pass. */
+  microBatchSizePerDeviceForExperience: withDefault(PositiveInt, 80),
+  ppoEpochs: withDefault(PositiveInt, 1),
+  /** ε_low. */
+  clipRatioLow: withDefault(Probability, base.clipRatioLow),
+  /** ε_high: 0.3 for GRPO/PAPO-G (the reference default), 0.28 for DAPO/PAPO-D. */
+  clipRatioHigh: withDefault(NonNegative, base.clipRatioHigh),
+  /** Dual-clip C, always on in the reference. */
+  clipRatioDual: withDefault(Schema.Number.check(Schema.isGreaterThan(1)), base.clipRatioDual),
+  /** Every released config uses token-mean, GRPO included. */
+  lossAvgMode: withDefault(Schema.Literals(["token", "seq"]), "token"),
+  useAugEntropyLoss: withDefault(Schema.Boolean, base.useAugEntropyLoss),
+  /** η2. */
+  augEntropyLossCoef: withDefault(NonNegative, base.augEntropyLossCoef),
+  useOriEntropyLoss: withDefault(Schema.Boolean, base.useOriEntropyLoss),
+  /** η1. */
+  oriEntropyLossCoef: withDefault(NonNegative, base.oriEntropyLossCoef),
+  /** The reference's RECOMPUTE_AUG_LOG_PROBS: masked branch with grad (off in the paper). */
+  recomputeMaskedLogProbs: withDefault(Schema.Boolean, base.recomputeMaskedLogProbs),
+  optim: section(OptimConfig)
+})
+
+const RolloutConfig = Schema.Struct({
+  /** G responses per prompt. */
+  n: withDefault(Schema.Int.check(Schema.isGreaterThanOrEqualTo(2)), 5),
+  temperature: withDefault(Positive, 1.0),
+  topP: withDefault(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1, exclusiveMinimum: true })), 0.99)
+})
+
+const WorkerConfig = Schema.Struct({
+  actor: section(ActorConfig),
+  rollout: section(RolloutConfig)
+})
+
+const TrainerConfig = Schema.Struct({
+  /** The run folder is `<outputDir>/<experimentName>/`. */
+  experimentName: withDefault(Schema.String.check(Schema.isMinLength(1)), "papo"),
+  outputDir: withDefault(Schema.String, "runs"),
+  /** Training steps (scaled from ≈202). */
+  maxSteps: withDefault(PositiveInt, 100),
+  /** Checkpoint every N steps (0: only at the end and on Ctrl-C). */
+  saveFreq: withDefault(NonNegativeInt, 25),
+  /** Checkpoints kept. */
+  saveLimit: withDefault(PositiveInt, 3),
+  /** Evaluate every N steps (0: only at the end). */
+  valFreq: withDefault(NonNegativeInt, 0),
+  /** avg@k: responses per test question (the paper: avg@8 at temperature 1.0). */
+  valAvgK: withDefault(PositiveInt, 8),
+  valTemperature: withDefault(Positive, 1.0),
+  /** Log sample rollouts (images, response, reward) every N steps (0: never). */
+  logSampleFreq: withDefault(NonNegativeInt, 10),
+  numSamples: withDefault(PositiveInt, 4),
+  /** Stop after this many non-finite losses or gradients in a row (each one skips its update). */
+  maxConsecutiveNonFinite: withDefault(PositiveInt, 3),
+  /** Seed of initialization, masks, sampling. */
+  seed: withDefault(Schema.Int, 1),
+  backend: withDefault(Schema.Literals(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]), "auto"),
+  /** Console output: a progress bar on a terminal, a line per step otherwise. */
+  logger: withDefault(Schema.Literals(["auto", "bar", "lines", "quiet"]), "auto")
+})
+
+const SftConfig = Schema.Struct({
+  /** Optimizer steps of the warm start on gold traces. */
+  steps: withDefault(PositiveInt, 300),
+  batchSize: withDefault(PositiveInt, 32),
+  /** Higher than RL's: SFT learns from scratch. */
+  lr: withDefault(Positive, 2e-3),
+  weightDecay: withDefault(NonNegative, 0.01),
+  maxGradNorm: withDefault(Positive, 1.0)
+})
+
+/**
+ * The whole config schema. Decoding `{}` gives every default.
+ *
+ * @category configuration
+ */
+export const Config = Schema.Struct({
+  /** The preset the values were resolved from (informational once resolved). */
+  preset: withDefault(Schema.Literals(presetNames), "grpo"),
+  data: section(DataConfig),
+  algorithm: section(AlgorithmConfig),
+  worker: section(WorkerConfig),
+  trainer: section(TrainerConfig),
+  sft: section(SftConfig)
+})
+
+/**
+ * A resolved config.
+ *
+ * @category configuration
+ */
+export type Config = typeof Config.Type
+
+/** A partial config in YAML form. */
+type Partial = { readonly [k: string]: unknown }
+
+const lossFields = (loss: PapoLoss.LossConfig): Partial => ({
+  algorithm: {
+    useKlLoss: loss.useKlLoss,
+    klPenalty: loss.klPenalty,
+    klCoef: loss.klCoef,
+    useKlPrcp: loss.useKlPrcp,
+    klPrcpPenalty: loss.klPrcpPenalty,
+    klPrcpCoef: loss.klPrcpCoef
+  },
+  worker: {
+    actor: {
+      clipRatioLow: loss.clipRatioLow,
+      clipRatioHigh: loss.clipRatioHigh,
+      clipRatioDual: loss.clipRatioDual,
+      useAugEntropyLoss: loss.useAugEntropyLoss,
+      augEntropyLossCoef: loss.augEntropyLossCoef,
+      useOriEntropyLoss: loss.useOriEntropyLoss,
+      oriEntropyLossCoef: loss.oriEntropyLossCoef
+    }
+  }
+})
+
+const dapoSampling: Partial = { algorithm: { onlineFiltering: true } }
+const withPapoG = (extra: Partial): Partial => deepMerge(lossFields(PapoLoss.presets["papo-g"]), extra)
+
+/**
+ * The presets, each a partial config over the defaults. The loss settings come from
+ * `PapoLoss.presets` (the paper's Table 1 and Table 8). Ablations follow the paper's: reference KL off,
+ * Double Entropy on/off, mask ratio, γ.
+ *
+ * @category configuration
+ */
+export const presets: Readonly<Record<PresetName, Partial>> = {
+  grpo: lossFields(PapoLoss.presets.grpo),
+  dapo: deepMerge(lossFields(PapoLoss.presets.dapo), dapoSampling),
+  "papo-g": lossFields(PapoLoss.presets["papo-g"]),
+  "papo-d": deepMerge(lossFields(PapoLoss.presets["papo-d"]), dapoSampling),
+  "grpo-no-kl-ref": lossFields(PapoLoss.presets["grpo-no-kl-ref"]),
+  "papo-g-no-kl-ref": lossFields(PapoLoss.presets["papo-g-no-kl-ref"]),
+  /** The 7B recipe: γ = 0.02 regularized by Double Entropy η = 0.05. */
+  "papo-g-double-entropy": lossFields(PapoLoss.presets["papo-g-7b"]),
+  "papo-d-no-double-entropy": deepMerge(lossFields(PapoLoss.presets["papo-d"]), {
+    ...dapoSampling,
+    worker: { actor: { useAugEntropyLoss: false, useOriEntropyLoss: false } }
+  }),
+  "papo-g-mask-0.4": withPapoG({ algorithm: { maskRatio: 0.4 } }),
+  "papo-g-mask-0.8": withPapoG({ algorithm: { maskRatio: 0.8 } }),
+  "papo-g-mask-1.0": withPapoG({ algorithm: { maskRatio: 1.0 } }),
+  "papo-g-gamma-0.005": withPapoG({ algorithm: { klPrcpCoef: 0.005 } }),
+  "papo-g-gamma-0.01": withPapoG({ algorithm: { klPrcpCoef: 0.01 } }),
+  "papo-g-gamma-0.04": withPapoG({ algorithm: { klPrcpCoef: 0.04 } })
+}
+
+/**
+ * The `@papo/loss` config a resolved config describes.
+ *
+ * @category configuration
+ */
+export const lossConfig = (config: Config, gradientAccumulation: number): PapoLoss.LossConfig => {
+  const { algorithm: a, worker: { actor } } = config
+  return {
+    ...PapoLoss.presets.grpo,
+    clipRatioLow: actor.clipRatioLow,
+    clipRatioHigh: actor.clipRatioHigh,
+    clipRatioDual: actor.clipRatioDual,
+    lossAggMode: actor.lossAvgMode,
+    useKlLoss: a.useKlLoss,
+    klPenalty: a.klPenalty,
+    klCoef: a.klCoef,
+    useKlPrcp: a.useKlPrcp,
+    klPrcpPenalty: a.klPrcpPenalty,
+    klPrcpCoef: a.klPrcpCoef,
+    useAugEntropyLoss: actor.useAugEntropyLoss,
+    augEntropyLossCoef: actor.augEntropyLossCoef,
+    useOriEntropyLoss: actor.useOriEntropyLoss,
+    oriEntropyLossCoef: actor.oriEntropyLossCoef,
+    recomputeMaskedLogProbs: actor.recomputeMaskedLogProbs,
+    gradientAccumulation
+  }
+}
+
+/**
+ * A config that cannot be used: each problem names the key (dotted path) and what was expected.
+ *
+ * @category errors
+ */
+export class ConfigError extends Data.TaggedError("ConfigError")<{
+  readonly source: string
+  readonly problems: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return `invalid config (${this.source}):\n${this.problems.map((p) => `  - ${p}`).join("\n")}`
+  }
+}
+
+const editDistance = (a: string, b: string): number => {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)])
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+  }
+  return d[a.length]![b.length]!
+}
+
+/** Every key of `input` that the defaults (the full key tree) do not have, with the valid choices. */
+const unknownKeys = (input: Partial, known: Partial, prefix = ""): Array<string> =>
+  Object.entries(input).flatMap(([k, v]) => {
+    const path = prefix + k
+    if (!(k in known)) {
+      const choices = Object.keys(known)
+      const near = choices.filter((c) => editDistance(c.toLowerCase(), k.toLowerCase()) <= 2)
+      return [
+        `unknown key "${path}"${near.length ? ` (did you mean "${prefix}${near[0]}"?)` : ""}; valid keys${
+          prefix ? ` in ${prefix.slice(0, -1)}` : ""
+        }: ${choices.join(", ")}`
+      ]
+    }
+    const sub = known[k]
+    if (isRecord(sub)) {
+      return isRecord(v) ? unknownKeys(v, sub, `${path}.`) : [`"${path}" must be a section (a mapping), got ${JSON.stringify(v)}`]
+    }
+    return []
+  })
+
+const defaults: Config = Schema.decodeUnknownSync(Config)({})
+
+/**
+ * Every default, as decoding `{}` gives it.
+ *
+ * @category configuration
+ */
+export const defaultConfig: Config = defaults
+
+/**
+ * Parses dotted overrides (`a.b=value`; the value is read as YAML, so `0.02`, `true`, `[0.9, 0.99]`
+ * and bare strings work) into a partial config.
+ *
+ * @example
+ * parseOverrides(["algorithm.klPrcpCoef=0.02"]) // => { algorithm: { klPrcpCoef: 0.02 } }
+ *
+ * @category configuration
+ */
+export const parseOverrides = (args: ReadonlyArray<string>): Effect.Effect<Partial, ConfigError> =>
+  Effect.gen(function*() {
+    let out: Partial = {}
+    const problems: Array<string> = []
+    for (const arg of args) {
+      const eq = arg.indexOf("=")
+      if (eq <= 0) {
+        problems.push(`override "${arg}" is not of the form key.path=value`)
+        continue
+      }
+      const path = arg.slice(0, eq).split(".")
+      const raw = arg.slice(eq + 1)
+      let value: unknown = raw
+      try {
+        value = raw === "" ? "" : YAML.parse(raw)
+      } catch {
+        value = raw
+      }
+      const nested = path.reduceRight<unknown>((acc, k) => ({ [k]: acc }), value) as Partial
+      out = deepMerge(out, nested)
+    }
+    if (problems.length) return yield* new ConfigError({ source: "command line", problems })
+    return out
+  })
+
+/**
+ * Validates a partial config (already merged from its sources) and fills every default. The preset
+ * named by `preset` goes under the given values.
+ *
+ * @category configuration
+ */
+export const resolveConfig = (input: unknown, source = "config"): Effect.Effect<Config, ConfigError> =>
+  Effect.gen(function*() {
+    if (!isRecord(input)) return yield* new ConfigError({ source, problems: ["the config must be a mapping"] })
+    const unknown = unknownKeys(input, defaults as unknown as Partial)
+    if (unknown.length) return yield* new ConfigError({ source, problems: unknown })
+    const presetName = input["preset"] ?? "grpo"
+    if (!(presetNames as ReadonlyArray<unknown>).includes(presetName)) {
+      return yield* new ConfigError({
+        source,
+        problems: [`"preset": ${JSON.stringify(presetName)} is not a preset; valid: ${presetNames.join(", ")}`]
+      })
+    }
+    const merged = deepMerge(presets[presetName as PresetName], input)
+    return yield* Schema.decodeUnknownEffect(Config)(merged, { errors: "all", onExcessProperty: "error" }).pipe(
+      Effect.mapError((e) => {
+        const formatted = SchemaIssue.makeFormatterStandardSchemaV1()(e.issue)
+        return new ConfigError({
+          source,
+          problems: formatted.issues.map((i) => {
+            const path = (i.path ?? []).map((p) => (typeof p === "object" ? String(p.key) : String(p))).join(".")
+            const got = path.split(".").reduce<unknown>((o, k) => (isRecord(o) || Array.isArray(o) ? (o as any)[k] : undefined), merged)
+            return `"${path}": ${i.message}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`
+          })
+        })
+      })
+    )
+  })
+
+/**
+ * Loads a config: optional YAML file, then dotted overrides, then validation.
+ *
+ * @category configuration
+ */
+export const loadConfig = (
+  options: { readonly file?: string | undefined; readonly overrides?: ReadonlyArray<string> | undefined }
+): Effect.Effect<Config, ConfigError> =>
+  Effect.gen(function*() {
+    let fromFile: unknown = {}
+    const file = options.file
+    if (file !== undefined) {
+      const text = yield* Effect.tryPromise({
+        try: () => readFile(file, "utf8"),
+        catch: (e) => new ConfigError({ source: file, problems: [`cannot read: ${(e as Error).message}`] })
+      })
+      fromFile = yield* Effect.try({
+        try: () => YAML.parse(text) ?? {},
+        catch: (e) => new ConfigError({ source: file, problems: [`not valid YAML: ${(e as Error).message.split("\n")[0]}`] })
+      })
+      if (!isRecord(fromFile)) return yield* new ConfigError({ source: file, problems: ["the file must hold a YAML mapping"] })
+    }
+    const overrides = yield* parseOverrides(options.overrides ?? [])
+    const source = [file, (options.overrides ?? []).length ? "command line" : undefined].filter(Boolean).join(" + ") ||
+      "defaults"
+    return yield* resolveConfig(deepMerge(fromFile as Partial, overrides), source)
+  })
+
+/**
+ * The resolved config as YAML (what a run writes to `config.yaml`; it loads back to the same config).
+ *
+ * @category configuration
+ */
+export const toYaml = (config: Config): string => YAML.stringify(config)

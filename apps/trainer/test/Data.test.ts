@@ -1,0 +1,190 @@
+import assert from "node:assert/strict"
+import { mkdtemp, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, it } from "node:test"
+import { Effect } from "effect"
+import * as jpeg from "jpeg-js"
+import * as Dataset from "../src/Dataset.js"
+import * as Digits from "../src/Digits.js"
+import { classify, type Example } from "../src/Example.js"
+import * as Images from "../src/Images.js"
+import * as Shapes from "../src/Shapes.js"
+
+const digitOptions = (split: "train" | "test", size = 300): Digits.DigitsOptions => ({
+  split,
+  size,
+  numDigits: 2,
+  questionTypes: ["sum", "difference", "larger", "product", "count"],
+  hintRate: 0.3,
+  testImageShare: 0.2,
+  seed: 7
+})
+
+const boxed = (trace: string) => /\\boxed\{([^}]*)\}/.exec(trace)![1]!
+const digitsOf = (e: Example) => e.sources!.map((s) => Number(s.split("/")[1]))
+
+describe("Digits task", () => {
+  const train = Digits.generate(digitOptions("train"))
+  const test = Digits.generate(digitOptions("test", 200))
+
+  it("is deterministic in its seed", () => {
+    const again = Digits.generate(digitOptions("train", 20))
+    assert.deepEqual(again.map((e) => [e.problem, e.answer, e.sources]), train.slice(0, 20).map((e) => [e.problem, e.answer, e.sources]))
+  })
+
+  it("answers are right for the digits shown, and the trace boxes the answer", () => {
+    for (const e of [...train, ...test]) {
+      const ds = digitsOf(e)
+      const q = e.problem.replace(/^The \w+ digit is \d\. /, "")
+      const expected = q.startsWith("What is the sum") ? ds[0]! + ds[1]!
+        : q.startsWith("What is the product") ? ds[0]! * ds[1]!
+        : q.startsWith("Which digit") ? Math.max(...ds)
+        : q.startsWith("What is the largest digit minus") ? Math.abs(ds[0]! - ds[1]!)
+        : ds.filter((d) => d === Number(/How many (\d)s/.exec(q)![1])).length
+      assert.equal(e.answer, String(expected), e.problem)
+      assert.equal(boxed(e.trace!), e.answer)
+      assert.deepEqual(e.perceived!.values, ds)
+    }
+  })
+
+  it("the worked example of the paper's format", () => {
+    assert.deepEqual(Digits.question("sum", [7, 5], 0), {
+      problem: "What is the sum of the digits?",
+      answer: "12",
+      trace: "<think>7+5=12</think>\\boxed{12}"
+    })
+  })
+
+  it("train and test use disjoint MNIST images, and the image shows those digits' pixels", () => {
+    const trainImgs = new Set(train.flatMap((e) => e.sources!))
+    const testImgs = new Set(test.flatMap((e) => e.sources!))
+    for (const s of testImgs) assert.ok(!trainImgs.has(s), `${s} is in both splits`)
+    const e = test[0]!
+    assert.deepEqual([e.image.height, e.image.width, e.image.channels], [28, 56, 1])
+    const [, d, i] = e.sources![1]!.split("/")
+    const px = Digits.digitPixels(Number(d), Number(i))
+    assert.deepEqual(Array.from(e.image.data.subarray(10 * 56 + 28, 10 * 56 + 56)), Array.from(px.subarray(10 * 28, 11 * 28)))
+  })
+
+  it("hinted questions state a true digit and form the low-vision-dependency subset", () => {
+    const low = train.filter((e) => e.subset === "low")
+    assert.ok(low.length > 50 && low.length < 130, `${low.length} hinted of 300 at hintRate 0.3`)
+    for (const e of low) {
+      const [, pos, d] = /^The (first|second) digit is (\d)\./.exec(e.problem)!
+      assert.equal(digitsOf(e)[pos === "first" ? 0 : 1], Number(d))
+    }
+    assert.ok(train.filter((e) => e.subset === "high").every((e) => !e.problem.startsWith("The ")))
+  })
+
+  it("wrong answers split into perception and reasoning errors", () => {
+    const e = train.find((x) => x.problem === "What is the sum of the digits?")!
+    const [a, b] = digitsOf(e)
+    assert.equal(classify(e, e.trace!, true), "correct")
+    assert.equal(classify(e, `<think>${a}+${b}=${a! + b! + 1}</think>\\boxed{${a! + b! + 1}}`, false), "reasoning")
+    assert.equal(classify(e, `<think>${(a! + 1) % 10}+${b}=3</think>\\boxed{3}`, false), "perception")
+    assert.equal(classify(e, "\\boxed{3}", false), "format")
+  })
+})
+
+describe("Shapes task", () => {
+  const ex = Shapes.generate({ split: "train", size: 200, height: 28, width: 56, hintRate: 0.3, seed: 3 })
+  it("answers follow from the stated counts, and the counts are the shapes drawn", () => {
+    for (const e of ex) {
+      const [o, s, t] = e.perceived!.values as [number, number, number]
+      const counts: Record<string, number> = { circles: o, squares: s, triangles: t }
+      const q = e.problem.replace(/^There (is|are) .*?\. /, "")
+      const many = /^How many (\w+) are there\?$/.exec(q)
+      const more = /^Are there more (\w+) than (\w+)\?$/.exec(q)
+      const expected = q === "How many shapes are there?" ? String(o + s + t)
+        : many ? String(counts[many[1]!]) : counts[more![1]!]! > counts[more![2]!]! ? "yes" : "no"
+      assert.equal(e.answer, expected, e.problem)
+      assert.equal(boxed(e.trace!), e.answer)
+      assert.deepEqual(e.perceived!.parse(/<think>(.*)<\/think>/.exec(e.trace!)![1]!), [o, s, t])
+      const lit = e.image.data.reduce((n, v) => n + (v > 0 ? 1 : 0), 0)
+      assert.ok(lit >= 20 * (o + s + t) && lit <= 130 * (o + s + t), `${lit} lit pixels for ${o + s + t} shapes`)
+    }
+  })
+  it("test differs from train", () => {
+    const t = Shapes.generate({ split: "test", size: 20, height: 28, width: 56, hintRate: 0.3, seed: 3 })
+    assert.notDeepEqual(Array.from(t[0]!.image.data), Array.from(ex[0]!.image.data))
+  })
+})
+
+describe("JSONL datasets", () => {
+  const shape = { height: 28, width: 56, channels: 1 }
+  const parseAnswer = (a: string) => (a.trim() === "" ? null : a.trim())
+  const setup = async (lines: ReadonlyArray<string>) => {
+    const dir = await mkdtemp(join(tmpdir(), "papo-data-"))
+    const img = Images.encodePng([{ height: 14, width: 28, channels: 1, data: new Float32Array(14 * 28).fill(0.5) }], 1)
+    await writeFile(join(dir, "a.png"), img)
+    const rgba = Buffer.alloc(20 * 10 * 4, 200)
+    await writeFile(join(dir, "b.jpg"), jpeg.encode({ width: 20, height: 10, data: rgba }, 90).data)
+    await writeFile(join(dir, "broken.png"), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]))
+    await writeFile(join(dir, "data.jsonl"), lines.join("\n") + "\n")
+    return join(dir, "data.jsonl")
+  }
+  const load = (source: string, onBadRecord: "stop" | "skip") =>
+    Effect.runPromise(Effect.result(Dataset.loadSplit({
+      ...digitOptions("train", 1), source, onBadRecord, imageShape: shape, parseAnswer
+    })))
+  const good = [
+    JSON.stringify({ images: ["a.png"], problem: "<image>What is shown?", answer: "4" }),
+    JSON.stringify({ images: "b.jpg", problem: "Count.", answer: 3, response: "<think>x</think>\\boxed{3}", subset: "easy" })
+  ]
+
+  it("loads PNG and JPEG, resized to the model's input, paths relative to the file", async () => {
+    const r = await load(await setup(good), "stop")
+    assert.equal(r._tag, "Success")
+    if (r._tag !== "Success") return
+    const [a, b] = r.success.examples
+    assert.deepEqual([a!.image.height, a!.image.width, a!.image.channels], [28, 56, 1])
+    assert.ok(Math.abs(a!.image.data[100]! - 128 / 255) < 0.01)
+    assert.ok(Math.abs(b!.image.data[500]! - 200 / 255) < 0.03)
+    assert.equal(a!.problem, "What is shown?")
+    assert.equal(b!.answer, "3")
+    assert.equal(b!.subset, "easy")
+    assert.equal(b!.trace, "<think>x</think>\\boxed{3}")
+  })
+
+  const bad: ReadonlyArray<[string, string, RegExp]> = [
+    ["malformed line", "{not json", /:2: malformed JSON/],
+    ["missing image", JSON.stringify({ images: ["nope.png"], problem: "q", answer: "1" }), /:2: image nope\.png cannot be read \(ENOENT\)/],
+    ["corrupt image", JSON.stringify({ images: ["broken.png"], problem: "q", answer: "1" }), /:2: image broken\.png is corrupt/],
+    ["unparseable answer", JSON.stringify({ images: ["a.png"], problem: "q", answer: " " }), /:2: the verifier cannot read the answer/],
+    ["missing field", JSON.stringify({ images: ["a.png"], answer: "1" }), /:2: "problem" must be a non-empty string/]
+  ]
+  for (const [kind, line, reason] of bad) {
+    it(`${kind}: stops with file, line and reason, or is skipped and counted`, async () => {
+      const file = await setup([good[0]!, line, good[1]!])
+      const stop = await load(file, "stop")
+      assert.equal(stop._tag, "Failure")
+      if (stop._tag === "Failure") {
+        assert.equal(stop.failure.file, file)
+        assert.equal(stop.failure.line, 2)
+        assert.match(stop.failure.message, reason)
+      }
+      const skip = await load(file, "skip")
+      assert.equal(skip._tag, "Success")
+      if (skip._tag === "Success") {
+        assert.equal(skip.success.examples.length, 2)
+        assert.equal(skip.success.skipped.length, 1)
+        assert.match(skip.success.skipped[0]!.message, reason)
+      }
+    })
+  }
+
+  it("a missing file is reported", async () => {
+    const r = await load("/nonexistent/x.jsonl", "skip")
+    assert.ok(r._tag === "Failure" && /cannot read the file \(ENOENT\)/.test(r.failure.message))
+  })
+})
+
+describe("Data order", () => {
+  it("each epoch is a permutation, and any cursor continues the same order", () => {
+    const all = Dataset.batchAt(10, 30, 0, 5)
+    for (let e = 0; e < 3; e++) assert.deepEqual([...all.slice(e * 10, e * 10 + 10)].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    assert.deepEqual(Dataset.batchAt(10, 7, 8, 5), all.slice(8, 15))
+    assert.notDeepEqual(all.slice(0, 10), all.slice(10, 20))
+  })
+})
