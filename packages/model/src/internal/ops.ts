@@ -1,0 +1,65 @@
+/**
+ * Tensor building blocks tuned for the wasm backend (see the package README, "Performance"):
+ * only plain 2-D matMuls are fast there, and tfjs's own matMul gradient uses the slow transpose flags.
+ */
+import * as tf from "@tensorflow/tfjs"
+
+/** `tf.tidy` typed for results that hold plain values next to tensors. */
+export const tidy = <T>(f: () => T): T => tf.tidy(f as () => tf.TensorContainer) as T
+
+/**
+ * `x @ w` for 2-D `x [M, K]`, `w [K, N]`, whose gradient transposes explicitly and runs two plain
+ * 2-D matMuls (`dy @ wᵀ`, `xᵀ @ dy`) instead of tfjs's transposeA/transposeB kernels (5–10× slower on wasm).
+ */
+export const matMul2d: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor2D = tf.customGrad(((
+  x: tf.Tensor2D,
+  w: tf.Tensor2D,
+  save: tf.GradSaveFunc
+) => {
+  save([x, w])
+  return {
+    value: tf.matMul(x, w),
+    gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => {
+      const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D]
+      return [tf.matMul(dy, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy)]
+    }
+  }
+}) as never) as never
+
+/** `x @ w + b` on 2-D `x`. */
+export const dense = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | null): tf.Tensor2D => {
+  const y = matMul2d(x, w)
+  return b === null ? y : tf.add(y, b)
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI)
+const GELU_A = 2 * GELU_C * 0.044715
+const GELU_B = 2 * GELU_C
+
+/**
+ * tanh-GELU, `0.5·x·(1 + tanh(u))` with `u = √(2/π)(x + 0.044715x³)`, written exactly as `x·σ(2u)`
+ * (wasm's tanh and pow are slow), with a hand-written gradient
+ * `σ(z) + x·σ(z)(1 − σ(z))·dz/dx`, `z = 2u`, `dz/dx = 2√(2/π)(1 + 3·0.044715x²)`.
+ */
+export const gelu: (x: tf.Tensor) => tf.Tensor = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const x2 = tf.mul(x, x)
+  const s = tf.sigmoid(tf.mul(x, tf.add(tf.mul(x2, GELU_A), GELU_B)))
+  save([x, s])
+  return {
+    value: tf.mul(x, s),
+    gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => {
+      const [sx, ss] = saved as [tf.Tensor, tf.Tensor]
+      const dz = tf.add(tf.mul(tf.mul(sx, sx), 3 * GELU_A), GELU_B) // dz/dx
+      const ds = tf.mul(ss, tf.sub(1, ss)) // σ'(z)
+      return tf.mul(dy, tf.add(ss, tf.mul(tf.mul(sx, ds), dz)))
+    }
+  }
+}) as never) as never
+
+/** LayerNorm over the last axis of `[M, d]`, ε = 1e-5 (PyTorch's default). */
+export const layerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor2D => {
+  const mu = tf.mean(x, -1, true)
+  const xc = tf.sub(x, mu)
+  const variance = tf.mean(tf.mul(xc, xc), -1, true)
+  return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, 1e-5))), gamma), beta)
+}

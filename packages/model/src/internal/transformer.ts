@@ -1,0 +1,136 @@
+/**
+ * The decoder's math over a flat parameter record (names as in the README's tensor table).
+ * Shapes: N rows, T positions, d = dModel, H heads of hd = d / H, V vocab, Np patch tokens.
+ */
+import * as tf from "@tensorflow/tfjs"
+import { numPatches, type ModelConfig } from "../Config.js"
+import { dense, gelu, layerNorm, matMul2d } from "./ops.js"
+
+export type Params = Readonly<Record<string, tf.Tensor>>
+
+const get = (p: Params, name: string): tf.Tensor => {
+  const t = p[name]
+  if (t === undefined) throw new Error(`Missing parameter "${name}"`)
+  return t
+}
+
+/** One layer's cache: keys transposed `[N·H, hd, T]` (so scores are a plain batched matMul) and values `[N·H, T, hd]`. */
+export interface LayerKv {
+  readonly kT: tf.Tensor3D
+  readonly v: tf.Tensor3D
+}
+
+/** `[N, H, W, C]` → patch tokens `[N, Np, d]`: row-major patches, each flattened as (py, px, c). */
+export const embedImages = (p: Params, c: ModelConfig, images: tf.Tensor): tf.Tensor3D => {
+  const n = images.shape[0]!
+  const ps = c.patchSize, hp = c.imageHeight / ps, wp = c.imageWidth / ps, np = hp * wp
+  const rows = tf.reshape(images, [n * hp, ps, wp, ps * c.imageChannels]) // (N·Hp, py, Wp, px·C)
+  const patches = tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [n * np, ps * ps * c.imageChannels]) // (N·Np, P)
+  const x = dense(patches, get(p, "patch_embed.weight"), get(p, "patch_embed.bias")) // (N·Np, d)
+  return tf.add(tf.reshape(x, [n, np, c.dModel]), get(p, "image_pos_embed")) as tf.Tensor3D
+}
+
+/** Token ids `[N, L]` at text positions `offset … offset + L − 1` → `[N, L, d]` (one-hot · E: no gather gradient). */
+export const embedText = (p: Params, c: ModelConfig, ids: tf.Tensor, offset: number): tf.Tensor3D => {
+  const [n, l] = ids.shape as [number, number]
+  const oneHot = tf.oneHot(tf.reshape(tf.cast(ids, "int32"), [n * l]), c.vocabSize).asType("float32") as tf.Tensor2D
+  const x = matMul2d(oneHot, get(p, "token_embed") as tf.Tensor2D) // (N·L, d)
+  const pos = tf.slice(get(p, "text_pos_embed"), [offset, 0], [l, c.dModel]) // (L, d)
+  return tf.add(tf.reshape(x, [n, l, c.dModel]), pos) as tf.Tensor3D
+}
+
+/** `[T, T]` additive causal mask: 0 on and below the diagonal, −1e9 above. */
+export const causalMask = (t: number): tf.Tensor2D => {
+  const m = new Float32Array(t * t)
+  for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) m[i * t + j] = -1e9
+  return tf.tensor2d(m, [t, t])
+}
+
+const splitHeads = (x: tf.Tensor, n: number, t: number, h: number, hd: number): tf.Tensor3D =>
+  tf.reshape(tf.transpose(tf.reshape(x, [n, t, h, hd]), [0, 2, 1, 3]), [n * h, t, hd]) // (N·H, T, hd)
+
+const mlp = (p: Params, i: number, x: tf.Tensor2D): tf.Tensor2D => {
+  const h = layerNorm(x, get(p, `blocks.${i}.ln2.weight`), get(p, `blocks.${i}.ln2.bias`))
+  const u = gelu(dense(h, get(p, `blocks.${i}.mlp.fc.weight`), get(p, `blocks.${i}.mlp.fc.bias`))) as tf.Tensor2D // (M, dMlp)
+  return tf.add(x, dense(u, get(p, `blocks.${i}.mlp.proj.weight`), get(p, `blocks.${i}.mlp.proj.bias`)))
+}
+
+/**
+ * All blocks over `x [N·T, d]` with causal attention. With `collect`, also returns each layer's keys and
+ * values (for a KV cache).
+ */
+export const blocks = (
+  p: Params,
+  c: ModelConfig,
+  x0: tf.Tensor2D,
+  n: number,
+  t: number,
+  collect: boolean
+): { readonly x: tf.Tensor2D; readonly kv: ReadonlyArray<LayerKv> } => {
+  const d = c.dModel, h = c.nHeads, hd = d / h
+  const mask = causalMask(t)
+  const kv: Array<LayerKv> = []
+  let x = x0
+  for (let i = 0; i < c.nLayers; i++) {
+    const a = layerNorm(x, get(p, `blocks.${i}.ln1.weight`), get(p, `blocks.${i}.ln1.bias`))
+    const qkv = dense(a, get(p, `blocks.${i}.attn.qkv.weight`), get(p, `blocks.${i}.attn.qkv.bias`)) // (N·T, 3d)
+    const [q, k, v] = tf.split(qkv, 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D]
+    const qh = splitHeads(tf.mul(q, 1 / Math.sqrt(hd)), n, t, h, hd) // (N·H, T, hd)
+    const kT = tf.transpose(splitHeads(k, n, t, h, hd), [0, 2, 1]) // (N·H, hd, T)
+    const vh = splitHeads(v, n, t, h, hd) // (N·H, T, hd)
+    const att = tf.softmax(tf.add(tf.matMul(qh, kT), mask)) // (N·H, T, T)
+    const o = tf.matMul(att, vh) // (N·H, T, hd)
+    const merged = tf.reshape(tf.transpose(tf.reshape(o, [n, h, t, hd]), [0, 2, 1, 3]), [n * t, d]) // (N·T, d)
+    x = tf.add(x, dense(merged, get(p, `blocks.${i}.attn.proj.weight`), get(p, `blocks.${i}.attn.proj.bias`)))
+    x = mlp(p, i, x)
+    if (collect) kv.push({ kT, v: vh })
+  }
+  return { x, kv }
+}
+
+/**
+ * One decode step with a KV cache: new tokens' embeddings `x [N, d]` attend to the cached keys/values plus
+ * their own; returns the new hidden states and the grown caches.
+ */
+export const decodeStep = (
+  p: Params,
+  c: ModelConfig,
+  x0: tf.Tensor2D,
+  cache: ReadonlyArray<LayerKv>
+): { readonly x: tf.Tensor2D; readonly kv: ReadonlyArray<LayerKv> } => {
+  const n = x0.shape[0], d = c.dModel, h = c.nHeads, hd = d / h
+  const kv: Array<LayerKv> = []
+  let x = x0
+  for (let i = 0; i < c.nLayers; i++) {
+    const layer = cache[i]!
+    const a = layerNorm(x, get(p, `blocks.${i}.ln1.weight`), get(p, `blocks.${i}.ln1.bias`))
+    const qkv = dense(a, get(p, `blocks.${i}.attn.qkv.weight`), get(p, `blocks.${i}.attn.qkv.bias`)) // (N, 3d)
+    const [q, k, v] = tf.split(qkv, 3, 1)
+    const kT = tf.concat([layer.kT, tf.reshape(k!, [n * h, hd, 1])], 2) as tf.Tensor3D // (N·H, hd, Tc)
+    const vs = tf.concat([layer.v, tf.reshape(v!, [n * h, 1, hd])], 1) as tf.Tensor3D // (N·H, Tc, hd)
+    const qh = tf.reshape(tf.mul(q!, 1 / Math.sqrt(hd)), [n * h, 1, hd]) // (N·H, 1, hd)
+    const att = tf.softmax(tf.matMul(qh, kT)) // (N·H, 1, Tc)
+    const o = tf.reshape(tf.matMul(att, vs), [n, d]) // (N, d)
+    x = tf.add(x, dense(o, get(p, `blocks.${i}.attn.proj.weight`), get(p, `blocks.${i}.attn.proj.bias`)))
+    x = mlp(p, i, x)
+    kv.push({ kT, v: vs })
+  }
+  return { x, kv }
+}
+
+/** Final LayerNorm and LM head: `[M, d]` → logits `[M, V]`. */
+export const head = (p: Params, x: tf.Tensor): tf.Tensor2D =>
+  matMul2d(layerNorm(x, get(p, "ln_f.weight"), get(p, "ln_f.bias")), get(p, "lm_head.weight") as tf.Tensor2D)
+
+/** The input sequence `[image][text]` as `[N·T, d]`, with T = Np + L. */
+export const embedSequence = (
+  p: Params,
+  c: ModelConfig,
+  images: tf.Tensor,
+  textIds: tf.Tensor
+): { readonly x: tf.Tensor2D; readonly n: number; readonly t: number } => {
+  const n = images.shape[0]!
+  const t = numPatches(c) + textIds.shape[1]!
+  const x = tf.concat([embedImages(p, c, images), embedText(p, c, textIds, 0)], 1) // (N, T, d)
+  return { x: tf.reshape(x, [n * t, c.dModel]), n, t }
+}

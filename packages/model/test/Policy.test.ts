@@ -1,0 +1,159 @@
+import assert from "node:assert/strict"
+import { before, test } from "node:test"
+import * as tf from "@tensorflow/tfjs"
+import { Config, Policy, Random, Sampling } from "../src/index.js"
+import { blocks, decodeStep, embedSequence, embedText, head, type Params } from "../src/internal/transformer.js"
+import { randomBatch, setup } from "./helpers.js"
+
+before(setup)
+const c = Config.configs.tiny
+
+test("parameter count matches the config formula and the named configs' sizes", () => {
+  const policy = Policy.create(c, 0)
+  const total = Object.values(policy.params).reduce((s, v) => s + v.size, 0)
+  assert.equal(total, Config.parameterCount(c))
+  Policy.dispose(policy)
+  // bench-spec: small ≈ 0.82 M, medium ≈ 4.8 M
+  assert.ok(Math.abs(Config.parameterCount(Config.configs.small) / 0.82e6 - 1) < 0.02)
+  assert.ok(Math.abs(Config.parameterCount(Config.configs.medium) / 4.8e6 - 1) < 0.03)
+})
+
+test("an invalid config is refused with the field in the message", () => {
+  assert.throws(() => Policy.create({ ...c, nHeads: 3 }, 0), /dModel 16 is not divisible by nHeads 3/)
+  assert.throws(() => Policy.create({ ...c, patchSize: 3 }, 0), /patchSize 3 must divide/)
+})
+
+test("the same seed gives the same weights; a reference copy is frozen and independent", () => {
+  const a = Policy.create(c, 5), b = Policy.create(c, 5), other = Policy.create(c, 6)
+  const wa = Policy.getWeights(a)
+  assert.deepEqual(wa, Policy.getWeights(b))
+  assert.notDeepEqual(wa["token_embed"], Policy.getWeights(other)["token_embed"])
+  const ref = Policy.reference(a)
+  assert.equal(ref.trainable, false)
+  assert.ok(Object.values(ref.params).every((v) => !v.trainable))
+  Policy.setWeights(a, Policy.getWeights(other))
+  assert.deepEqual(Policy.getWeights(ref), wa)
+  assert.throws(() => Policy.setWeights(a, { ...wa, "lm_head.weight": new Float32Array(3) }), /"lm_head.weight" has 3 values/)
+  assert.deepEqual(Policy.getWeights(a), Policy.getWeights(other)) // unchanged by the refused call
+  for (const p of [a, b, other, ref]) Policy.dispose(p)
+})
+
+test("KV-cached logits equal the logits of a full recomputation", () => {
+  const policy = Policy.create(c, 1)
+  const p = policy.params as Params
+  const n = 3, tp = 3, steps = c.maxResponseLength
+  const { images, promptIds } = randomBatch(c, n, tp, 2)
+  const tokens = tf.tensor2d(Int32Array.from({ length: n * steps }, (_, i) => (i * 7) % c.vocabSize), [n, steps], "int32")
+  tf.tidy(() => {
+    // Full recomputation over [image][prompt][tokens]: logits at every position.
+    const full = embedSequence(p, c, images, tf.concat([promptIds, tokens], 1))
+    const fullLogits = tf.reshape(head(p, blocks(p, c, full.x, n, full.t, false).x), [n, full.t, c.vocabSize])
+    // Cached: prefill the prefix, then one token at a time.
+    const pre = embedSequence(p, c, images, promptIds)
+    const out = blocks(p, c, pre.x, n, pre.t, true)
+    let kv = out.kv
+    const cached: Array<tf.Tensor> = [tf.reshape(tf.slice(tf.reshape(head(p, out.x), [n, pre.t, c.vocabSize]), [0, pre.t - 1, 0], [n, 1, c.vocabSize]), [n, c.vocabSize])]
+    for (let s = 0; s < steps - 1; s++) {
+      const x0 = tf.reshape(embedText(p, c, tf.slice(tokens, [0, s], [n, 1]), tp + s), [n, c.dModel]) as tf.Tensor2D
+      const step = decodeStep(p, c, x0, kv)
+      kv = step.kv
+      cached.push(head(p, step.x))
+    }
+    const cachedLogits = tf.stack(cached, 1) // (N, steps, V)
+    const expected = tf.slice(fullLogits, [0, pre.t - 1, 0], [n, steps, c.vocabSize])
+    const diff = tf.max(tf.abs(tf.sub(cachedLogits, expected))).dataSync()[0]!
+    assert.ok(diff < 1e-4, `max |cached − full| = ${diff}`)
+    const scale = tf.max(tf.abs(expected)).dataSync()[0]!
+    assert.ok(scale > 1e-2, "logits are not trivially zero")
+  })
+  Policy.dispose(policy)
+  tf.dispose([images, promptIds, tokens])
+})
+
+test("rollout log-probs (from the cache) equal Policy.logProbs (recomputed) on the response tokens", () => {
+  const policy = Policy.create(c, 3)
+  const { images, promptIds } = randomBatch(c, 2, 2, 4)
+  const r = Sampling.sample(policy, images, promptIds, { groupSize: 3, maxNewTokens: 4, padId: 0, temperature: 0.7 }, new Random.Rng(9))
+  const rep = tf.tidy(() => {
+    const idx = tf.tensor1d([0, 0, 0, 1, 1, 1], "int32")
+    return { images: tf.gather(images, idx), promptIds: tf.gather(promptIds, idx) }
+  })
+  const lp = Policy.logProbs(policy, { ...rep, responseIds: r.responseIds }, 0.7)
+  const got = lp.dataSync()
+  got.forEach((x, i) => assert.ok(Math.abs(x - r.logProbs[i]!) < 1e-4, `position ${i}: ${x} vs ${r.logProbs[i]}`))
+  tf.dispose([images, promptIds, rep.images, rep.promptIds, lp, r.responseIds, r.responseMask])
+  Policy.dispose(policy)
+})
+
+test("log-probs are normalized: Σ_v exp(logProb(v)) = 1 at a response position", () => {
+  const policy = Policy.create(c, 4)
+  const v = c.vocabSize
+  const { images, promptIds } = randomBatch(c, 1, 3, 5)
+  const lp = tf.tidy(() => {
+    const idx = tf.zeros([v], "int32")
+    const prefix = tf.tile(tf.tensor2d([[3, 1]], [1, 2], "int32"), [v, 1])
+    const responseIds = tf.concat([prefix, tf.reshape(tf.range(0, v, 1, "int32"), [v, 1])], 1) // last token = v
+    const all = Policy.logProbs(policy, { images: tf.gather(images, idx), promptIds: tf.gather(promptIds, idx), responseIds }, 1.3)
+    return tf.slice(all, [0, 2], [v, 1])
+  })
+  const total = Array.from(lp.dataSync()).reduce((s, x) => s + Math.exp(x), 0)
+  assert.ok(Math.abs(total - 1) < 1e-5, `Σ p = ${total}`)
+  tf.dispose([images, promptIds, lp])
+  Policy.dispose(policy)
+})
+
+test("rows are independent: a row's log-probs do not depend on the other rows' images", () => {
+  const policy = Policy.create(c, 6)
+  const { images, promptIds } = randomBatch(c, 2, 2, 7)
+  const responseIds = tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], "int32")
+  const both = Policy.logProbs(policy, { images, promptIds, responseIds })
+  const first = tf.tidy(() =>
+    Policy.logProbs(policy, { images: tf.slice(images, [0], [1]), promptIds: tf.slice(promptIds, [0], [1]), responseIds: tf.slice(responseIds, [0], [1]) })
+  )
+  const a = both.arraySync()[0]!, b = first.arraySync()[0]!
+  a.forEach((x, i) => assert.ok(Math.abs(x - b[i]!) < 1e-5))
+  tf.dispose([images, promptIds, responseIds, both, first])
+  Policy.dispose(policy)
+})
+
+test("gradients match central finite differences on a tiny config", async () => {
+  const { initBackend } = await import("@papo/backend")
+  await initBackend("cpu") // float32 differences are cleaner on the reference backend; wasm is checked below
+  const policy = Policy.create(c, 8)
+  const { images, promptIds } = randomBatch(c, 2, 2, 9)
+  const responseIds = tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], "int32")
+  const weights = tf.tensor2d([[0.3, -1.2, 0.7], [1.1, 0.4, -0.5]])
+  const lossFn = (): tf.Scalar => tf.sum(tf.mul(Policy.logProbs(policy, { images, promptIds, responseIds }, 0.9), weights))
+  const { grads, value } = tf.variableGrads(lossFn)
+  value.dispose()
+  const rng = new Random.Rng(10)
+  const checked = ["patch_embed.weight", "image_pos_embed", "token_embed", "text_pos_embed", "blocks.0.ln1.weight", "blocks.0.attn.qkv.weight", "blocks.0.attn.proj.weight", "blocks.0.mlp.fc.weight", "blocks.0.mlp.fc.bias", "ln_f.bias", "lm_head.weight"]
+  for (const name of checked) {
+    const v = policy.params[name]!
+    const g = grads[v.name]!.dataSync()
+    for (let k = 0; k < 3; k++) {
+      const i = rng.nextUint32() % v.size
+      const base = v.dataSync().slice()
+      const h = 1e-2
+      const at = (delta: number): number => {
+        const w = base.slice()
+        w[i] = w[i]! + delta
+        v.assign(tf.tensor(w, v.shape))
+        return tf.tidy(() => lossFn().dataSync()[0]!)
+      }
+      const fd = (at(h) - at(-h)) / (2 * h)
+      v.assign(tf.tensor(base, v.shape))
+      assert.ok(Math.abs(fd - g[i]!) < 2e-3 + 2e-2 * Math.abs(fd), `${name}[${i}]: analytic ${g[i]} vs finite difference ${fd}`)
+    }
+  }
+  // The same gradients on wasm (where the hand-written matMul/GELU gradients matter most).
+  await initBackend("wasm")
+  const wasm = tf.variableGrads(lossFn)
+  for (const name of checked) {
+    const v = policy.params[name]!
+    const a = grads[v.name]!.dataSync(), b = wasm.grads[v.name]!.dataSync()
+    a.forEach((x, i) => assert.ok(Math.abs(x - b[i]!) < 1e-4 + 1e-3 * Math.abs(x), `${name}[${i}] cpu ${x} vs wasm ${b[i]}`))
+  }
+  tf.dispose([images, promptIds, responseIds, weights, wasm.value, ...Object.values(grads), ...Object.values(wasm.grads)])
+  Policy.dispose(policy)
+})
