@@ -178,27 +178,31 @@ export type Randomness = Rng | ArrayLike<number>
 
 const isRng = (r: Randomness): r is Rng => typeof (r as Rng).random === "function"
 
-/** A function of (draws, image): writes the 0/1 patch choice of one image into `out`. */
+/**
+ * A function of (draws, image): writes the 0/1 patch choice of one image into `out[at … at+N)`, reading
+ * its draws from `draws[at …]` (N per image). `image` is only built for the semantic strategy.
+ */
 const choose = (
   config: MaskingConfig,
   grid: PatchGrid,
-  draws: ArrayLike<number>,
-  image: ImageArray,
-  out: Uint8Array
+  draws: Float64Array,
+  image: () => ImageArray,
+  out: Uint8Array,
+  at: number
 ): void => {
   const n = grid.count
   switch (config.strategy) {
     case "random":
-      for (let i = 0; i < n; i++) out[i] = draws[i]! < config.prob ? 1 : 0
+      for (let i = 0; i < n; i++) out[at + i] = draws[at + i]! < config.prob ? 1 : 0
       return
     case "full":
-      out.fill(1)
+      out.fill(1, at, at + n)
       return
     case "exact":
       // The k smallest draws: a uniformly random k-subset, and the same draws as `random` would use.
-      return markTop(out, n, Math.round(config.prob * n), (i) => -draws[i]!)
+      return markTop(out, at, n, Math.round(config.prob * n), (i) => -draws[at + i]!)
     case "semantic": {
-      const scores = (config.saliency ?? localContrast)(image, grid)
+      const scores = (config.saliency ?? localContrast)(image(), grid)
       if (scores.length !== n) {
         throw new MaskingError(`saliency returned ${scores.length} scores for a ${grid.rows}×${grid.cols} grid of ${n} patches`)
       }
@@ -206,16 +210,16 @@ const choose = (
         if (!Number.isFinite(scores[i])) throw new MaskingError(`saliency score of patch ${i} is ${scores[i]}, not finite`)
       }
       // k = ⌊p·N⌋ patches: the paper's ⌊p·(N−1)⌋ counts DINOv2's CLS token in N. 1e-9 absorbs 0.29·100 = 28.999….
-      return markTop(out, n, Math.floor(config.prob * n + 1e-9), (i) => scores[i]!)
+      return markTop(out, at, n, Math.floor(config.prob * n + 1e-9), (i) => scores[i]!)
     }
   }
 }
 
-/** Sets out[i] = 1 for the k indices of highest score (ties: lower index first), 0 elsewhere. */
-const markTop = (out: Uint8Array, n: number, k: number, score: (i: number) => number): void => {
+/** Sets out[at + i] = 1 for the k indices i of highest score (ties: lower index first), 0 for the others. */
+const markTop = (out: Uint8Array, at: number, n: number, k: number, score: (i: number) => number): void => {
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => score(b) - score(a) || a - b)
-  out.fill(0)
-  for (let j = 0; j < k; j++) out[order[j]!] = 1
+  out.fill(0, at, at + n)
+  for (let j = 0; j < k; j++) out[at + order[j]!] = 1
 }
 
 const singleShape = (shape: ReadonlyArray<number>, batched: boolean): ReadonlyArray<number> =>
@@ -240,7 +244,7 @@ export const selectPatches = (image: ImageArray, config: MaskingConfig, randomne
       ? Float64Array.from({ length: drawsPerImage(config, grid) }, () => randomness.random())
       : drawsFor({ ...config, fill: "zero" }, grid, 1, randomness) // no pixels filled: the fill needs nothing
   const out = new Uint8Array(grid.count)
-  choose(config, grid, draws, image, out)
+  choose(config, grid, draws, () => image, out, 0)
   return { data: out, shape: [grid.rows, grid.cols] }
 }
 
@@ -272,42 +276,46 @@ const drawsFor = (config: MaskingConfig, grid: PatchGrid, batch: number, randomn
 }
 
 /**
- * Overwrites the masked patches of one image in place. `src` is the untouched original (for the mean
- * colour and the noise), `out` the copy being masked; both hold exactly one image.
+ * Overwrites the masked patches of one image in place: the image starts at `base` in both `out` (the
+ * copy being masked) and `src` (the untouched original, read by the mean and noise fills); its patch
+ * mask starts at `maskAt` in `mask`.
  */
 const fillPatches = (
   out: PixelArray,
   src: PixelArray,
+  base: number,
   dims: Dims,
   grid: PatchGrid,
   mask: Uint8Array,
+  maskAt: number,
   config: MaskingConfig,
   rng: Rng | undefined
 ): void => {
   const { width: w, channels: ch } = dims
   const { patchSize: s, rows, cols, height: h } = grid
   const rowLen = w * ch
-  const colour = config.fill === "mean" ? meanRow(src, dims) : undefined
+  const colour = config.fill === "mean" ? meanRow(src, base, dims) : undefined
   const scale = config.noiseStd * maxValue(src)
   for (let r = 0; r < rows; r++) {
     const y0 = r * s
     const y1 = Math.min(y0 + s, h)
+    const m = maskAt + r * cols
     let c = 0
     while (c < cols) {
-      if (mask[r * cols + c] === 0) {
+      if (mask[m + c] === 0) {
         c++
         continue
       }
       let c1 = c + 1
-      while (c1 < cols && mask[r * cols + c1] === 1) c1++ // a run of masked patches: one call per pixel row
-      const a = c * s * ch
-      const b = Math.min(c1 * s, w) * ch
+      while (c1 < cols && mask[m + c1] === 1) c1++ // a run of masked patches: one call per pixel row
+      const a = base + c * s * ch
+      const b = base + Math.min(c1 * s, w) * ch
       if (config.fill === "zero") {
-        if (a === 0 && b === rowLen) out.fill(0, y0 * rowLen, y1 * rowLen) // the whole band at once
-        else for (let y = y0; y < y1; y++) out.fill(0, y * rowLen + a, y * rowLen + b)
+        if (b - a === rowLen) out.fill(0, a + y0 * rowLen, a + y1 * rowLen) // the whole band at once
+        else for (let y = y0 * rowLen; y < y1 * rowLen; y += rowLen) out.fill(0, a + y, b + y)
       } else if (colour !== undefined) {
-        const piece = colour.subarray(a, b)
-        for (let y = y0; y < y1; y++) out.set(piece, y * rowLen + a)
+        const piece = colour.subarray(a - base, b - base)
+        for (let y = y0 * rowLen; y < y1 * rowLen; y += rowLen) out.set(piece, a + y)
       } else {
         addNoise(out, src, y0, y1, rowLen, a, b, scale, rng!)
       }
@@ -316,12 +324,13 @@ const fillPatches = (
   }
 }
 
-/** One pixel row of the image's per-channel mean colour, in the image's own storage type. */
-const meanRow = (src: PixelArray, dims: Dims): PixelArray => {
+/** One pixel row of the per-channel mean colour of the image at `base`, in the image's own storage type. */
+const meanRow = (src: PixelArray, base: number, dims: Dims): PixelArray => {
   const { width: w, channels: ch } = dims
+  const size = dims.height * w * ch
   const sums = new Float64Array(ch)
-  for (let i = 0; i < src.length; i += ch) for (let c = 0; c < ch; c++) sums[c]! += src[i + c]!
-  const pixels = src.length / ch
+  for (let i = base; i < base + size; i += ch) for (let c = 0; c < ch; c++) sums[c]! += src[i + c]!
+  const pixels = size / ch
   const round = !(src instanceof Float32Array)
   const row = new (src.constructor as new (n: number) => PixelArray)(w * ch)
   for (let c = 0; c < ch; c++) {
@@ -393,15 +402,14 @@ export const maskBatch = <A extends PixelArray>(
   const size = dims.height * dims.width * dims.channels
   const out = batch.data.slice() as A
   const mask = new Uint8Array(dims.batch * grid.count)
-  const draws = rng === undefined ? given : new Float64Array(perImage)
+  const draws = rng === undefined ? given : new Float64Array(dims.batch * perImage)
   const shape = singleShape(batch.shape, true)
   for (let b = 0; b < dims.batch; b++) {
-    const src = batch.data.subarray(b * size, (b + 1) * size)
-    const m = mask.subarray(b * grid.count, (b + 1) * grid.count)
-    if (rng !== undefined) for (let i = 0; i < perImage; i++) draws[i] = rng.random()
-    const d = rng === undefined ? draws.subarray(b * perImage, (b + 1) * perImage) : draws
-    choose(config, grid, d, { data: src, shape }, m)
-    fillPatches(out.subarray(b * size, (b + 1) * size), src, dims, grid, m, config, rng)
+    const at = b * grid.count // == b * perImage whenever draws are read
+    if (rng !== undefined) for (let i = 0; i < perImage; i++) draws[at + i] = rng.random()
+    const image = () => ({ data: batch.data.subarray(b * size, (b + 1) * size), shape })
+    choose(config, grid, draws, image, mask, at)
+    fillPatches(out, batch.data, b * size, dims, grid, mask, at, config, rng)
   }
   return { image: { data: out, shape: [...batch.shape] }, patchMask: { data: mask, shape: [dims.batch, grid.rows, grid.cols] } }
 }
@@ -454,6 +462,6 @@ export const applyPatchMask = <A extends PixelArray>(
   }
   if (config.fill === "noise" && rng === undefined) throw new MaskingError(`fill "noise" needs an Rng for its normal draws, got none`)
   const out = image.data.slice() as A
-  fillPatches(out, image.data, dims, grid, patchMask.data.map((v) => (v === 0 ? 0 : 1)), config, rng)
+  fillPatches(out, image.data, 0, dims, grid, patchMask.data.map((v) => (v === 0 ? 0 : 1)), 0, config, rng)
   return { data: out, shape: [...image.shape] }
 }
