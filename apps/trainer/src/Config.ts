@@ -119,9 +119,9 @@ const DataConfig = Schema.Struct({
    */
   promptSuffix: withDefault(Schema.String, ""),
   /** Prompt tokens, longer prompts are an error (scaled from 4096). */
-  maxPromptLength: withDefault(PositiveInt, 64),
-  /** Response tokens generated at most (scaled from 2048; a gold trace is ~30 characters). */
-  maxResponseLength: withDefault(PositiveInt, 40),
+  maxPromptLength: withDefault(PositiveInt, 48),
+  /** Response tokens generated at most (scaled from 2048; a gold trace is 12–20 tokens). */
+  maxResponseLength: withDefault(PositiveInt, 24),
   /** Prompts per training step (scaled from 384). */
   rolloutBatchSize: withDefault(PositiveInt, 16),
   /** A malformed record in a JSONL split: stop the run, or skip it (counted and reported). */
@@ -170,7 +170,12 @@ const OptimConfig = Schema.Struct({
 
 const ActorConfig = Schema.Struct({
   /** The `@papo/model` config name. */
-  model: withDefault(Schema.Literals(["tiny", "small"]), "small"),
+  model: withDefault(Schema.Literals(["tiny", "small", "medium"]), "small"),
+  /** Architecture overrides of the named config; null keeps its value. */
+  dModel: withDefault(Schema.NullOr(PositiveInt), null),
+  nLayers: withDefault(Schema.NullOr(PositiveInt), null),
+  nHeads: withDefault(Schema.NullOr(PositiveInt), null),
+  dMlp: withDefault(Schema.NullOr(PositiveInt), null),
   /** Initial weights: a checkpoint folder (e.g. an SFT run's), or "" for a fresh model. */
   init: withDefault(Schema.String, ""),
   /** Prompts per optimizer step (scaled from 128 of 384: 2 updates per step instead of 3). */
@@ -229,6 +234,11 @@ const TrainerConfig = Schema.Struct({
   /** Log sample rollouts (images, response, reward) every N steps (0: never). */
   logSampleFreq: withDefault(NonNegativeInt, 10),
   numSamples: withDefault(PositiveInt, 4),
+  /**
+   * Run the masked no-grad pass for every method, so GRPO and DAPO also log KL_prcp and both entropies
+   * (at θ_old, outside the loss) and curves compare across methods. Costs one forward pass per step.
+   */
+  monitorPerception: withDefault(Schema.Boolean, true),
   /** Stop after this many non-finite losses or gradients in a row (each one skips its update). */
   maxConsecutiveNonFinite: withDefault(PositiveInt, 3),
   /** Seed of initialization, masks, sampling. */
@@ -244,6 +254,8 @@ const SftConfig = Schema.Struct({
   batchSize: withDefault(PositiveInt, 32),
   /** Higher than RL's: SFT learns from scratch. */
   lr: withDefault(Positive, 2e-3),
+  /** Linear warm-up, then a cosine decay to 0.1·lr at the last step. */
+  warmupSteps: withDefault(NonNegativeInt, 20),
   weightDecay: withDefault(NonNegative, 0.01),
   maxGradNorm: withDefault(Positive, 1.0)
 })

@@ -6,7 +6,7 @@
  *
  * Train and test draw from disjoint MNIST images: for each digit class the last `testImageShare` of the
  * package's images are test images. A share `hintRate` of questions states one digit in the text
- * ("The first digit is 7."), so the question gives part of the answer away: those form the
+ * ("First digit is 7."), so the question gives part of the answer away: those form the
  * low-vision-dependency subset, the others the high one.
  *
  * @since 0.1.0
@@ -75,8 +75,7 @@ export const digitPixels = (d: number, index: number): Float32Array => {
   return Float32Array.from({ length: SIDE * SIDE }, (_, i) => digit.raw[index * SIDE * SIDE + i]!)
 }
 
-const ordinals = ["first", "second", "third", "fourth"]
-const digitWords = ["0s", "1s", "2s", "3s", "4s", "5s", "6s", "7s", "8s", "9s"]
+const ordinals = ["First", "Second", "Third", "Fourth"]
 
 /** The digits a thinking states: the numbers before the first `:` (or, without one, the first `=`). */
 const parseStated = (think: string): ReadonlyArray<number> | null => {
@@ -90,7 +89,7 @@ const parseStated = (think: string): ReadonlyArray<number> | null => {
  * The question, answer and gold trace for digits `ds` (left to right).
  *
  * @example
- * question("sum", [7, 5], 0) // => { problem: "What is the sum of the digits?", answer: "12", trace: "<think>7+5=12</think>\\boxed{12}" }
+ * question("sum", [7, 5], 0) // => { problem: "Sum of the digits?", answer: "12", trace: "<think>7+5=12</think>\\boxed{12}" }
  *
  * @category constructors
  */
@@ -107,24 +106,24 @@ export const question = (
   })
   switch (type) {
     case "sum":
-      return out("What is the sum of the digits?", ds.join("+"), ds.reduce((a, b) => a + b, 0))
+      return out("Sum of the digits?", ds.join("+"), ds.reduce((a, b) => a + b, 0))
     case "product":
-      return out("What is the product of the digits?", ds.join("*"), ds.reduce((a, b) => a * b, 1))
+      return out("Product of the digits?", ds.join("*"), ds.reduce((a, b) => a * b, 1))
     case "larger":
-      return out("Which digit is the largest?", `max(${list})`, Math.max(...ds))
+      return out("Largest digit?", `max(${list})`, Math.max(...ds))
     case "difference": {
       const hi = Math.max(...ds)
       const lo = Math.min(...ds)
       return out(
-        "What is the largest digit minus the smallest?",
+        "Largest minus smallest digit?",
         ds.length === 2 ? `|${ds[0]}-${ds[1]}|` : `${list}:${hi}-${lo}`,
         hi - lo
       )
     }
     case "count":
       return out(
-        `How many ${digitWords[countDigit]} are there?`,
-        `${list}:count(${countDigit})`,
+        `How many ${countDigit}s?`,
+        `${list}:#${countDigit}`,
         ds.filter((d) => d === countDigit).length
       )
   }
@@ -168,7 +167,7 @@ export const generate = (options: DigitsOptions): Array<Example> => {
     return {
       id: `digits-${options.split}-${i}`,
       image: composeImage(ds.map((d, k) => digitPixels(d, images[k]!))),
-      problem: hinted ? `The ${ordinals[hintAt]} digit is ${ds[hintAt]}. ${q.problem}` : q.problem,
+      problem: hinted ? `${ordinals[hintAt]} digit is ${ds[hintAt]}. ${q.problem}` : q.problem,
       answer: q.answer,
       trace: q.trace,
       subset: hinted ? "low" : "high",

@@ -95,13 +95,13 @@ export const generate = (options: ShapesOptions): Array<Example> => {
     const b = (a + 1 + Rng.int(rng, 2)) % 3
     const qType = Rng.int(rng, 3)
     const [problem, answer] = qType === 0
-      ? [`How many ${plural[a]} are there?`, String(counts[a])]
+      ? [`How many ${plural[a]}?`, String(counts[a])]
       : qType === 1
-      ? ["How many shapes are there?", String(n)]
-      : [`Are there more ${plural[a]} than ${plural[b]}?`, counts[a]! > counts[b]! ? "yes" : "no"]
+      ? ["How many shapes?", String(n)]
+      : [`More ${plural[a]} than ${plural[b]}?`, counts[a]! > counts[b]! ? "yes" : "no"]
     const hinted = rng.random() < options.hintRate
     const h = Rng.int(rng, 3)
-    const hint = `There ${counts[h] === 1 ? "is" : "are"} ${counts[h]} ${counts[h] === 1 ? kinds[h] : plural[h]}. `
+    const hint = `${counts[h]} ${counts[h] === 1 ? kinds[h] : plural[h]}. `
     return {
       id: `shapes-${options.split}-${i}`,
       image: draw(options.height, options.width, shapes),

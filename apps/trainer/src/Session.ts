@@ -1,0 +1,246 @@
+/**
+ * The model side of a run: tokenizer, policy, frozen reference, optimizer, and the plain-array batches
+ * they read. Everything here is synchronous; tensors are created and disposed inside each function.
+ *
+ * @since 0.1.0
+ */
+import { Checkpoint, Config as ModelConfigs, Optimizer, Policy, Tokenizer } from "@papo/model"
+import * as tf from "@tensorflow/tfjs"
+import type { Config } from "./Config.js"
+import type { Example } from "./Example.js"
+import type { ImageShape } from "./Images.js"
+
+/**
+ * The model's input image shape for a config (before any data is loaded).
+ *
+ * @category configuration
+ */
+export const imageShapeOf = (config: Config): ImageShape => {
+  const c = ModelConfigs.configs[config.worker.actor.model]
+  return { height: c.imageHeight, width: c.imageWidth, channels: c.imageChannels }
+}
+
+/**
+ * The model architecture a config asks for: the named config with the config's overrides, the text
+ * lengths of `data`, and the vocabulary of `tokenizer`.
+ *
+ * @category configuration
+ */
+export const modelConfigOf = (config: Config, tokenizer: Tokenizer.Tokenizer): ModelConfigs.ModelConfig => {
+  const a = config.worker.actor
+  const named = ModelConfigs.configs[a.model]
+  return ModelConfigs.validateConfig({
+    ...named,
+    dModel: a.dModel ?? named.dModel,
+    nLayers: a.nLayers ?? named.nLayers,
+    nHeads: a.nHeads ?? named.nHeads,
+    dMlp: a.dMlp ?? named.dMlp,
+    vocabSize: tokenizer.tokens.length,
+    maxPromptLength: config.data.maxPromptLength,
+    maxResponseLength: config.data.maxResponseLength
+  })
+}
+
+/**
+ * The live model state of a run. The caller disposes it with {@link dispose}.
+ *
+ * @category models
+ */
+export interface Session {
+  readonly tokenizer: Tokenizer.Tokenizer
+  readonly modelConfig: ModelConfigs.ModelConfig
+  readonly policy: Policy.Policy
+  /** The frozen reference (the initial policy), or null without a reference KL. */
+  readonly reference: Policy.Policy | null
+  readonly optimizer: Optimizer.AdamW
+}
+
+/**
+ * The text a tokenizer must cover for these examples (questions, answers, gold traces).
+ *
+ * @category constructors
+ */
+export const textOf = (config: Config, examples: ReadonlyArray<Example>): string =>
+  examples.map((e) => e.problem + config.data.promptSuffix + e.answer + (e.trace ?? "")).join("")
+
+/**
+ * A fresh session: a new policy seeded by `trainer.seed` with a tokenizer covering `text`, or the
+ * weights and tokenizer of the checkpoint `init`.
+ *
+ * @category constructors
+ */
+export const open = async (
+  config: Config,
+  options: { readonly text: string; readonly init?: string | undefined; readonly optim: Optimizer.AdamWConfig; readonly withReference: boolean }
+): Promise<Session> => {
+  let tokenizer: Tokenizer.Tokenizer
+  let policy: Policy.Policy
+  if (options.init) {
+    const loaded = await Checkpoint.restore(options.init)
+    if (loaded.tokenizer === null) throw new Error(`checkpoint ${options.init} has no tokenizer`)
+    tokenizer = loaded.tokenizer
+    const missing = [...new Set(options.text)].filter((ch) => Tokenizer.extend(tokenizer, ch) !== tokenizer)
+    if (missing.length > 0) {
+      Policy.dispose(loaded.policy)
+      throw new Error(`checkpoint ${options.init}: its tokenizer lacks the data's characters ${JSON.stringify(missing.join(""))}`)
+    }
+    policy = loaded.policy
+  } else {
+    tokenizer = Tokenizer.make(options.text)
+    policy = Policy.create(modelConfigOf(config, tokenizer), config.trainer.seed)
+  }
+  return {
+    tokenizer,
+    modelConfig: policy.config,
+    policy,
+    reference: options.withReference ? Policy.reference(policy) : null,
+    optimizer: Optimizer.adamW(policy, options.optim)
+  }
+}
+
+/**
+ * Frees a session's tensors.
+ *
+ * @category constructors
+ */
+export const dispose = (s: Session): void => {
+  Optimizer.dispose(s.optimizer)
+  if (s.reference !== null) Policy.dispose(s.reference)
+  Policy.dispose(s.policy)
+}
+
+/**
+ * Rows of a batch as plain arrays: images `[N, H, W, C]`, left-padded prompts `[N, Tp]`, responses
+ * `[N, Tr]` and their mask.
+ *
+ * @category models
+ */
+export interface Rows {
+  readonly n: number
+  readonly images: Float32Array
+  readonly promptIds: Int32Array
+  readonly promptLength: number
+  readonly responseIds: Int32Array
+  readonly responseMask: Float32Array
+  readonly responseLength: number
+}
+
+/**
+ * The prompt text of an example.
+ *
+ * @category constructors
+ */
+export const promptOf = (config: Config, e: Example): string => e.problem + config.data.promptSuffix
+
+/**
+ * Encodes prompts (left-padded), failing with the example id when one is too long.
+ *
+ * @category constructors
+ */
+export const encodePrompts = (
+  session: Session,
+  config: Config,
+  examples: ReadonlyArray<Example>
+): { readonly ids: Int32Array; readonly length: number } => {
+  const texts = examples.map((e) => promptOf(config, e))
+  const max = session.modelConfig.maxPromptLength
+  texts.forEach((t, i) => {
+    const len = Tokenizer.encode(session.tokenizer, t).length
+    if (len > max) {
+      throw new Error(`prompt of ${examples[i]!.id} has ${len} tokens, more than data.maxPromptLength = ${max}: ${JSON.stringify(t)}`)
+    }
+  })
+  return Tokenizer.encodeBatch(session.tokenizer, texts)
+}
+
+/**
+ * Stacks images into one `[N, H, W, C]` array, repeating each `repeat` times (G rollouts per prompt).
+ *
+ * @category constructors
+ */
+export const stackImages = (images: ReadonlyArray<Float32Array>, repeat = 1): Float32Array => {
+  const size = images[0]?.length ?? 0
+  const out = new Float32Array(images.length * repeat * size)
+  images.forEach((img, i) => {
+    for (let r = 0; r < repeat; r++) out.set(img, (i * repeat + r) * size)
+  })
+  return out
+}
+
+/**
+ * Repeats each row of a row-major `[N, width]` array `repeat` times.
+ *
+ * @category constructors
+ */
+export const repeatRows = <A extends Int32Array | Float32Array>(a: A, width: number, repeat: number): A => {
+  const n = a.length / width
+  const out = new (a.constructor as new (n: number) => A)(n * repeat * width)
+  for (let i = 0; i < n; i++) for (let r = 0; r < repeat; r++) out.set(a.subarray(i * width, (i + 1) * width), (i * repeat + r) * width)
+  return out
+}
+
+/**
+ * Rows `[start, end)` of a row-major array of row width `width`.
+ *
+ * @category constructors
+ */
+export const sliceRows = <A extends Int32Array | Float32Array>(a: A, width: number, start: number, end: number): A =>
+  a.subarray(start * width, end * width) as A
+
+/**
+ * Picks rows of a row-major array.
+ *
+ * @category constructors
+ */
+export const takeRows = <A extends Int32Array | Float32Array>(a: A, width: number, rows: ReadonlyArray<number>): A => {
+  const out = new (a.constructor as new (n: number) => A)(rows.length * width)
+  rows.forEach((r, i) => out.set(a.subarray(r * width, (r + 1) * width), i * width))
+  return out
+}
+
+/**
+ * The tensors of `Policy.Batch` for rows of `rows` (created in the caller's tidy scope).
+ *
+ * @category constructors
+ */
+export const batchTensors = (session: Session, rows: Rows, images: Float32Array = rows.images): Policy.Batch => {
+  const c = session.modelConfig
+  return {
+    images: tf.tensor4d(images, [rows.n, c.imageHeight, c.imageWidth, c.imageChannels]),
+    promptIds: tf.tensor2d(rows.promptIds, [rows.n, rows.promptLength], "int32"),
+    responseIds: tf.tensor2d(rows.responseIds, [rows.n, rows.responseLength], "int32")
+  }
+}
+
+/**
+ * Per-token log-probs `[N, Tr]` of `policy` (no gradient), computed `microBatch` rows at a time, as a
+ * plain array. `images` replaces the rows' images (the masked pass).
+ *
+ * @category math
+ */
+export const logProbsOf = (
+  session: Session,
+  policy: Policy.Policy,
+  rows: Rows,
+  options: { readonly temperature: number; readonly microBatch: number; readonly images?: Float32Array }
+): Float32Array => {
+  const images = options.images ?? rows.images
+  const imageSize = images.length / rows.n
+  const out = new Float32Array(rows.n * rows.responseLength)
+  for (let start = 0; start < rows.n; start += options.microBatch) {
+    const end = Math.min(rows.n, start + options.microBatch)
+    const part: Rows = {
+      ...rows,
+      n: end - start,
+      promptIds: sliceRows(rows.promptIds, rows.promptLength, start, end),
+      responseIds: sliceRows(rows.responseIds, rows.responseLength, start, end),
+      responseMask: sliceRows(rows.responseMask, rows.responseLength, start, end)
+    }
+    const lp = tf.tidy(() =>
+      Policy.logProbs(policy, batchTensors(session, part, images.subarray(start * imageSize, end * imageSize)), options.temperature)
+    )
+    out.set(lp.dataSync(), start * rows.responseLength)
+    lp.dispose()
+  }
+  return out
+}

@@ -1,0 +1,393 @@
+/**
+ * The three commands as functions a script can call: {@link train} (GRPO / DAPO / PAPO), {@link sft}
+ * (the supervised warm start) and {@link evaluate} (avg@k with perception errors). Each takes a resolved
+ * {@link Config} and returns an Effect that needs the {@link Verifier} service; {@link runPromise}
+ * provides the default one. The CLI (`main.ts`) is a thin layer over these.
+ *
+ * @example
+ * const config = await Effect.runPromise(loadConfig({ overrides: ["preset=papo-g", "trainer.maxSteps=50"] }))
+ * const result = await runPromise(train(config))
+ * result.eval?.overall.accuracy
+ *
+ * @since 0.1.0
+ */
+import { initBackend } from "@papo/backend"
+import { Optimizer, Policy, Random, Tokenizer } from "@papo/model"
+import * as tf from "@tensorflow/tfjs"
+import type { Mt19937 } from "@papo/masking"
+import { Data, Effect } from "effect"
+import type { Config } from "./Config.js"
+import * as Dataset from "./Dataset.js"
+import * as Evaluation from "./Evaluate.js"
+import { classify, type Example } from "./Example.js"
+import * as Rng from "./Rng.js"
+import * as Run from "./Run.js"
+import * as Session from "./Session.js"
+import * as Step from "./Step.js"
+import { Verifier } from "./Verifier.js"
+
+/**
+ * A run that cannot go on: non-finite updates in a row, nothing to resume, data without gold traces, a
+ * prompt longer than the model takes, …
+ *
+ * @category errors
+ */
+export class TrainError extends Data.TaggedError("TrainError")<{ readonly reason: string }> {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/**
+ * Options of the commands.
+ *
+ * @category configuration
+ */
+export interface RunOptions {
+  /** Continue from the newest complete checkpoint of the run folder. */
+  readonly resume?: boolean
+  /** Abort (Ctrl-C): the loop stops after the current step and saves a checkpoint. */
+  readonly signal?: AbortSignal
+}
+
+/**
+ * What a command returns.
+ *
+ * @category models
+ */
+export interface RunResult {
+  readonly dir: string
+  readonly step: number
+  readonly interrupted: boolean
+  readonly eval: Evaluation.EvalResult | null
+  readonly lastMetrics: Readonly<Record<string, number>>
+}
+
+const attempt = <A>(f: () => A): Effect.Effect<A, TrainError> =>
+  Effect.try({ try: f, catch: (e) => new TrainError({ reason: e instanceof Error ? e.message : String(e) }) })
+const attemptPromise = <A>(f: () => Promise<A>): Effect.Effect<A, TrainError> =>
+  Effect.tryPromise({ try: f, catch: (e) => new TrainError({ reason: e instanceof Error ? e.message : String(e) }) })
+
+/**
+ * Loads the train and test splits at the model's input shape, logging skipped records.
+ *
+ * @category constructors
+ */
+export const loadData = (config: Config, log: (line: string) => void = () => {}) =>
+  Effect.gen(function*() {
+    const verifier = yield* Verifier
+    const d = config.data
+    const common = {
+      numDigits: d.numDigits,
+      questionTypes: d.questionTypes,
+      hintRate: d.hintRate,
+      testImageShare: d.testImageShare,
+      seed: d.seed,
+      onBadRecord: d.onBadRecord,
+      imageShape: Session.imageShapeOf(config),
+      parseAnswer: verifier.parseAnswer
+    }
+    const train = yield* Dataset.loadSplit({ ...common, source: d.train, split: "train", size: d.trainSize })
+    const test = yield* Dataset.loadSplit({ ...common, source: d.test, split: "test", size: d.testSize })
+    for (const s of [train, test]) {
+      if (s.skipped.length > 0) {
+        log(`${s.name}: skipped ${s.skipped.length} bad record(s):`)
+        for (const e of s.skipped.slice(0, 10)) log(`  ${e.message}`)
+      }
+    }
+    return { train, test }
+  })
+
+const optimConfig = (config: Config): Optimizer.AdamWConfig => {
+  const o = config.worker.actor.optim
+  return { lr: o.lr, beta1: o.betas[0], beta2: o.betas[1], weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm, schedule: { kind: "constant" } }
+}
+
+const sftOptimConfig = (config: Config): Optimizer.AdamWConfig => ({
+  lr: config.sft.lr,
+  weightDecay: config.sft.weightDecay,
+  maxGradNorm: config.sft.maxGradNorm,
+  schedule: { kind: "cosine", warmupSteps: config.sft.warmupSteps, totalSteps: config.sft.steps, minRatio: 0.1 }
+})
+
+interface SavedState {
+  readonly step: number
+  readonly cursor: number
+  readonly samplingRng?: Random.RngState
+  readonly maskRng?: ReturnType<Mt19937["state"]>
+  readonly nonFiniteStreak?: number
+  readonly kind: "train" | "sft"
+}
+
+/** Opens the session: from the newest checkpoint with `resume`, else fresh or from `worker.actor.init`. */
+const openSession = (
+  config: Config,
+  dir: string,
+  data: { readonly train: Dataset.Split; readonly test: Dataset.Split },
+  kind: "train" | "sft",
+  resume: boolean
+) =>
+  Effect.gen(function*() {
+    const optim = kind === "train" ? optimConfig(config) : sftOptimConfig(config)
+    const withReference = kind === "train" && config.algorithm.useKlLoss
+    if (resume) {
+      const latest = yield* Run.latestCheckpoint(dir)
+      if (latest === null) return yield* new TrainError({ reason: `--resume: no checkpoint in ${dir}/checkpoints` })
+      const loaded = yield* Run.loadCheckpoint(latest, optim)
+      const state = loaded.state as SavedState
+      if (state?.kind !== kind) return yield* new TrainError({ reason: `--resume: ${latest} is a ${state?.kind} checkpoint, not ${kind}` })
+      let reference: Policy.Policy | null = null
+      if (withReference) {
+        if (loaded.referenceWeights === null) return yield* new TrainError({ reason: `--resume: ${latest} has no reference weights` })
+        reference = Policy.reference(loaded.policy)
+        Policy.setWeights(reference, loaded.referenceWeights)
+      }
+      const session: Session.Session = {
+        tokenizer: loaded.tokenizer,
+        modelConfig: loaded.policy.config,
+        policy: loaded.policy,
+        reference,
+        optimizer: loaded.optimizer
+      }
+      return { session, state, from: latest }
+    }
+    const init = config.worker.actor.init === "" ? undefined : yield* Run.resolveModelCheckpoint(config.worker.actor.init)
+    const text = Session.textOf(config, [...data.train.examples, ...data.test.examples])
+    const session = yield* attemptPromise(() => Session.open(config, { text, init, optim, withReference }))
+    return { session, state: { step: 0, cursor: 0, kind } as SavedState, from: init ?? null }
+  })
+
+const summary = (m: Readonly<Record<string, number>>, keys: ReadonlyArray<[string, string]>) =>
+  keys.filter(([k]) => m[k] !== undefined).map(([k, label]) => `${label} ${m[k]!.toFixed(3)}`).join(" ")
+
+const outcomeOf = (example: Example, response: string, correct: boolean) => classify(example, response, correct)
+
+/**
+ * `papo train`: GRPO / DAPO / PAPO-G / PAPO-D on the configured data, writing the run folder.
+ *
+ * @category commands
+ */
+export const train = (config: Config, options: RunOptions = {}) =>
+  Effect.gen(function*() {
+    yield* attemptPromise(() => initBackend(config.trainer.backend))
+    const progress = Run.makeProgress(config.trainer.logger, config.trainer.maxSteps, "train")
+    const data = yield* loadData(config, progress.log)
+    const dir = yield* Run.prepare(config, options.resume === true)
+    const opened = yield* openSession(config, dir, data, "train", options.resume === true)
+    const { session } = opened
+    if (opened.from !== null) progress.log(`${options.resume ? "resuming from" : "initial weights from"} ${opened.from}`)
+    const seed = config.trainer.seed
+    const saved = opened.state
+    let state: Step.StepState = {
+      step: saved.step,
+      cursor: saved.cursor,
+      samplingRng: saved.samplingRng ? Random.Rng.fromState(saved.samplingRng) : new Random.Rng(Rng.make(seed, "sampling").nextUint32()),
+      maskRng: saved.maskRng ? restoreMt(saved.maskRng) : Rng.make(seed, "masks"),
+      nonFiniteStreak: saved.nonFiniteStreak ?? 0
+    }
+    if (options.resume) yield* Run.truncateMetrics(dir, state.step)
+    const save = (label = "") =>
+      Run.saveCheckpoint(dir, state.step, {
+        policy: session.policy,
+        reference: session.reference,
+        optimizer: session.optimizer,
+        tokenizer: session.tokenizer,
+        state: {
+          kind: "train",
+          step: state.step,
+          cursor: state.cursor,
+          samplingRng: state.samplingRng.state(),
+          maskRng: state.maskRng.state(),
+          nonFiniteStreak: state.nonFiniteStreak
+        } satisfies SavedState
+      }, config.trainer.saveLimit, label)
+    const evalNow = () =>
+      Evaluation.evaluate(session, config, data.test.examples, { step: state.step, split: data.test.name }).pipe(
+        Effect.tap((r) => Run.writeEval(dir, state.step, r)),
+        Effect.tap((r) => Effect.sync(() => progress.log(Evaluation.formatEval(r))))
+      )
+
+    let lastMetrics: Record<string, number> = {}
+    let lastEval: Evaluation.EvalResult | null = null
+    let interrupted = false
+    const result = yield* Effect.gen(function*() {
+      while (state.step < config.trainer.maxSteps) {
+        if (options.signal?.aborted) {
+          interrupted = true
+          break
+        }
+        const out = yield* Step.trainStep(session, config, data.train.examples, state, outcomeOf).pipe(
+          Effect.catch((e) => Effect.fail(new TrainError({ reason: e.message })))
+        )
+        state = out.state
+        lastMetrics = out.metrics
+        yield* Run.appendMetrics(dir, state.step, out.metrics)
+        progress.update(state.step, summary(out.metrics, [["reward/accuracy", "acc"], ["reward/overall", "reward"], ["actor/kl_prcp_loss", "kl_prcp"], ["actor/pg_clipfrac_higher", "clip_hi"], ["timing_s/step", "s/step"]]))
+        if (out.nonFinite > 0) progress.log(`step ${state.step}: ${out.nonFinite} update(s) skipped, non-finite loss or gradient`)
+        if (state.nonFiniteStreak >= config.trainer.maxConsecutiveNonFinite) {
+          // Every update of the streak was skipped, so the weights are still those from before the fault.
+          const where = yield* save("-before-fault")
+          return yield* new TrainError({
+            reason: `stopping: ${state.nonFiniteStreak} steps in a row had only non-finite losses or gradients (trainer.maxConsecutiveNonFinite = ${config.trainer.maxConsecutiveNonFinite}); the weights from before the fault are saved in ${where}`
+          })
+        }
+        if (config.trainer.logSampleFreq > 0 && state.step % config.trainer.logSampleFreq === 0) {
+          yield* Run.writeSamples(dir, state.step, samplesOf(out, config))
+        }
+        if (config.trainer.valFreq > 0 && state.step % config.trainer.valFreq === 0 && state.step < config.trainer.maxSteps) {
+          lastEval = yield* evalNow()
+        }
+        if (config.trainer.saveFreq > 0 && state.step % config.trainer.saveFreq === 0) yield* save()
+      }
+      progress.done()
+      if (interrupted) {
+        const where = yield* save()
+        progress.log(`interrupted at step ${state.step}; checkpoint ${where} (continue with --resume)`)
+      } else {
+        if (config.trainer.saveFreq === 0 || state.step % config.trainer.saveFreq !== 0) yield* save()
+        lastEval = yield* evalNow()
+      }
+      return { dir, step: state.step, interrupted, eval: lastEval, lastMetrics } satisfies RunResult
+    }).pipe(Effect.ensuring(Effect.sync(() => Session.dispose(session))))
+    return result
+  })
+
+const restoreMt = (s: ReturnType<Mt19937["state"]>): Mt19937 => {
+  const rng = Rng.make(0)
+  rng.restore(s)
+  return rng
+}
+
+const samplesOf = (out: Step.StepOutput, config: Config): Array<Run.Sample> => {
+  const n = config.worker.rollout.n
+  const b = out.batch
+  return b.examples.slice(0, config.trainer.numSamples).map((e, i) => {
+    const r = i * n
+    return {
+      id: e.id,
+      problem: e.problem,
+      answer: e.answer,
+      response: b.responses[r]!,
+      reward: b.grades[r]!.overall,
+      advantage: out.advantages[r]!,
+      outcome: classify(e, b.responses[r]!, b.grades[r]!.accuracy === 1),
+      image: { ...e.image, data: e.image.data },
+      masked: b.maskedImages[i]!
+    }
+  })
+}
+
+/**
+ * `papo sft`: supervised warm start on the gold traces of the training split, then an evaluation.
+ * Its checkpoint (`runs/<name>/checkpoints/step-*`) is what `worker.actor.init` of an RL run points to.
+ *
+ * @category commands
+ */
+export const sft = (config: Config, options: RunOptions = {}) =>
+  Effect.gen(function*() {
+    yield* attemptPromise(() => initBackend(config.trainer.backend))
+    const progress = Run.makeProgress(config.trainer.logger, config.sft.steps, "sft")
+    const data = yield* loadData(config, progress.log)
+    const missing = data.train.examples.filter((e) => e.trace === undefined).length
+    if (missing > 0) {
+      return yield* new TrainError({ reason: `sft needs a gold response for every training example; ${missing} of ${data.train.examples.length} in ${data.train.name} have no "response"` })
+    }
+    const dir = yield* Run.prepare(config, options.resume === true)
+    const opened = yield* openSession(config, dir, data, "sft", options.resume === true)
+    const { session } = opened
+    let { step, cursor } = opened.state
+    if (options.resume) yield* Run.truncateMetrics(dir, step)
+    const save = () =>
+      Run.saveCheckpoint(dir, step, {
+        policy: session.policy,
+        reference: null,
+        optimizer: session.optimizer,
+        tokenizer: session.tokenizer,
+        state: { kind: "sft", step, cursor } satisfies SavedState
+      }, config.trainer.saveLimit)
+    const train = data.train.examples
+    const T = session.modelConfig.maxResponseLength
+    return yield* Effect.gen(function*() {
+    let lastMetrics: Record<string, number> = {}
+    let interrupted = false
+    while (step < config.sft.steps) {
+      if (options.signal?.aborted) {
+        interrupted = true
+        break
+      }
+      const t0 = performance.now()
+      const examples = Step.samplePrompts(train, cursor, config.sft.batchSize, config.data.seed)
+      cursor += examples.length
+      const rows = yield* attempt(() => goldRows(session, config, examples, T))
+      const r = Optimizer.applyGradients(session.policy, session.optimizer, () =>
+        Policy.sftLoss(session.policy, Session.batchTensors(session, rows), tfMask(rows)))
+      step++
+      lastMetrics = { "sft/loss": r.loss, "actor/grad_norm": r.gradNorm, "actor/lr": r.lr, "actor/non_finite_updates": r.skipped ? 1 : 0, "timing_s/step": (performance.now() - t0) / 1000 }
+      yield* Run.appendMetrics(dir, step, lastMetrics)
+      progress.update(step, summary(lastMetrics, [["sft/loss", "loss"], ["timing_s/step", "s/step"]]))
+      if (config.trainer.saveFreq > 0 && step % config.trainer.saveFreq === 0) yield* save()
+    }
+    progress.done()
+    if (config.trainer.saveFreq === 0 || step % config.trainer.saveFreq !== 0 || interrupted) yield* save()
+    let lastEval: Evaluation.EvalResult | null = null
+    if (!interrupted) {
+      lastEval = yield* Evaluation.evaluate(session, config, data.test.examples, { step, split: data.test.name })
+      yield* Run.writeEval(dir, step, lastEval)
+      progress.log(Evaluation.formatEval(lastEval))
+    } else progress.log(`interrupted at step ${step}; continue with --resume`)
+    return { dir, step, interrupted, eval: lastEval, lastMetrics } satisfies RunResult
+    }).pipe(Effect.ensuring(Effect.sync(() => Session.dispose(session))))
+  })
+
+/** Gold traces (+EOS) as response rows, padded to T. */
+const goldRows = (session: Session.Session, config: Config, examples: ReadonlyArray<Example>, T: number): Session.Rows => {
+  const prompts = Session.encodePrompts(session, config, examples)
+  const responseIds = new Int32Array(examples.length * T).fill(session.tokenizer.padId)
+  const responseMask = new Float32Array(examples.length * T)
+  examples.forEach((e, i) => {
+    const ids = [...Tokenizer.encode(session.tokenizer, e.trace!), session.tokenizer.eosId]
+    if (ids.length > T) throw new Error(`gold response of ${e.id} has ${ids.length} tokens with EOS, more than data.maxResponseLength = ${T}`)
+    responseIds.set(ids, i * T)
+    responseMask.fill(1, i * T, i * T + ids.length)
+  })
+  return {
+    n: examples.length,
+    images: Session.stackImages(examples.map((e) => e.image.data)),
+    promptIds: prompts.ids,
+    promptLength: prompts.length,
+    responseIds,
+    responseMask,
+    responseLength: T
+  }
+}
+
+const tfMask = (rows: Session.Rows) => tf.tensor2d(rows.responseMask, [rows.n, rows.responseLength])
+
+/**
+ * `papo eval`: loads a checkpoint (`checkpoint`, else `worker.actor.init`, else the run folder's newest)
+ * and evaluates the test split; writes `eval.json` into the config's run folder.
+ *
+ * @category commands
+ */
+export const evaluate = (config: Config, options: { readonly checkpoint?: string } = {}) =>
+  Effect.gen(function*() {
+    yield* attemptPromise(() => initBackend(config.trainer.backend))
+    const data = yield* loadData(config, (l) => console.log(l))
+    const dir = Run.runDir(config)
+    const path = yield* Run.resolveModelCheckpoint(options.checkpoint || config.worker.actor.init || dir)
+    const session = yield* attemptPromise(() =>
+      Session.open(config, { text: Session.textOf(config, data.test.examples), init: path, optim: optimConfig(config), withReference: false }))
+    const result = yield* Evaluation.evaluate(session, config, data.test.examples, { step: 0, split: data.test.name })
+    yield* Run.prepareDir(dir)
+    yield* Run.writeEval(dir, 0, { ...result, checkpoint: path })
+    Session.dispose(session)
+    return { result, checkpoint: path }
+  })
+
+/**
+ * Runs a command with the default verifier (MathRuler in this thread).
+ *
+ * @category commands
+ */
+export const runPromise = <A, E>(effect: Effect.Effect<A, E, Verifier>): Promise<A> =>
+  Effect.runPromise(effect.pipe(Effect.provide(Verifier.mathRuler)))

@@ -1,0 +1,19 @@
+/**
+ * @papo/trainer: the `papo` trainer — config, data, SFT warm start, GRPO / DAPO / PAPO training,
+ * evaluation and checkpoints — as modules a script can call.
+ *
+ * @since 0.1.0
+ */
+export * as Config from "./Config.js"
+export * as Dataset from "./Dataset.js"
+export * as Digits from "./Digits.js"
+export * as Evaluate from "./Evaluate.js"
+export * as Example from "./Example.js"
+export * as Images from "./Images.js"
+export * as Rng from "./Rng.js"
+export * as Run from "./Run.js"
+export * as Session from "./Session.js"
+export * as Shapes from "./Shapes.js"
+export * as Step from "./Step.js"
+export * as Train from "./Train.js"
+export * as Verifier from "./Verifier.js"
