@@ -6,3 +6,4 @@
  * @since 0.1.0
  */
 export * as MathRuler from "./MathRuler.js"
+export * as MathVerify from "./MathVerify.js"
