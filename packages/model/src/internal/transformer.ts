@@ -4,7 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { numPatches, type ModelConfig } from "../Config.js"
-import { dense, gelu, layerNorm, matMul2d } from "./ops.js"
+import { channelMatMul, dense, gelu, layerNorm, matMul2d } from "./ops.js"
 
 export type Params = Readonly<Record<string, tf.Tensor>>
 
@@ -46,8 +46,12 @@ export const causalMask = (t: number): tf.Tensor2D => {
   return tf.tensor2d(m, [t, t])
 }
 
-const splitHeads = (x: tf.Tensor, n: number, t: number, h: number, hd: number): tf.Tensor3D =>
-  tf.reshape(tf.transpose(tf.reshape(x, [n, t, h, hd]), [0, 2, 1, 3]), [n * h, t, hd]) // (N·H, T, hd)
+/** q, k, v = a·W[:, part] + b[part]: three 2-D matMuls on column slices of the fused weight (a split of the fused output is slow on wasm). */
+const qkvProjections = (p: Params, i: number, a: tf.Tensor, d: number): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] => {
+  const w = get(p, `blocks.${i}.attn.qkv.weight`), b = get(p, `blocks.${i}.attn.qkv.bias`)
+  const part = (j: number): tf.Tensor2D => dense(a, tf.slice(w, [0, j * d], [d, d]), tf.slice(b, [j * d], [d]))
+  return [part(0), part(1), part(2)]
+}
 
 const mlp = (p: Params, i: number, x: tf.Tensor2D): tf.Tensor2D => {
   const h = layerNorm(x, get(p, `blocks.${i}.ln2.weight`), get(p, `blocks.${i}.ln2.bias`))
@@ -68,22 +72,27 @@ export const blocks = (
   collect: boolean
 ): { readonly x: tf.Tensor2D; readonly kv: ReadonlyArray<LayerKv> } => {
   const d = c.dModel, h = c.nHeads, hd = d / h
-  const mask = causalMask(t)
+  const mask = tf.reshape(causalMask(t), [t, 1, t])
   const kv: Array<LayerKv> = []
   let x = x0
   for (let i = 0; i < c.nLayers; i++) {
     const a = layerNorm(x, get(p, `blocks.${i}.ln1.weight`), get(p, `blocks.${i}.ln1.bias`))
-    const qkv = dense(a, get(p, `blocks.${i}.attn.qkv.weight`), get(p, `blocks.${i}.attn.qkv.bias`)) // (N·T, 3d)
-    const [q, k, v] = tf.split(qkv, 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D]
-    const qh = splitHeads(tf.mul(q, 1 / Math.sqrt(hd)), n, t, h, hd) // (N·H, T, hd)
-    const kT = tf.transpose(splitHeads(k, n, t, h, hd), [0, 2, 1]) // (N·H, hd, T)
-    const vh = splitHeads(v, n, t, h, hd) // (N·H, T, hd)
-    const att = tf.softmax(tf.add(tf.matMul(qh, kT), mask)) // (N·H, T, T)
-    const o = tf.matMul(att, vh) // (N·H, T, hd)
-    const merged = tf.reshape(tf.transpose(tf.reshape(o, [n, h, t, hd]), [0, 2, 1, 3]), [n * t, d]) // (N·T, d)
+    const [q, k, v] = qkvProjections(p, i, a, d) // 3 × (N·T, d), viewed as (N, T, H, hd)
+    // Scores s[i, (n,h), j] = q·k / √hd, as a channel matMul over the N·H (sequence, head) pairs.
+    const qx = tf.reshape(tf.transpose(tf.reshape(tf.mul(q, 1 / Math.sqrt(hd)), [n, t, h, hd]), [1, 3, 0, 2]), [t, hd, n * h]) // (T, hd, N·H)
+    const kw = tf.reshape(tf.transpose(tf.reshape(k, [n, t, h, hd]), [3, 0, 2, 1]), [hd, n * h, t]) // (hd, N·H, T)
+    const att = tf.softmax(tf.add(channelMatMul(qx, kw), mask)) // (T, N·H, T)
+    const vw = tf.reshape(tf.transpose(tf.reshape(v, [n, t, h, hd]), [1, 0, 2, 3]), [t, n * h, hd]) // (T, N·H, hd)
+    const o = channelMatMul(tf.transpose(att, [0, 2, 1]), vw) // (T, N·H, hd)
+    const merged = tf.reshape(tf.transpose(tf.reshape(o, [t, n, h, hd]), [1, 0, 2, 3]), [n * t, d]) // (N·T, d)
     x = tf.add(x, dense(merged, get(p, `blocks.${i}.attn.proj.weight`), get(p, `blocks.${i}.attn.proj.bias`)))
     x = mlp(p, i, x)
-    if (collect) kv.push({ kT, v: vh })
+    if (collect) {
+      kv.push({
+        kT: tf.reshape(tf.transpose(tf.reshape(k, [n, t, h, hd]), [0, 2, 3, 1]), [n * h, hd, t]),
+        v: tf.reshape(tf.transpose(tf.reshape(v, [n, t, h, hd]), [0, 2, 1, 3]), [n * h, t, hd])
+      })
+    }
   }
   return { x, kv }
 }
@@ -104,8 +113,7 @@ export const decodeStep = (
   for (let i = 0; i < c.nLayers; i++) {
     const layer = cache[i]!
     const a = layerNorm(x, get(p, `blocks.${i}.ln1.weight`), get(p, `blocks.${i}.ln1.bias`))
-    const qkv = dense(a, get(p, `blocks.${i}.attn.qkv.weight`), get(p, `blocks.${i}.attn.qkv.bias`)) // (N, 3d)
-    const [q, k, v] = tf.split(qkv, 3, 1)
+    const [q, k, v] = qkvProjections(p, i, a, d) // 3 × (N, d)
     const kT = tf.concat([layer.kT, tf.reshape(k!, [n * h, hd, 1])], 2) as tf.Tensor3D // (N·H, hd, Tc)
     const vs = tf.concat([layer.v, tf.reshape(v!, [n * h, 1, hd])], 1) as tf.Tensor3D // (N·H, Tc, hd)
     const qh = tf.reshape(tf.mul(q!, 1 / Math.sqrt(hd)), [n * h, 1, hd]) // (N·H, 1, hd)
