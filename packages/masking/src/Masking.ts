@@ -291,6 +291,7 @@ const fillPatches = (
   config: MaskingConfig,
   rng: Rng | undefined
 ): void => {
+  if (config.fill === "zero") return zeroPatches(out, base, dims, grid, mask, maskAt)
   const { width: w, channels: ch } = dims
   const { patchSize: s, rows, cols, height: h } = grid
   const rowLen = w * ch
@@ -310,10 +311,7 @@ const fillPatches = (
       while (c1 < cols && mask[m + c1] === 1) c1++ // a run of masked patches: one call per pixel row
       const a = base + c * s * ch
       const b = base + Math.min(c1 * s, w) * ch
-      if (config.fill === "zero") {
-        if (b - a === rowLen) out.fill(0, a + y0 * rowLen, a + y1 * rowLen) // the whole band at once
-        else for (let y = y0 * rowLen; y < y1 * rowLen; y += rowLen) out.fill(0, a + y, b + y)
-      } else if (colour !== undefined) {
+      if (colour !== undefined) {
         const piece = colour.subarray(a - base, b - base)
         for (let y = y0 * rowLen; y < y1 * rowLen; y += rowLen) out.set(piece, a + y)
       } else {
@@ -322,6 +320,46 @@ const fillPatches = (
       c = c1
     }
   }
+}
+
+/**
+ * The zero fill with as few `fill` calls as possible (each costs about as much as copying 200 bytes): the
+ * masked runs of a band repeat on each of its pixel rows, and consecutive runs that meet in memory — a run
+ * reaching the right edge followed by one starting at the left edge of the next row, or whole masked
+ * bands — become one call.
+ */
+const zeroPatches = (out: PixelArray, base: number, dims: Dims, grid: PatchGrid, mask: Uint8Array, maskAt: number): void => {
+  const { width: w, channels: ch } = dims
+  const { patchSize: s, rows, cols, height: h } = grid
+  const rowLen = w * ch
+  const runs: Array<number> = [] // [a0, b0, a1, b1, …]: the band's masked runs as offsets within a pixel row
+  let start = 0
+  let end = 0
+  for (let r = 0; r < rows; r++) {
+    runs.length = 0
+    const m = maskAt + r * cols
+    for (let c = 0; c < cols; c++) {
+      if (mask[m + c] === 0) continue
+      let c1 = c + 1
+      while (c1 < cols && mask[m + c1] === 1) c1++
+      runs.push(c * s * ch, Math.min(c1 * s, w) * ch)
+      c = c1
+    }
+    if (runs.length === 0) continue
+    for (let y = r * s, y1 = Math.min(y + s, h); y < y1; y++) {
+      const row = base + y * rowLen
+      for (let k = 0; k < runs.length; k += 2) {
+        const a = row + runs[k]!
+        if (a === end) end = row + runs[k + 1]!
+        else {
+          if (end > start) out.fill(0, start, end)
+          start = a
+          end = row + runs[k + 1]!
+        }
+      }
+    }
+  }
+  if (end > start) out.fill(0, start, end)
 }
 
 /** One pixel row of the per-channel mean colour of the image at `base`, in the image's own storage type. */
@@ -379,7 +417,8 @@ export interface Masked<A extends PixelArray = PixelArray> {
  * rollouts of a prompt share its masked image, so mask the prompts, then repeat). Draws are taken image
  * after image; with an {@link Rng} and the `noise` fill, each image's normal draws follow its uniform ones.
  *
- * Cost: one copy of the batch, then one `fill`/`set` per pixel row of each run of masked patches.
+ * Cost: one copy of the batch, then one `fill`/`set` per pixel row of each run of masked patches (the zero
+ * fill merges runs that meet in memory).
  *
  * @example
  * const batch = { data: new Uint8Array(80 * 28 * 56), shape: [80, 28, 56, 1] }
