@@ -222,9 +222,6 @@ const markTop = (out: Uint8Array, at: number, n: number, k: number, score: (i: n
   for (let j = 0; j < k; j++) out[at + order[j]!] = 1
 }
 
-const singleShape = (shape: ReadonlyArray<number>, batched: boolean): ReadonlyArray<number> =>
-  batched ? shape.slice(1) : shape
-
 /**
  * Chooses the patches of one image without touching its pixels: a `[rows, cols]` 0/1 mask. For
  * `random`, `exact` and `full` it depends on the draws (and the shape) alone; `semantic` reads the image.
@@ -442,7 +439,7 @@ export const maskBatch = <A extends PixelArray>(
   const out = batch.data.slice() as A
   const mask = new Uint8Array(dims.batch * grid.count)
   const draws = rng === undefined ? given : new Float64Array(dims.batch * perImage)
-  const shape = singleShape(batch.shape, true)
+  const shape = batch.shape.slice(1) // one image's shape, for the saliency
   for (let b = 0; b < dims.batch; b++) {
     const at = b * grid.count // == b * perImage whenever draws are read
     if (rng !== undefined) for (let i = 0; i < perImage; i++) draws[at + i] = rng.random()
