@@ -1,0 +1,113 @@
+import assert from "node:assert/strict"
+import { mkdtemp, readdir, readFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { before, describe, it } from "node:test"
+import { Checkpoint } from "@papo/model"
+import { Effect } from "effect"
+import { loadConfig } from "../src/Config.js"
+import * as Run from "../src/Run.js"
+import { runPromise, sft, train } from "../src/Train.js"
+
+// The tiny model (8×8 images, d16) on the digit task: fast, and enough to exercise every stage.
+const base = (dir: string, name: string) => [
+  "worker.actor.model=tiny",
+  "trainer.backend=wasm",
+  "trainer.logger=quiet",
+  `trainer.outputDir=${dir}`,
+  `trainer.experimentName=${name}`,
+  "data.trainSize=64",
+  "data.testSize=8",
+  "data.rolloutBatchSize=4",
+  "worker.rollout.n=4",
+  "worker.actor.globalBatchSize=2",
+  "worker.actor.microBatchSizePerDeviceForUpdate=4",
+  "worker.actor.optim.lr=1e-3",
+  "trainer.valAvgK=2",
+  "trainer.logSampleFreq=2",
+  "trainer.numSamples=2"
+]
+const config = (overrides: ReadonlyArray<string>) => Effect.runPromise(loadConfig({ overrides }))
+const metricsOf = (dir: string) => Effect.runPromise(Run.readMetrics(dir))
+const comparable = (m: Record<string, number>) =>
+  Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith("timing_s/") && !k.startsWith("perf/")))
+
+describe("papo train, end to end on the tiny config", () => {
+  let dir: string
+  let init: string
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "papo-train-"))
+    // A short warm start, so some responses are well formatted and advantages are not all zero.
+    const r = await runPromise(sft(await config([...base(dir, "sft"), "sft.steps=40", "sft.batchSize=16", "sft.lr=1e-2", "sft.warmupSteps=2"])))
+    init = r.dir
+    assert.equal(r.step, 40)
+  })
+
+  for (const preset of ["grpo", "dapo", "papo-g", "papo-d"] as const) {
+    it(`${preset}: steps, metrics under the reference names, run folder`, async () => {
+      const cfg = await config([`preset=${preset}`, ...base(dir, preset), `worker.actor.init=${init}`, "trainer.maxSteps=2", "trainer.saveFreq=1", "trainer.saveLimit=1"])
+      const r = await runPromise(train(cfg))
+      assert.equal(r.step, 2)
+      const lines = await metricsOf(r.dir)
+      assert.deepEqual(lines.map((l) => l.step), [1, 2])
+      const m = lines[1]!
+      for (const k of ["reward/overall", "reward/accuracy", "reward/format", "actor/pg_loss", "actor/pg_clipfrac_higher", "actor/pg_clipfrac_lower", "actor/ppo_kl", "actor/entropy_loss", "actor/grad_norm", "actor/lr", "actor/kl_prcp_loss", "actor/ori_entropy_loss", "actor/aug_entropy_loss", "response_length/mean", "timing_s/gen", "timing_s/update_actor", "frac_reward_zero_std", "verifier/no_answer", "perf/tokens_per_s"]) {
+        assert.ok(Number.isFinite(m[k]), `${preset}: ${k} = ${m[k]}`)
+      }
+      const hasRef = preset === "grpo" || preset === "papo-g"
+      assert.equal("actor/kl_loss" in m, hasRef, `${preset}: actor/kl_loss iff reference KL`)
+      assert.equal("actor/kl_prcp_coef" in m, preset.startsWith("papo"), `${preset}: KL_prcp in the loss iff PAPO`)
+      assert.equal(m["actor/lr"], 1e-3)
+      assert.ok(m["reward/format"]! > 0, `${preset}: the warm start gives some formatted responses`)
+      // One checkpoint kept; the reference is saved iff there is a reference KL.
+      const cks = await readdir(join(r.dir, "checkpoints"))
+      assert.deepEqual(cks, ["step-000002"])
+      assert.deepEqual((await readdir(join(r.dir, "checkpoints", cks[0]!))).sort(), hasRef ? ["actor", "reference"] : ["actor"])
+      const ev = JSON.parse(await readFile(join(r.dir, "eval.json"), "utf8"))
+      assert.equal(ev.step, 2)
+      assert.equal(ev.overall.responses, 16)
+      assert.ok((await readdir(join(r.dir, "samples", "step-000002"))).includes("0.png"))
+      assert.match(await readFile(join(r.dir, "config.yaml"), "utf8"), new RegExp(`preset: ${preset}`))
+    })
+  }
+
+  it("Ctrl-C then --resume gives the metrics of an uninterrupted run", async () => {
+    const common = ["preset=papo-g", `worker.actor.init=${init}`, "trainer.maxSteps=4", "trainer.saveFreq=0"]
+    const full = await runPromise(train(await config([...base(dir, "full"), ...common])))
+    // An abort signal that fires after two steps (checked once before each step).
+    let checks = 0
+    const signal = { get aborted() { return ++checks > 2 } } as AbortSignal
+    const cut = await config([...base(dir, "cut"), ...common])
+    const first = await runPromise(train(cut, { signal }))
+    assert.equal(first.interrupted, true)
+    assert.equal(first.step, 2)
+    const resumed = await runPromise(train(cut, { resume: true }))
+    assert.equal(resumed.step, 4)
+    const a = (await metricsOf(full.dir)).map(comparable)
+    const b = (await metricsOf(resumed.dir)).map(comparable)
+    assert.equal(b.length, 4)
+    assert.deepEqual(b, a)
+    assert.deepEqual(resumed.eval!.overall, full.eval!.overall)
+  })
+
+  it("non-finite losses skip updates, then stop with a checkpoint from before the fault", async () => {
+    const cfg = await config([...base(dir, "nan"), "preset=grpo", `worker.actor.init=${init}`, "trainer.maxSteps=5", "trainer.maxConsecutiveNonFinite=2",
+      "worker.actor.useOriEntropyLoss=true", "worker.actor.oriEntropyLossCoef=1e39"])
+    const r = await Effect.runPromise(Effect.result(train(cfg).pipe(Effect.provide((await import("../src/Verifier.js")).Verifier.mathRuler))))
+    assert.equal(r._tag, "Failure")
+    if (r._tag !== "Failure") return
+    assert.match(r.failure.message, /2 steps in a row had only non-finite losses or gradients.*before the fault are saved in .*step-000002-before-fault/)
+    const lines = await metricsOf(join(dir, "nan"))
+    assert.deepEqual(lines.map((l) => l["actor/non_finite_updates"]), [2, 2])
+    const saved = await Checkpoint.load(join(dir, "nan", "checkpoints", "step-000002-before-fault", "actor"))
+    const initial = await Checkpoint.load(join(await Effect.runPromise(Run.resolveModelCheckpoint(init))))
+    for (const [k, w] of Object.entries(initial.weights)) assert.deepEqual(saved.weights[k], w, `${k} unchanged`)
+  })
+
+  it("--resume without a checkpoint is an error", async () => {
+    const cfg = await config([...base(dir, "empty"), "trainer.maxSteps=1"])
+    const r = await Effect.runPromise(Effect.result(train(cfg, { resume: true }).pipe(Effect.provide((await import("../src/Verifier.js")).Verifier.mathRuler))))
+    assert.ok(r._tag === "Failure" && /no checkpoint/.test(r.failure.message))
+  })
+})
