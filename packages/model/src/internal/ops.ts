@@ -26,11 +26,38 @@ export const matMul2d: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor2D = tf.customGr
   }
 }) as never) as never
 
-/** `x @ w + b` on 2-D `x`. */
-export const dense = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | null): tf.Tensor2D => {
-  const y = matMul2d(x, w)
-  return b === null ? y : tf.add(y, b)
+/** Column sums of a 2-D tensor as a `[1, M] @ [M, N]` matMul (5–10× faster than `sum(x, 0)` on wasm). */
+const columnSums = (x: tf.Tensor): tf.Tensor1D => {
+  const [m, n] = x.shape as [number, number]
+  return tf.reshape(tf.matMul(tf.ones([1, m]), x), [n])
 }
+
+/**
+ * `x @ w` with the weight gradient computed so that only the narrower of `x` and `dy` is transposed
+ * (a transpose of `[4480, 512]` costs a third of a matMul on wasm).
+ */
+const weightGrad = (x: tf.Tensor, dy: tf.Tensor): tf.Tensor =>
+  x.shape[1]! <= dy.shape[1]! ? tf.matMul(tf.transpose(x), dy) : tf.transpose(tf.matMul(tf.transpose(dy), x))
+
+const linearWithBias: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D = tf.customGrad(((
+  x: tf.Tensor2D,
+  w: tf.Tensor2D,
+  b: tf.Tensor1D,
+  save: tf.GradSaveFunc
+) => {
+  save([x, w])
+  return {
+    value: tf.fused.matMul({ a: x, b: w, bias: b }),
+    gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => {
+      const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D]
+      return [tf.matMul(dy, tf.transpose(sw)), weightGrad(sx, dy), columnSums(dy)]
+    }
+  }
+}) as never) as never
+
+/** `x @ w + b` on 2-D `x` (bias fused into the matMul; gradients as in {@link matMul2d}). */
+export const dense = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | null): tf.Tensor2D =>
+  b === null ? matMul2d(x, w) : linearWithBias(x, w, b)
 
 const GELU_C = Math.sqrt(2 / Math.PI)
 const GELU_A = 2 * GELU_C * 0.044715
@@ -56,13 +83,30 @@ export const gelu: (x: tf.Tensor) => tf.Tensor = tf.customGrad(((x: tf.Tensor, s
   }
 }) as never) as never
 
-/** LayerNorm over the last axis of `[M, d]`, ε = 1e-5 (PyTorch's default). */
-export const layerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor2D => {
-  const mu = tf.mean(x, -1, true)
-  const xc = tf.sub(x, mu)
-  const variance = tf.mean(tf.mul(xc, xc), -1, true)
-  return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, 1e-5))), gamma), beta)
-}
+/**
+ * LayerNorm over the last axis of `[M, d]`, ε = 1e-5 (PyTorch's default), with the closed-form gradient
+ * `dx = rstd·(g − mean(g) − x̂·mean(g·x̂))`, `g = dy·γ` (a third of the ops of the autodiff one).
+ */
+export const layerNorm: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor2D = tf.customGrad(((
+  x: tf.Tensor2D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  save: tf.GradSaveFunc
+) => {
+  const xc = tf.sub(x, tf.mean(x, -1, true))
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.mul(xc, xc), -1, true), 1e-5)) // (M, 1)
+  const xhat = tf.mul(xc, rstd)
+  save([xhat, rstd, gamma])
+  return {
+    value: tf.add(tf.mul(xhat, gamma), beta),
+    gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => {
+      const [sxhat, srstd, sgamma] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D]
+      const g = tf.mul(dy, sgamma)
+      const inner = tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(sxhat, tf.mean(tf.mul(g, sxhat), -1, true)))
+      return [tf.mul(inner, srstd), columnSums(tf.mul(dy, sxhat)), columnSums(dy)]
+    }
+  }
+}) as never) as never
 
 /**
  * A batched matMul with the batch as the middle axis: `y[m, c, n] = Σ_k x[m, k, c] · w[k, c, n]`
