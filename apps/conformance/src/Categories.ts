@@ -5,8 +5,10 @@
 import type { CategoryRunner } from "./categories/Category.js"
 import { lossRunners } from "./categories/loss.js"
 import { maskingRunners } from "./categories/masking.js"
+import { rewardRunners } from "./categories/reward.js"
 
 export const runners: Readonly<Record<string, CategoryRunner>> = {
   ...lossRunners,
-  ...maskingRunners
+  ...maskingRunners,
+  ...rewardRunners
 }

@@ -1,28 +1,40 @@
 #!/usr/bin/env node
 /**
- * papo-conformance <file.json> [--backend auto|wasm|cpu|...]
+ * papo-conformance <file.json> [--backend auto|wasm|cpu|...] [--out results.json] [--timeout-ms N]
  *
  * Checks papo-ts against vectors computed with the official PAPO code (the `papo-golden.json` schema).
  * Prints `PASS name` / `FAIL name: ...` per case, ends with `N passed, N failed`, exits 1 if any failed.
+ * A math-answer verifier corpus (detected by its `format` field) is graded in both reward modes instead:
+ * one `FAIL id [mode]: expected …, got …` line per disagreement, agreement per source and category, and
+ * with `--out` every case's answers as JSON.
  */
-import { readFile } from "node:fs/promises"
+import { readFile, writeFile } from "node:fs/promises"
 import { type BackendName, backendNames, initBackend } from "@papo/backend"
 import { Console, Data, Effect } from "effect"
 import { formatResult, runGolden } from "./Conformance.js"
 import { isGoldenFile } from "./Golden.js"
+import { formatAgreement, isVerifierCorpus, runVerifierCorpus } from "./VerifierCorpus.js"
 
 class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 class InputError extends Data.TaggedError("InputError")<{ readonly file: string; readonly reason: string }> {}
 
-const usage = "usage: npm run conformance -- <file.json> [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu]"
+const usage = "usage: npm run conformance -- <file.json> [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--out results.json] [--timeout-ms N]"
 
 const parseArgs = (argv: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     let file: string | undefined
     let backend: BackendName = "auto"
+    let out: string | undefined
+    let timeoutMs = 5000
     for (let i = 0; i < argv.length; i++) {
       const a = argv[i]!
-      if (a === "--backend") {
+      if (a === "--out") {
+        out = argv[++i]
+        if (out === undefined) return yield* new UsageError({ message: `--out needs a file name\n${usage}` })
+      } else if (a === "--timeout-ms") {
+        timeoutMs = Number(argv[++i])
+        if (!(timeoutMs > 0)) return yield* new UsageError({ message: `--timeout-ms needs a positive number\n${usage}` })
+      } else if (a === "--backend") {
         const b = argv[++i]
         if (b === undefined || !backendNames.includes(b as BackendName)) {
           return yield* new UsageError({ message: `--backend needs one of ${backendNames.join(", ")}` })
@@ -34,7 +46,7 @@ const parseArgs = (argv: ReadonlyArray<string>) =>
       else return yield* new UsageError({ message: `unexpected argument "${a}"\n${usage}` })
     }
     if (file === undefined) return yield* new UsageError({ message: usage })
-    return { file, backend }
+    return { file, backend, out, timeoutMs }
   })
 
 const readJson = (file: string) =>
@@ -46,6 +58,20 @@ const readJson = (file: string) =>
 const program = Effect.gen(function*() {
   const args = yield* parseArgs(process.argv.slice(2))
   const json = yield* readJson(args.file)
+  if (isVerifierCorpus(json)) {
+    const report = yield* Effect.promise(() => runVerifierCorpus(json, args.timeoutMs))
+    for (const line of report.lines) yield* Console.log(line)
+    for (const line of formatAgreement(report)) yield* Console.log(line)
+    if (args.out !== undefined) {
+      const out = args.out
+      yield* Effect.tryPromise({
+        try: () => writeFile(out, JSON.stringify(report.answers, null, 1) + "\n"),
+        catch: (e) => new InputError({ file: out, reason: e instanceof Error ? e.message : String(e) })
+      })
+    }
+    yield* Console.log(`${report.passed} passed, ${report.failed} failed`)
+    return report.failed > 0 ? 1 : 0
+  }
   if (!isGoldenFile(json)) {
     return yield* new InputError({ file: args.file, reason: "not a conformance file (expected schema_version and cases)" })
   }

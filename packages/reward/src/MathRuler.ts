@@ -28,9 +28,17 @@ import { pyToMathjs } from "./internal/PyExpr.js"
  * import { MathRuler } from "@papo/reward"
  * MathRuler.extractBoxedContent("a \\boxed{1} b \\boxed{\\frac{1}{2}}") // => "\\frac{1}{2}"
  */
-export const extractBoxedContent = (text: string): string => {
+export const extractBoxedContent = (text: string): string => boxedContent(text) ?? "None"
+
+/**
+ * The content of the last `\boxed{…}` (brace-matched, stripped), or undefined when there is none or it
+ * is never closed (where {@link extractBoxedContent} returns `"None"`).
+ *
+ * @category extraction
+ */
+export const boxedContent = (text: string): string | undefined => {
   const start = text.lastIndexOf("\\boxed{")
-  if (start < 0) return "None"
+  if (start < 0) return undefined
   let depth = 0
   const from = start + 7
   for (let i = from; i < text.length; i++) {
@@ -41,7 +49,7 @@ export const extractBoxedContent = (text: string): string => {
       if (depth === -1) return pyStrip(text.slice(from, i))
     }
   }
-  return "None"
+  return undefined
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -5,5 +5,8 @@
  *
  * @since 0.1.0
  */
+export * as Extract from "./Extract.js"
+export * as Grader from "./Grader.js"
 export * as MathRuler from "./MathRuler.js"
 export * as MathVerify from "./MathVerify.js"
+export { type PoolOptions, type PoolScoreOptions, VerifierPool } from "./Pool.js"

@@ -1,0 +1,240 @@
+/**
+ * A pool of worker threads (`node:worker_threads`) that grades in parallel, one verification per worker
+ * at a time, with a hard wall-clock limit per verification: a worker that exceeds it is terminated (a
+ * synchronous CAS call cannot be interrupted any other way), the verification answers `TimedOut`, and a
+ * fresh worker takes its place. A worker that crashes answers `Invalid` and is replaced the same way.
+ *
+ * Idle workers do not keep the process alive; call `close()` when done anyway.
+ *
+ * @since 0.1.0
+ */
+import { availableParallelism } from "node:os"
+import { Worker } from "node:worker_threads"
+import { type GradeOptions, type Outcome, type Score, type ScoreOptions } from "./Grader.js"
+import * as MathRuler from "./MathRuler.js"
+
+/**
+ * Options of {@link VerifierPool}.
+ *
+ * @category configuration
+ */
+export interface PoolOptions {
+  /** Number of worker threads (default: the machine's available parallelism). */
+  readonly size?: number
+  /** Hard wall-clock limit per verification, in milliseconds (default 5000). */
+  readonly timeoutMs?: number
+}
+
+/**
+ * Options a pooled job may carry: everything of `ScoreOptions` except a function format rule, which
+ * cannot cross a thread boundary.
+ *
+ * @category configuration
+ */
+export type PoolScoreOptions = Omit<ScoreOptions, "formatRule"> & { readonly formatRule?: "think-boxed" | "qwen3-vl" | "none" }
+
+/** @internal */
+export type PoolRequest =
+  | { readonly id: number; readonly kind: "grade"; readonly response: string; readonly gold: string; readonly options: GradeOptions }
+  | { readonly id: number; readonly kind: "score"; readonly response: string; readonly gold: string; readonly options: PoolScoreOptions }
+
+/** @internal */
+export type PoolResponse =
+  | { readonly id: number; readonly kind: "grade"; readonly outcome: Outcome }
+  | { readonly id: number; readonly kind: "score"; readonly score: Score }
+
+interface Pending {
+  readonly req: PoolRequest
+  readonly resolve: (r: PoolResponse) => void
+}
+
+interface Slot {
+  worker: Worker
+  ready: boolean
+  job: Pending | undefined
+  timer: ReturnType<typeof setTimeout> | undefined
+}
+
+/**
+ * A worker running `Worker.js`; when this module runs from its TypeScript source (tests, under tsx), the
+ * worker registers tsx's loader first, since loader hooks are not inherited by worker threads.
+ */
+const startWorker = (): Worker => {
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./Worker.js", import.meta.url))
+  const tsx = import.meta.resolve("tsx/esm/api")
+  const entry = new URL("./Worker.ts", import.meta.url).href
+  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}) })`
+  return new Worker(code, { eval: true })
+}
+
+const failed = (req: PoolRequest, outcome: Outcome): PoolResponse => {
+  if (req.kind === "grade") return { id: req.id, kind: "grade", outcome }
+  const w = req.options.formatWeight ?? 0.1
+  let format = 0
+  try {
+    const rule = req.options.formatRule ?? "think-boxed"
+    const squeezed = MathRuler.squeezeTags(req.response)
+    format = rule === "none" ? 0 : MathRuler.hasThinkBoxedFormat(rule === "qwen3-vl" ? `<think>${squeezed}` : squeezed) ? 1 : 0
+  } catch {
+    format = 0
+  }
+  return { id: req.id, kind: "score", score: { overall: w * format, format, accuracy: 0, outcome } }
+}
+
+/**
+ * The pool. Create with {@link VerifierPool.create}.
+ *
+ * @category services
+ * @example
+ * import { VerifierPool } from "@papo/reward"
+ * const pool = VerifierPool.create({ timeoutMs: 2000 })
+ * const outcomes = await pool.gradeBatch([{ response: "\\boxed{4}", gold: "4" }], { mode: "mathruler" })
+ * // outcomes => [{ _tag: "Correct", extracted: "4" }]
+ * await pool.close()
+ */
+export class VerifierPool {
+  private readonly slots: Array<Slot> = []
+  private readonly queue: Array<Pending> = []
+  private nextId = 0
+  private closed = false
+  private startFailures = 0
+  private broken: string | undefined
+  /** Verifications that hit the time limit, and workers replaced (timeouts and crashes). */
+  readonly counters = { timedOut: 0, replaced: 0 }
+
+  private constructor(readonly size: number, readonly timeoutMs: number) {
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn())
+    this.updateRefs()
+  }
+
+  /** Starts `size` workers. */
+  static create(options: PoolOptions = {}): VerifierPool {
+    const size = Math.max(1, Math.floor(options.size ?? availableParallelism()))
+    const timeoutMs = options.timeoutMs ?? 5000
+    if (!(timeoutMs > 0)) throw new RangeError(`VerifierPool: timeoutMs must be > 0, got ${timeoutMs}`)
+    return new VerifierPool(size, timeoutMs)
+  }
+
+  private spawn(): Slot {
+    const worker = startWorker()
+    const slot: Slot = { worker, ready: false, job: undefined, timer: undefined }
+    worker.on("message", (res: PoolResponse | { readonly ready: true }) => {
+      if ("ready" in res) {
+        slot.ready = true
+        this.startFailures = 0
+        this.dispatch()
+        return
+      }
+      const job = slot.job
+      if (job === undefined || job.req.id !== res.id) return
+      this.finish(slot, res)
+    })
+    worker.on("error", (e) => {
+      const job = slot.job
+      if (job !== undefined) this.replace(slot, failed(job.req, { _tag: "Invalid", reason: `worker crashed: ${e.message}` }))
+      else if (!slot.ready && !this.closed) {
+        // a worker that dies while starting: retry a few times, then give up on the pool
+        if (++this.startFailures > 3 * this.size) {
+          this.broken = `workers fail to start: ${e.message}`
+          for (const p of this.queue.splice(0)) p.resolve(failed(p.req, { _tag: "Invalid", reason: this.broken }))
+        } else {
+          this.counters.replaced++
+          const i = this.slots.indexOf(slot)
+          if (i >= 0) this.slots[i] = this.spawn()
+        }
+      }
+    })
+    return slot
+  }
+
+  /** Workers keep the process alive exactly while there is work queued or running. */
+  private updateRefs() {
+    const busy = this.queue.length > 0 || this.slots.some((s) => s.job !== undefined)
+    for (const s of this.slots) {
+      if (busy) s.worker.ref()
+      else s.worker.unref()
+    }
+  }
+
+  private finish(slot: Slot, res: PoolResponse) {
+    const job = slot.job!
+    if (slot.timer !== undefined) clearTimeout(slot.timer)
+    slot.job = undefined
+    slot.timer = undefined
+    job.resolve(res)
+    this.dispatch()
+  }
+
+  private replace(slot: Slot, res: PoolResponse) {
+    const job = slot.job!
+    if (slot.timer !== undefined) clearTimeout(slot.timer)
+    void slot.worker.terminate()
+    this.counters.replaced++
+    const fresh = this.spawn()
+    const i = this.slots.indexOf(slot)
+    if (i >= 0) this.slots[i] = fresh
+    job.resolve(res)
+    this.dispatch()
+  }
+
+  private dispatch() {
+    if (this.closed) return
+    for (const slot of this.slots) {
+      if (slot.job !== undefined || !slot.ready) continue
+      const job = this.queue.shift()
+      if (job === undefined) break
+      slot.job = job
+      slot.timer = setTimeout(() => {
+        if (slot.job !== job) return
+        this.counters.timedOut++
+        this.replace(slot, failed(job.req, { _tag: "TimedOut", limitMs: this.timeoutMs }))
+      }, this.timeoutMs)
+      slot.worker.postMessage(job.req)
+    }
+    this.updateRefs()
+  }
+
+  private submit(req: PoolRequest): Promise<PoolResponse> {
+    if (this.closed || this.broken !== undefined) {
+      return Promise.resolve(failed(req, { _tag: "Invalid", reason: this.broken ?? "pool is closed" }))
+    }
+    return new Promise((resolve) => {
+      this.queue.push({ req, resolve })
+      this.dispatch()
+    })
+  }
+
+  /** Grades one response off the main thread. Never rejects. */
+  async grade(response: string, gold: string, options: GradeOptions): Promise<Outcome> {
+    const res = await this.submit({ id: this.nextId++, kind: "grade", response, gold, options })
+    return res.kind === "grade" ? res.outcome : res.score.outcome
+  }
+
+  /** PAPO's score for one response off the main thread. Never rejects. */
+  async score(response: string, gold: string, options: PoolScoreOptions): Promise<Score> {
+    const res = await this.submit({ id: this.nextId++, kind: "score", response, gold, options })
+    return res.kind === "score" ? res.score : { overall: 0, format: 0, accuracy: 0, outcome: res.outcome }
+  }
+
+  /** Grades a batch on every worker; results in input order. */
+  gradeBatch(items: ReadonlyArray<{ readonly response: string; readonly gold: string }>, options: GradeOptions): Promise<Array<Outcome>> {
+    return Promise.all(items.map((it) => this.grade(it.response, it.gold, options)))
+  }
+
+  /** Scores a batch on every worker; results in input order. */
+  scoreBatch(items: ReadonlyArray<{ readonly response: string; readonly gold: string }>, options: PoolScoreOptions): Promise<Array<Score>> {
+    return Promise.all(items.map((it) => this.score(it.response, it.gold, options)))
+  }
+
+  /** Stops every worker; pending verifications answer `Invalid`. */
+  async close(): Promise<void> {
+    this.closed = true
+    for (const p of this.queue.splice(0)) p.resolve(failed(p.req, { _tag: "Invalid", reason: "pool is closed" }))
+    for (const slot of this.slots) {
+      if (slot.timer !== undefined) clearTimeout(slot.timer)
+      if (slot.job !== undefined) slot.job.resolve(failed(slot.job.req, { _tag: "Invalid", reason: "pool is closed" }))
+      slot.job = undefined
+    }
+    await Promise.all(this.slots.map((s) => s.worker.terminate()))
+  }
+}
