@@ -128,18 +128,26 @@ export interface StepResult {
 }
 
 /**
- * One optimizer step: gradients of `lossFn` w.r.t. the policy's parameters, global-norm clipping,
- * AdamW. `lossFn` builds the loss from scratch (e.g. `Policy.logProbs` inside `PapoLoss.papoLoss`).
- *
- * @example
- * const r = applyGradients(policy, opt, () => Policy.sftLoss(policy, batch, mask))
- * r.skipped // => false
+ * The gradients of a loss w.r.t. every parameter (by parameter name; zeros for a parameter the loss does
+ * not reach), with the loss and the loss function's metrics as numbers. The caller disposes `grads`.
  *
  * @category math
  */
-export const applyGradients = (policy: Policy, opt: AdamW, lossFn: () => LossResult): StepResult => {
-  const names = parameterShapes(policy.config).map((s) => s.name)
-  const vars = names.map((n) => policy.params[n]!)
+export interface Gradients {
+  readonly loss: number
+  readonly grads: Record<string, tf.Tensor>
+  readonly metrics: Readonly<Record<string, number>>
+}
+
+/**
+ * Computes {@link Gradients} of `lossFn`, which builds the loss from scratch (e.g. `Policy.logProbs`
+ * inside `PapoLoss.papoLoss`).
+ *
+ * @category math
+ */
+export const gradients = (policy: Policy, lossFn: () => LossResult): Gradients => {
+  const shapes = parameterShapes(policy.config)
+  const vars = shapes.map((s) => policy.params[s.name]!)
   let kept: Record<string, tf.Tensor> = {}
   const { value, grads } = tf.variableGrads(() => {
     const out = lossFn()
@@ -153,17 +161,32 @@ export const applyGradients = (policy: Policy, opt: AdamW, lossFn: () => LossRes
     metrics[k] = t.dataSync()[0]!
     t.dispose()
   }
-  const sq = tf.tidy(() =>
-    tf.addN(vars.map((p) => {
-      const g = grads[p.name]
-      return g === undefined ? tf.scalar(0) : tf.sum(tf.mul(g, g))
-    }))
-  )
-  const gradNorm = Math.sqrt(sq.dataSync()[0]!)
   const loss = value.dataSync()[0]!
-  sq.dispose()
   value.dispose()
+  const byName: Record<string, tf.Tensor> = {}
+  shapes.forEach(({ name, shape }, i) => {
+    byName[name] = grads[vars[i]!.name] ?? tf.zeros([...shape])
+  })
+  return { loss, grads: byName, metrics }
+}
 
+/**
+ * One AdamW update from given gradients (by parameter name): global-norm clipping, then the moments and
+ * the decoupled decay. Skips (and counts) a step whose gradient norm is not finite. Does not dispose `grads`.
+ *
+ * @category math
+ */
+export const update = (
+  policy: Policy,
+  opt: AdamW,
+  grads: Readonly<Record<string, tf.Tensor>>
+): { readonly gradNorm: number; readonly skipped: boolean; readonly lr: number } => {
+  const names = parameterShapes(policy.config).map((s) => s.name)
+  const missing = names.filter((n) => grads[n] === undefined)
+  if (missing.length > 0) throw new Error(`Optimizer.update: no gradient for ${missing.join(", ")}`)
+  const sq = tf.tidy(() => tf.addN(names.map((n) => tf.sum(tf.mul(grads[n]!, grads[n]!)))))
+  const gradNorm = Math.sqrt(sq.dataSync()[0]!)
+  sq.dispose()
   const c = opt.config
   const k = opt.step
   opt.step++
@@ -171,29 +194,45 @@ export const applyGradients = (policy: Policy, opt: AdamW, lossFn: () => LossRes
   const skipped = !Number.isFinite(gradNorm)
   if (skipped) {
     opt.skippedSteps++
-  } else {
-    const b1 = c.beta1 ?? 0.9, b2 = c.beta2 ?? 0.999, eps = c.eps ?? 1e-8, wd = c.weightDecay ?? 0.01
-    const maxNorm = c.maxGradNorm ?? 1
-    const clip = gradNorm > maxNorm ? maxNorm / (gradNorm + 1e-6) : 1
-    const t = opt.step - opt.skippedSteps // applied updates, this one included
-    const bc1 = 1 - Math.pow(b1, t), bc2 = 1 - Math.pow(b2, t)
-    tf.tidy(() => {
-      names.forEach((name, i) => {
-        const p = vars[i]!
-        const g0 = grads[p.name]
-        const g = g0 === undefined ? tf.zerosLike(p) : clip === 1 ? g0 : tf.mul(g0, clip)
-        const m = opt.m[name]!, v = opt.v[name]!
-        const m1 = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1))
-        const v1 = tf.add(tf.mul(v, b2), tf.mul(tf.mul(g, g), 1 - b2))
-        m.assign(m1)
-        v.assign(v1)
-        const update = tf.div(tf.div(m1, bc1), tf.add(tf.sqrt(tf.div(v1, bc2)), eps))
-        p.assign(tf.sub(tf.mul(p, 1 - lr * wd), tf.mul(update, lr)))
-      })
-    })
+    return { gradNorm, skipped, lr }
   }
-  for (const g of Object.values(grads)) g.dispose()
-  return { loss, gradNorm, skipped, lr, metrics }
+  const b1 = c.beta1 ?? 0.9, b2 = c.beta2 ?? 0.999, eps = c.eps ?? 1e-8, wd = c.weightDecay ?? 0.01
+  const maxNorm = c.maxGradNorm ?? 1
+  const clip = gradNorm > maxNorm ? maxNorm / (gradNorm + 1e-6) : 1
+  const t = opt.step - opt.skippedSteps // applied updates, this one included
+  const bc1 = 1 - Math.pow(b1, t), bc2 = 1 - Math.pow(b2, t)
+  tf.tidy(() => {
+    for (const name of names) {
+      const p = policy.params[name]!
+      const g = clip === 1 ? grads[name]! : tf.mul(grads[name]!, clip)
+      const m = opt.m[name]!, v = opt.v[name]!
+      const m1 = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1))
+      const v1 = tf.add(tf.mul(v, b2), tf.mul(tf.mul(g, g), 1 - b2))
+      m.assign(m1)
+      v.assign(v1)
+      const step = tf.div(tf.div(m1, bc1), tf.add(tf.sqrt(tf.div(v1, bc2)), eps))
+      p.assign(tf.sub(tf.mul(p, 1 - lr * wd), tf.mul(step, lr)))
+    }
+  })
+  return { gradNorm, skipped, lr }
+}
+
+/**
+ * One optimizer step: {@link gradients} of `lossFn`, then {@link update}.
+ *
+ * @example
+ * const r = applyGradients(policy, opt, () => Policy.sftLoss(policy, batch, mask))
+ * r.skipped // => false
+ *
+ * @category math
+ */
+export const applyGradients = (policy: Policy, opt: AdamW, lossFn: () => LossResult): StepResult => {
+  const g = gradients(policy, lossFn)
+  try {
+    return { loss: g.loss, metrics: g.metrics, ...update(policy, opt, g.grads) }
+  } finally {
+    tf.dispose(Object.values(g.grads))
+  }
 }
 
 /**

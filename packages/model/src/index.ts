@@ -7,6 +7,7 @@
 export * as Checkpoint from "./Checkpoint.js"
 export * as Config from "./Config.js"
 export * as Optimizer from "./Optimizer.js"
+export * as Parallel from "./Parallel.js"
 export * as Policy from "./Policy.js"
 export * as Random from "./Random.js"
 export * as Sampling from "./Sampling.js"
