@@ -21,7 +21,15 @@ const section = <S extends Schema.Top>(schema: S) => withDefault(schema, {} as S
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
-function deepMerge(a: Partial, b: Partial): Partial {
+/**
+ * Merges partial configs: nested mappings merge key by key, anything else in `b` replaces `a`'s value.
+ *
+ * @example
+ * deepMerge({ trainer: { seed: 1, maxSteps: 5 } }, { trainer: { seed: 2 } }) // => { trainer: { seed: 2, maxSteps: 5 } }
+ *
+ * @category configuration
+ */
+export function deepMerge(a: Partial, b: Partial): Partial {
   const out: Record<string, unknown> = { ...a }
   for (const [k, v] of Object.entries(b)) {
     const prev = out[k]
@@ -230,7 +238,8 @@ const TrainerConfig = Schema.Struct({
   valFreq: withDefault(NonNegativeInt, 0),
   /** avg@k: responses per test question (the paper: avg@8 at temperature 1.0). */
   valAvgK: withDefault(PositiveInt, 8),
-  valTemperature: withDefault(Positive, 1.0),
+  /** 0 means greedy decoding. */
+  valTemperature: withDefault(NonNegative, 1.0),
   /** Log sample rollouts (images, response, reward) every N steps (0: never). */
   logSampleFreq: withDefault(NonNegativeInt, 10),
   numSamples: withDefault(PositiveInt, 4),
@@ -282,8 +291,12 @@ export const Config = Schema.Struct({
  */
 export type Config = typeof Config.Type
 
-/** A partial config in YAML form. */
-type Partial = { readonly [k: string]: unknown }
+/**
+ * A partial config in YAML form.
+ *
+ * @category configuration
+ */
+export type Partial = { readonly [k: string]: unknown }
 
 const lossFields = (loss: PapoLoss.LossConfig): Partial => ({
   algorithm: {
