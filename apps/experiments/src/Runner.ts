@@ -1,0 +1,128 @@
+/**
+ * Runs a planned study: per seed, the SFT warm start, then every arm from that checkpoint, collecting
+ * each run's evaluation and metrics. A run folder that already holds a finished result is reused, so an
+ * interrupted study picks up where it stopped (`--fresh` deletes the study's folder first).
+ *
+ * @since 0.1.0
+ */
+import { execFileSync } from "node:child_process"
+import { readFile, rm, writeFile } from "node:fs/promises"
+import { join } from "node:path"
+import { Config, Evaluate, Run, Train, Verifier } from "@papo/trainer"
+import { Console, Effect } from "effect"
+import type { Plan, PlannedRun } from "./Study.js"
+
+/**
+ * One finished run.
+ *
+ * @category models
+ */
+export interface RunOutcome {
+  readonly kind: "sft" | "rl"
+  readonly label: string
+  readonly seed: number
+  readonly dir: string
+  readonly eval: Evaluate.EvalResult
+  /** One row per training step (empty for SFT's own steps, which the report does not plot). */
+  readonly metrics: ReadonlyArray<Readonly<Record<string, number>>>
+  readonly seconds: number
+}
+
+/**
+ * Everything a report needs.
+ *
+ * @category models
+ */
+export interface StudyResult {
+  readonly name: string
+  readonly description: string
+  readonly baseline: string
+  readonly arms: ReadonlyArray<string>
+  readonly seeds: ReadonlyArray<number>
+  readonly runs: ReadonlyArray<RunOutcome>
+  /** `git describe` of the code, or "unknown" outside a git checkout. */
+  readonly codeVersion: string
+  readonly backend: string
+  readonly startedAt: string
+  readonly seconds: number
+}
+
+const codeVersion = (): string => {
+  try {
+    return execFileSync("git", ["describe", "--always", "--dirty"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim()
+  } catch {
+    return "unknown"
+  }
+}
+
+const readDone = (dir: string) =>
+  Effect.tryPromise(() => readFile(join(dir, "done.json"), "utf8")).pipe(
+    Effect.map((t) => JSON.parse(t) as Done),
+    Effect.orElseSucceed(() => null)
+  )
+
+type Done = { readonly eval: Evaluate.EvalResult; readonly seconds: number }
+
+const runOne = (
+  run: PlannedRun,
+  init: string | null,
+  index: number,
+  total: number
+): Effect.Effect<{ readonly done: Done; readonly dir: string }, Error, Verifier.Verifier> =>
+  Effect.gen(function*() {
+    const config: Config.Config = init === null
+      ? run.config
+      : { ...run.config, worker: { ...run.config.worker, actor: { ...run.config.worker.actor, init } } }
+    const dir = Run.runDir(config)
+    const what = `[${index}/${total}] ${run.kind === "sft" ? "SFT warm start" : run.label} (seed ${run.seed})`
+    const done = yield* readDone(dir)
+    if (done !== null) {
+      yield* Console.log(`${what}: already done in ${dir}, reusing it`)
+      return { done, dir }
+    }
+    yield* Console.log(`${what} → ${dir}`)
+    const started = performance.now()
+    const result = run.kind === "sft" ? yield* Train.sft(config) : yield* Train.train(config)
+    if (result.eval === null) return yield* Effect.die(new Error(`${what} finished without an evaluation`))
+    const seconds = (performance.now() - started) / 1000
+    const record = { eval: result.eval, seconds }
+    yield* Effect.tryPromise(() => writeFile(join(dir, "done.json"), JSON.stringify(record)))
+    return { done: record, dir }
+  })
+
+/**
+ * Runs the plan in order and gathers the results.
+ *
+ * @category commands
+ */
+export const runStudy = (plan: Plan, options: { readonly fresh?: boolean; readonly backend: string }): Effect.Effect<StudyResult, Error> =>
+  Effect.gen(function*() {
+    const startedAt = new Date().toISOString()
+    const started = performance.now()
+    const root = join(plan.runs[0]!.config.trainer.outputDir, plan.name)
+    if (options.fresh) yield* Effect.tryPromise(() => rm(root, { recursive: true, force: true }))
+    const outcomes: Array<RunOutcome> = []
+    let init: string | null = null
+    for (const [i, run] of plan.runs.entries()) {
+      const { done, dir }: { readonly done: Done; readonly dir: string } = yield* runOne(run, run.kind === "sft" ? null : init, i + 1, plan.runs.length)
+      if (run.kind === "sft") {
+        const checkpoint: string | null = yield* Run.latestCheckpoint(dir)
+        if (checkpoint === null) return yield* Effect.die(new Error(`the warm start in ${dir} left no checkpoint`))
+        init = checkpoint
+      }
+      const metrics = run.kind === "rl" ? yield* Run.readMetrics(dir) : []
+      outcomes.push({ kind: run.kind, label: run.label, seed: run.seed, dir, eval: done.eval, metrics, seconds: done.seconds })
+    }
+    return {
+      name: plan.name,
+      description: plan.spec.description,
+      baseline: plan.baseline,
+      arms: plan.spec.arms.map((a) => a.label),
+      seeds: plan.spec.seeds,
+      runs: outcomes,
+      codeVersion: codeVersion(),
+      backend: options.backend,
+      startedAt,
+      seconds: (performance.now() - started) / 1000
+    } satisfies StudyResult
+  }).pipe(Effect.provide(Verifier.Verifier.mathRuler))

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/**
+ * papo-experiment <study | file.yaml> [--fresh] [--backend auto|wasm|cpu|...] [key.path=value ...]
+ *
+ * Runs a study (apps/experiments/studies/<study>.yaml): the SFT warm start, every arm from it, the
+ * held-out evaluation, then writes runs/<study>/report.html and prints the comparison table.
+ * `npm start` runs the `compare` study (GRPO vs PAPO-G on the digit task).
+ * Overrides apply to every run of the study, e.g. `trainer.maxSteps=10`.
+ */
+import { readdir } from "node:fs/promises"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Config } from "@papo/trainer"
+import { Console, Effect } from "effect"
+import { formatTable, verdicts, writeReport } from "./Report.js"
+import { runStudy } from "./Runner.js"
+import * as Study from "./Study.js"
+
+const studiesDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "studies")
+
+const program = Effect.gen(function*() {
+  const args = process.argv.slice(2)
+  const flags = new Set(args.filter((a) => a.startsWith("--") && !a.includes("=")))
+  const backendAt = args.indexOf("--backend")
+  const backend = backendAt >= 0 ? args[backendAt + 1] ?? "auto" : "auto"
+  const positional = args.filter((a, i) => !a.startsWith("--") && !a.includes("=") && i !== backendAt + 1)
+  const available = (yield* Effect.promise(() => readdir(studiesDir))).filter((f) => f.endsWith(".yaml")).map((f) => f.slice(0, -5))
+  if (flags.has("--help") || positional.length !== 1) {
+    yield* Console.log(`usage: npm run experiment -- <study> [--fresh] [--backend auto|wasm|cpu] [key.path=value ...]\nstudies: ${available.join(", ")}`)
+    return positional.length === 1 || flags.has("--help") ? 0 : 2
+  }
+  const overrides = yield* Config.parseOverrides([...args.filter((a) => a.includes("=") && !a.startsWith("--")), `trainer.backend=${backend}`])
+  const plan = yield* Study.load(positional[0]!, studiesDir, { outputDir: "runs", overrides })
+  yield* Console.log(`study ${plan.name}: ${plan.spec.description}\n${plan.runs.length} runs (seeds ${plan.spec.seeds.join(", ")}); results in runs/${plan.name}/`)
+  const result = yield* runStudy(plan, { fresh: flags.has("--fresh"), backend })
+  const path = yield* Effect.promise(() => writeReport(join("runs", plan.name), result))
+  yield* Console.log(`\n${formatTable(result)}\n\n${verdicts(result).join("\n")}\n\nreport: ${path} (${(result.seconds / 60).toFixed(1)} minutes)`)
+  return 0
+})
+
+Effect.runPromise(
+  program.pipe(
+    Effect.catchTag("StudyError", (e) => Console.error(e.message).pipe(Effect.as(2))),
+    Effect.catchTag("ConfigError", (e) => Console.error(e.message).pipe(Effect.as(2))),
+    Effect.catch((e) => Console.error(`the study stopped: ${e instanceof Error ? e.message : String(e)}`).pipe(Effect.as(1)))
+  )
+).then((code) => {
+  process.exitCode = code
+})
