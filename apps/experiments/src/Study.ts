@@ -127,10 +127,10 @@ export const plan = (
     if (!labels.includes(baseline)) {
       return yield* new StudyError({ source, problems: [`baseline "${baseline}" is not an arm; arms: ${labels.join(", ")}`] })
     }
-    const base = Config.deepMerge(spec.base, options.overrides ?? {})
+    // Command-line overrides win over the study's own settings, for every run.
     const resolve = (label: string, seed: number, extra: Config.Partial, kind: "sft" | "rl") =>
       Config.resolveConfig(
-        Config.deepMerge(Config.deepMerge(base, extra), {
+        Config.deepMerge(Config.deepMerge(Config.deepMerge(spec.base, extra), options.overrides ?? {}), {
           trainer: { seed, outputDir: options.outputDir, experimentName: `${name}/seed-${seed}/${slug(label)}` },
           data: { seed }
         }),

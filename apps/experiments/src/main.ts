@@ -23,7 +23,7 @@ const program = Effect.gen(function*() {
   const flags = new Set(args.filter((a) => a.startsWith("--") && !a.includes("=")))
   const backendAt = args.indexOf("--backend")
   const backend = backendAt >= 0 ? args[backendAt + 1] ?? "auto" : "auto"
-  const positional = args.filter((a, i) => !a.startsWith("--") && !a.includes("=") && i !== backendAt + 1)
+  const positional = args.filter((a, i) => !a.startsWith("--") && !a.includes("=") && (backendAt < 0 || i !== backendAt + 1))
   const available = (yield* Effect.promise(() => readdir(studiesDir))).filter((f) => f.endsWith(".yaml")).map((f) => f.slice(0, -5))
   if (flags.has("--help") || positional.length !== 1) {
     yield* Console.log(`usage: npm run experiment -- <study> [--fresh] [--backend auto|wasm|cpu] [key.path=value ...]\nstudies: ${available.join(", ")}`)
