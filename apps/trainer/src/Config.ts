@@ -219,9 +219,21 @@ const RolloutConfig = Schema.Struct({
   topP: withDefault(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1, exclusiveMinimum: true })), 0.99)
 })
 
+const RewardConfig = Schema.Struct({
+  /** `mathruler`: PAPO/EasyR1's grader; `math-verify`: TRL's. */
+  mode: withDefault(Schema.Literals(["mathruler", "math-verify"]), "mathruler"),
+  /** w in overall = (1 − w)·accuracy + w·format (PAPO: 0.1). */
+  formatWeight: withDefault(Probability, 0.1),
+  /** 0 grades in the training thread (the responses here are short); n > 0 uses a pool of n worker threads. */
+  workers: withDefault(NonNegativeInt, 0),
+  /** Hard wall-clock limit per verification in the pool (it answers TimedOut). */
+  timeoutMs: withDefault(PositiveInt, 5000)
+})
+
 const WorkerConfig = Schema.Struct({
   actor: section(ActorConfig),
-  rollout: section(RolloutConfig)
+  rollout: section(RolloutConfig),
+  reward: section(RewardConfig)
 })
 
 const TrainerConfig = Schema.Struct({

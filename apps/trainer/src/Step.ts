@@ -406,7 +406,9 @@ export const batchMetrics = (batch: Rollouts, eosId: number, classify: (row: num
     "response_length/min": Math.min(...lengths),
     "response_length/clip_ratio": mean(batch.responses.map((_, r) => (clipped(r) ? 1 : 0)))
   }
-  for (const v of ["correct", "incorrect", "no_answer"] as const) out[`verifier/${v}`] = batch.grades.filter((g) => g.verdict === v).length
+  for (const v of ["Correct", "Incorrect", "NoAnswer", "TimedOut", "Invalid"] as const) {
+    out[`verifier/${v}`] = batch.grades.filter((g) => g.verdict === v).length
+  }
   for (let r = 0; r < batch.rows.n; r++) {
     const k = `outcome/${classify(r)}`
     out[k] = (out[k] ?? 0) + 1

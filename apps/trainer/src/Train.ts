@@ -385,9 +385,9 @@ export const evaluate = (config: Config, options: { readonly checkpoint?: string
   })
 
 /**
- * Runs a command with the default verifier (MathRuler in this thread).
+ * Runs a command with the verifier `config.worker.reward` describes (default: MathRuler in this thread).
  *
  * @category commands
  */
-export const runPromise = <A, E>(effect: Effect.Effect<A, E, Verifier>): Promise<A> =>
-  Effect.runPromise(effect.pipe(Effect.provide(Verifier.mathRuler)))
+export const runPromise = <A, E>(effect: Effect.Effect<A, E, Verifier>, config?: Config): Promise<A> =>
+  Effect.runPromise(effect.pipe(Effect.provide(config ? Verifier.layer(config.worker.reward) : Verifier.mathRuler)))

@@ -36,12 +36,12 @@ describe("Digits task", () => {
   it("answers are right for the digits shown, and the trace boxes the answer", () => {
     for (const e of [...train, ...test]) {
       const ds = digitsOf(e)
-      const q = e.problem.replace(/^The \w+ digit is \d\. /, "")
-      const expected = q.startsWith("What is the sum") ? ds[0]! + ds[1]!
-        : q.startsWith("What is the product") ? ds[0]! * ds[1]!
-        : q.startsWith("Which digit") ? Math.max(...ds)
-        : q.startsWith("What is the largest digit minus") ? Math.abs(ds[0]! - ds[1]!)
-        : ds.filter((d) => d === Number(/How many (\d)s/.exec(q)![1])).length
+      const q = e.problem.replace(/^\w+ digit is \d\. /, "")
+      const expected = q === "Sum of the digits?" ? ds[0]! + ds[1]!
+        : q === "Product of the digits?" ? ds[0]! * ds[1]!
+        : q === "Largest digit?" ? Math.max(...ds)
+        : q === "Largest minus smallest digit?" ? Math.abs(ds[0]! - ds[1]!)
+        : ds.filter((d) => d === Number(/^How many (\d)s\?$/.exec(q)![1])).length
       assert.equal(e.answer, String(expected), e.problem)
       assert.equal(boxed(e.trace!), e.answer)
       assert.deepEqual(e.perceived!.values, ds)
@@ -50,7 +50,7 @@ describe("Digits task", () => {
 
   it("the worked example of the paper's format", () => {
     assert.deepEqual(Digits.question("sum", [7, 5], 0), {
-      problem: "What is the sum of the digits?",
+      problem: "Sum of the digits?",
       answer: "12",
       trace: "<think>7+5=12</think>\\boxed{12}"
     })
@@ -71,14 +71,14 @@ describe("Digits task", () => {
     const low = train.filter((e) => e.subset === "low")
     assert.ok(low.length > 50 && low.length < 130, `${low.length} hinted of 300 at hintRate 0.3`)
     for (const e of low) {
-      const [, pos, d] = /^The (first|second) digit is (\d)\./.exec(e.problem)!
-      assert.equal(digitsOf(e)[pos === "first" ? 0 : 1], Number(d))
+      const [, pos, d] = /^(First|Second) digit is (\d)\./.exec(e.problem)!
+      assert.equal(digitsOf(e)[pos === "First" ? 0 : 1], Number(d))
     }
-    assert.ok(train.filter((e) => e.subset === "high").every((e) => !e.problem.startsWith("The ")))
+    assert.ok(train.filter((e) => e.subset === "high").every((e) => !/digit is/.test(e.problem)))
   })
 
   it("wrong answers split into perception and reasoning errors", () => {
-    const e = train.find((x) => x.problem === "What is the sum of the digits?")!
+    const e = train.find((x) => x.problem === "Sum of the digits?")!
     const [a, b] = digitsOf(e)
     assert.equal(classify(e, e.trace!, true), "correct")
     assert.equal(classify(e, `<think>${a}+${b}=${a! + b! + 1}</think>\\boxed{${a! + b! + 1}}`, false), "reasoning")
@@ -93,10 +93,10 @@ describe("Shapes task", () => {
     for (const e of ex) {
       const [o, s, t] = e.perceived!.values as [number, number, number]
       const counts: Record<string, number> = { circles: o, squares: s, triangles: t }
-      const q = e.problem.replace(/^There (is|are) .*?\. /, "")
-      const many = /^How many (\w+) are there\?$/.exec(q)
-      const more = /^Are there more (\w+) than (\w+)\?$/.exec(q)
-      const expected = q === "How many shapes are there?" ? String(o + s + t)
+      const q = e.problem.replace(/^\d+ \w+\. /, "")
+      const many = /^How many (\w+)\?$/.exec(q)
+      const more = /^More (\w+) than (\w+)\?$/.exec(q)
+      const expected = q === "How many shapes?" ? String(o + s + t)
         : many ? String(counts[many[1]!]) : counts[more![1]!]! > counts[more![2]!]! ? "yes" : "no"
       assert.equal(e.answer, expected, e.problem)
       assert.equal(boxed(e.trace!), e.answer)

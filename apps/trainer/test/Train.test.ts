@@ -1,11 +1,13 @@
 import assert from "node:assert/strict"
-import { mkdtemp, readdir, readFile } from "node:fs/promises"
+import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { before, describe, it } from "node:test"
 import { Checkpoint } from "@papo/model"
 import { Effect } from "effect"
 import { loadConfig } from "../src/Config.js"
+import * as Digits from "../src/Digits.js"
+import * as Images from "../src/Images.js"
 import * as Run from "../src/Run.js"
 import { runPromise, sft, train } from "../src/Train.js"
 
@@ -52,7 +54,7 @@ describe("papo train, end to end on the tiny config", () => {
       const lines = await metricsOf(r.dir)
       assert.deepEqual(lines.map((l) => l.step), [1, 2])
       const m = lines[1]!
-      for (const k of ["reward/overall", "reward/accuracy", "reward/format", "actor/pg_loss", "actor/pg_clipfrac_higher", "actor/pg_clipfrac_lower", "actor/ppo_kl", "actor/entropy_loss", "actor/grad_norm", "actor/lr", "actor/kl_prcp_loss", "actor/ori_entropy_loss", "actor/aug_entropy_loss", "response_length/mean", "timing_s/gen", "timing_s/update_actor", "frac_reward_zero_std", "verifier/no_answer", "perf/tokens_per_s"]) {
+      for (const k of ["reward/overall", "reward/accuracy", "reward/format", "actor/pg_loss", "actor/pg_clipfrac_higher", "actor/pg_clipfrac_lower", "actor/ppo_kl", "actor/entropy_loss", "actor/grad_norm", "actor/lr", "actor/kl_prcp_loss", "actor/ori_entropy_loss", "actor/aug_entropy_loss", "response_length/mean", "timing_s/gen", "timing_s/update_actor", "frac_reward_zero_std", "verifier/NoAnswer", "perf/tokens_per_s"]) {
         assert.ok(Number.isFinite(m[k]), `${preset}: ${k} = ${m[k]}`)
       }
       const hasRef = preset === "grpo" || preset === "papo-g"
@@ -109,5 +111,24 @@ describe("papo train, end to end on the tiny config", () => {
     const cfg = await config([...base(dir, "empty"), "trainer.maxSteps=1"])
     const r = await Effect.runPromise(Effect.result(train(cfg, { resume: true }).pipe(Effect.provide((await import("../src/Verifier.js")).Verifier.mathRuler))))
     assert.ok(r._tag === "Failure" && /no checkpoint/.test(r.failure.message))
+  })
+
+  it("trains on a user's JSONL split, the tokenizer extended to its characters, grading in a worker pool", async () => {
+    const data = await mkdtemp(join(tmpdir(), "papo-user-"))
+    const lines = Digits.generate({ split: "train", size: 8, numDigits: 2, questionTypes: ["sum"], hintRate: 0, testImageShare: 0.2, seed: 3 })
+      .map((e, i) => {
+        return { file: `img/${i}.png`, png: Images.encodePng([e.image], 1), record: { images: [`img/${i}.png`], problem: `<image>Somme des chiffres (é) ?`, answer: e.answer } }
+      })
+    await (await import("node:fs/promises")).mkdir(join(data, "img"))
+    for (const l of lines) await writeFile(join(data, l.file), l.png)
+    await writeFile(join(data, "train.jsonl"), lines.map((l) => JSON.stringify(l.record)).join("\n") + "\n")
+    const cfg = await config([...base(dir, "user"), "preset=papo-g", `data.train=${join(data, "train.jsonl")}`, `data.test=${join(data, "train.jsonl")}`,
+      "trainer.maxSteps=1", "worker.reward.workers=1"])
+    const r = await runPromise(train(cfg), cfg)
+    assert.equal(r.step, 1)
+    assert.equal(r.eval!.overall.questions, 8)
+    assert.deepEqual(Object.keys(r.eval!.subsets), ["all"])
+    const saved = await Checkpoint.load(join(r.dir, "checkpoints", "step-000001", "actor"))
+    assert.ok(saved.tokenizer!.tokens.includes("é"))
   })
 })

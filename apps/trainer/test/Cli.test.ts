@@ -1,0 +1,47 @@
+import assert from "node:assert/strict"
+import { spawnSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { describe, it } from "node:test"
+import { help, parseArgs, UsageError } from "../src/Cli.js"
+
+const main = fileURLToPath(new URL("../src/main.ts", import.meta.url))
+const papo = (...args: ReadonlyArray<string>) => spawnSync(process.execPath, ["--import", "tsx", main, ...args], { encoding: "utf8" })
+const usageOf = (argv: ReadonlyArray<string>): UsageError => {
+  try {
+    parseArgs(argv)
+  } catch (e) {
+    if (e instanceof UsageError) return e
+    throw e
+  }
+  assert.fail(`expected ${argv.join(" ")} to be a usage error`)
+}
+
+describe("papo command line", () => {
+  it("--help on each command, and a usage line without one", () => {
+    for (const command of ["train", "sft", "eval"]) {
+      const e = usageOf([command, "--help"])
+      assert.equal(e.code, 0)
+      assert.equal(e.message, help[command])
+      assert.match(e.message, new RegExp(`^papo ${command}:`))
+    }
+    assert.equal(usageOf([]).code, 2)
+    assert.match(usageOf(["fit"]).message, /unknown command "fit"/)
+    assert.match(usageOf(["eval", "--resume"]).message, /unexpected argument "--resume"/)
+    assert.match(usageOf(["train", "--config"]).message, /--config needs a value/)
+  })
+
+  it("parses the preset (first), the config file and the overrides", () => {
+    const a = parseArgs(["train", "trainer.maxSteps=5", "--preset", "papo-g", "--config", "x.yaml", "--resume"])
+    assert.deepEqual(a, { command: "train", file: "x.yaml", checkpoint: undefined, resume: true, printConfig: false, overrides: ["preset=papo-g", "trainer.maxSteps=5"] })
+    assert.equal(parseArgs(["eval", "--checkpoint", "runs/a"]).checkpoint, "runs/a")
+  })
+
+  it("the binary: help exits 0; a bad config exits 2 before any work, naming the key", () => {
+    const h = papo("sft", "--help")
+    assert.equal(h.status, 0, h.stderr)
+    assert.match(h.stdout, /^papo sft:/)
+    const r = papo("train", "--preset", "papo-g", "algorithm.klPrcpCof=0.02", "worker.actor.lossAvgMode=tok")
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /unknown key "algorithm\.klPrcpCof" \(did you mean "algorithm\.klPrcpCoef"\?\)/)
+  })
+})
