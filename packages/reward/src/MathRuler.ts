@@ -254,8 +254,12 @@ const shouldAllowEval = (expr: string): boolean =>
   !/\^[0-9]+\^/.test(expr) && !/\^[0-9][0-9]+/.test(expr)
 
 /** MathRuler's `are_equal_under_sympy`: `simplify(gt − given) == 0`, guarded by `should_allow_eval`. */
+const PLAIN_NUMBER = /^-?(?:[1-9]\d*|0)?(?:\.\d*)?$/
+
 const equalUnderSympy = (gt: string, given: string): boolean => {
   if (!shouldAllowEval(`(${gt})-(${given})`)) return false
+  // fast path: two plain decimal literals (what most answers are) compare exactly, as sympy's Floats do
+  if (PLAIN_NUMBER.test(gt) && PLAIN_NUMBER.test(given) && /\d/.test(gt) && /\d/.test(given)) return Number(gt) === Number(given)
   const a = pyToMathjs(gt.split("^").join("**"))
   const b = pyToMathjs(given.split("^").join("**"))
   if (a === undefined || b === undefined) return false
@@ -304,23 +308,20 @@ export const gradeAnswer = (given: string, groundTruth: string): boolean => {
  * MathRuler.squeezeTags("< think >a</ think > 1 / 2") // => "<think>a</think>1/2"
  */
 export const squeezeTags = (response: string): string => {
-  const isTag = (c: string | undefined) => c === "<" || c === ">" || c === "/"
+  const tag = /[<>/]/g
   let out = ""
-  let i = 0
-  const n = response.length
-  while (i < n) {
-    const c = response[i]!
-    if (isPySpace(c)) {
-      let j = i
-      while (j < n && isPySpace(response[j]!)) j++
-      if (!isTag(response[i - 1]) && !isTag(response[j])) out += response.slice(i, j)
-      i = j
-    } else {
-      out += c
-      i++
-    }
+  let last = 0 // everything before `last` is emitted
+  for (let m = tag.exec(response); m !== null; m = tag.exec(response)) {
+    const at = m.index
+    let a = at
+    while (a > last && isPySpace(response[a - 1])) a--
+    let b = at + 1
+    while (b < response.length && isPySpace(response[b])) b++
+    out += response.slice(last, a) + response[at]
+    last = b
+    tag.lastIndex = b
   }
-  return out
+  return last === 0 ? response : out + response.slice(last)
 }
 
 /**

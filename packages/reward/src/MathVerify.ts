@@ -302,7 +302,14 @@ const scalarEq = (a: Scalar, b: Scalar): boolean => {
     }
   }
   // symbolic: simplify(a − b) is zero; exact when a float is involved
-  return numericallyEqual(ea, eb, hasFloat(a) || hasFloat(b) ? 0 : 1e-9)
+  const relTol = hasFloat(a) || hasFloat(b) ? 0 : 1e-9
+  const x = approx(a)
+  const y = approx(b)
+  if (x !== undefined && y !== undefined && Number.isFinite(x) && Number.isFinite(y)) {
+    // constant real expressions: plain double arithmetic suffices (mathjs for symbols, functions, complex)
+    return Math.abs(x - y) <= relTol * Math.max(1, Math.abs(x), Math.abs(y))
+  }
+  return numericallyEqual(ea, eb, relTol)
 }
 
 const letters = (s: Scalar): string | undefined => {

@@ -38,6 +38,11 @@ export type PoolRequest =
   | { readonly id: number; readonly kind: "grade"; readonly response: string; readonly gold: string; readonly options: GradeOptions }
   | { readonly id: number; readonly kind: "score"; readonly response: string; readonly gold: string; readonly options: PoolScoreOptions }
 
+/** @internal A chunk of requests a worker answers one by one, posting each result as soon as it has it. */
+export interface PoolBatch {
+  readonly batch: ReadonlyArray<PoolRequest>
+}
+
 /** @internal */
 export type PoolResponse =
   | { readonly id: number; readonly kind: "grade"; readonly outcome: Outcome }
@@ -51,9 +56,13 @@ interface Pending {
 interface Slot {
   worker: Worker
   ready: boolean
-  job: Pending | undefined
+  /** The chunk sent to this worker; `chunk[0]` is the verification running now (the clock is on it). */
+  chunk: Array<Pending>
   timer: ReturnType<typeof setTimeout> | undefined
 }
+
+/** At most this many queued verifications go to a worker in one message (amortizes the round trip). */
+const MAX_CHUNK = 32
 
 /**
  * A worker running `Worker.js`; when this module runs from its TypeScript source (tests, under tsx), the
@@ -117,7 +126,7 @@ export class VerifierPool {
 
   private spawn(): Slot {
     const worker = startWorker()
-    const slot: Slot = { worker, ready: false, job: undefined, timer: undefined }
+    const slot: Slot = { worker, ready: false, chunk: [], timer: undefined }
     worker.on("message", (res: PoolResponse | { readonly ready: true }) => {
       if ("ready" in res) {
         slot.ready = true
@@ -125,12 +134,12 @@ export class VerifierPool {
         this.dispatch()
         return
       }
-      const job = slot.job
+      const job = slot.chunk[0]
       if (job === undefined || job.req.id !== res.id) return
       this.finish(slot, res)
     })
     worker.on("error", (e) => {
-      const job = slot.job
+      const job = slot.chunk[0]
       if (job !== undefined) this.replace(slot, failed(job.req, { _tag: "Invalid", reason: `worker crashed: ${e.message}` }))
       else if (!slot.ready && !this.closed) {
         // a worker that dies while starting: retry a few times, then give up on the pool
@@ -149,7 +158,7 @@ export class VerifierPool {
 
   /** Workers keep the process alive exactly while there is work queued or running. */
   private updateRefs() {
-    const busy = this.queue.length > 0 || this.slots.some((s) => s.job !== undefined)
+    const busy = this.queue.length > 0 || this.slots.some((s) => s.chunk.length > 0)
     for (const s of this.slots) {
       if (busy) s.worker.ref()
       else s.worker.unref()
@@ -157,39 +166,48 @@ export class VerifierPool {
   }
 
   private finish(slot: Slot, res: PoolResponse) {
-    const job = slot.job!
+    const job = slot.chunk.shift()!
     if (slot.timer !== undefined) clearTimeout(slot.timer)
-    slot.job = undefined
     slot.timer = undefined
     job.resolve(res)
-    this.dispatch()
+    if (slot.chunk.length > 0) this.startClock(slot)
+    else this.dispatch()
   }
 
+  /** Kills the slot's worker; the running verification gets `res`, the rest of its chunk is queued again. */
   private replace(slot: Slot, res: PoolResponse) {
-    const job = slot.job!
+    const [job, ...rest] = slot.chunk
     if (slot.timer !== undefined) clearTimeout(slot.timer)
+    slot.chunk = []
     void slot.worker.terminate()
     this.counters.replaced++
     const fresh = this.spawn()
     const i = this.slots.indexOf(slot)
     if (i >= 0) this.slots[i] = fresh
-    job.resolve(res)
+    this.queue.unshift(...rest)
+    job?.resolve(res)
     this.dispatch()
+  }
+
+  private startClock(slot: Slot) {
+    const job = slot.chunk[0]!
+    slot.timer = setTimeout(() => {
+      if (slot.chunk[0] !== job) return
+      this.counters.timedOut++
+      this.replace(slot, failed(job.req, { _tag: "TimedOut", limitMs: this.timeoutMs }))
+    }, this.timeoutMs)
   }
 
   private dispatch() {
     if (this.closed) return
-    for (const slot of this.slots) {
-      if (slot.job !== undefined || !slot.ready) continue
-      const job = this.queue.shift()
-      if (job === undefined) break
-      slot.job = job
-      slot.timer = setTimeout(() => {
-        if (slot.job !== job) return
-        this.counters.timedOut++
-        this.replace(slot, failed(job.req, { _tag: "TimedOut", limitMs: this.timeoutMs }))
-      }, this.timeoutMs)
-      slot.worker.postMessage(job.req)
+    const idle = this.slots.filter((s) => s.chunk.length === 0 && s.ready)
+    for (const slot of idle) {
+      if (this.queue.length === 0) break
+      const n = Math.max(1, Math.min(MAX_CHUNK, Math.ceil(this.queue.length / (2 * this.slots.length))))
+      slot.chunk = this.queue.splice(0, n)
+      this.startClock(slot)
+      const msg: PoolBatch = { batch: slot.chunk.map((p) => p.req) }
+      slot.worker.postMessage(msg)
     }
     this.updateRefs()
   }
@@ -232,8 +250,8 @@ export class VerifierPool {
     for (const p of this.queue.splice(0)) p.resolve(failed(p.req, { _tag: "Invalid", reason: "pool is closed" }))
     for (const slot of this.slots) {
       if (slot.timer !== undefined) clearTimeout(slot.timer)
-      if (slot.job !== undefined) slot.job.resolve(failed(slot.job.req, { _tag: "Invalid", reason: "pool is closed" }))
-      slot.job = undefined
+      for (const p of slot.chunk) p.resolve(failed(p.req, { _tag: "Invalid", reason: "pool is closed" }))
+      slot.chunk = []
     }
     await Promise.all(this.slots.map((s) => s.worker.terminate()))
   }

@@ -1,0 +1,95 @@
+/**
+ * Verifications per second of @papo/reward on the public verifier corpus
+ * (test/fixtures/verifier/cases-public.json, adversarial cases left out), per mode: on the main thread
+ * (the synchronous grader) and on the worker pool (all cores). One JSON line per (mode, runner):
+ * `cold_*` is one pass over answers never seen before (half of the corpus, split by the corpus `group`,
+ * after warming up on the other half); `warm_*` the median of `--rounds` passes over all of it (parsed
+ * expressions cached, as when the G rollouts of a prompt share their gold answer).
+ *
+ * The Python references took, per call on this kind of machine (corpus README §8): MathRuler
+ * 0.16 ms median (PAPO's compute_score), Math-Verify 1.41 ms median (gold parse + response parse + verify).
+ *
+ *   npm run bench -- reward [--rounds N]
+ */
+import { readFileSync } from "node:fs"
+import { availableParallelism } from "node:os"
+import { Grader, VerifierPool } from "@papo/reward"
+
+interface Case {
+  readonly id: string
+  readonly group: string
+  readonly source: string
+  readonly gold: string
+  readonly response: string
+}
+
+const argv = process.argv.slice(2)
+const roundsArg = argv.indexOf("--rounds")
+const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : 5
+const corpus = JSON.parse(readFileSync("test/fixtures/verifier/cases-public.json", "utf8")) as { cases: Array<Case> }
+// the adversarial cases measure robustness, not throughput
+const cases = corpus.cases.filter((c) => c.source !== "adversarial")
+const reference = { mathruler: 0.16, "math-verify": 1.41 }
+
+const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+// Warm the JIT on half of the cases and time the other half, so that no timed answer was seen before
+// (the graders cache parsed expressions; a training run rarely repeats a response).
+// Split by the corpus's `group` (a dataset row's positive and negative share a response).
+const groups = [...new Set(cases.map((c) => c.group))]
+const warmGroups = new Set(groups.filter((_, i) => i % 2 === 0))
+const warm = cases.filter((c) => warmGroups.has(c.group))
+const timed = cases.filter((c) => !warmGroups.has(c.group))
+
+const rate = (n: number, ms: number) => Math.round((n / ms) * 1000)
+
+for (const mode of Grader.modes) {
+  for (const c of warm) Grader.grade(c.response, c.gold, { mode })
+  const perCall: Array<number> = []
+  let t0 = performance.now()
+  for (const c of timed) {
+    const t = performance.now()
+    Grader.grade(c.response, c.gold, { mode })
+    perCall.push(performance.now() - t)
+  }
+  const cold = performance.now() - t0
+  const rounds_ms: Array<number> = []
+  for (let r = 0; r < rounds; r++) {
+    t0 = performance.now()
+    for (const c of cases) Grader.grade(c.response, c.gold, { mode })
+    rounds_ms.push(performance.now() - t0)
+  }
+  console.log(JSON.stringify({
+    bench: "reward", mode, runner: "main-thread", threads: 1,
+    cold_cases: timed.length, cold_verifications_per_s: rate(timed.length, cold),
+    warm_cases: cases.length, warm_verifications_per_s: rate(cases.length, median(rounds_ms)),
+    median_call_ms: Number(median(perCall).toFixed(4)),
+    reference_median_call_ms: reference[mode],
+    speedup_vs_reference_median: Number((reference[mode] / median(perCall)).toFixed(1))
+  }))
+}
+
+const threads = availableParallelism()
+const pool = VerifierPool.create({ size: threads, timeoutMs: 10_000 })
+try {
+  for (const mode of Grader.modes) {
+    await pool.gradeBatch(warm, { mode }) // workers start and JIT
+    let t0 = performance.now()
+    await pool.gradeBatch(timed, { mode })
+    const cold = performance.now() - t0
+    const rounds_ms: Array<number> = []
+    for (let r = 0; r < rounds; r++) {
+      t0 = performance.now()
+      await pool.gradeBatch(cases, { mode })
+      rounds_ms.push(performance.now() - t0)
+    }
+    console.log(JSON.stringify({
+      bench: "reward", mode, runner: "pool", threads,
+      cold_cases: timed.length, cold_verifications_per_s: rate(timed.length, cold),
+      warm_cases: cases.length, warm_verifications_per_s: rate(cases.length, median(rounds_ms)),
+      timed_out: pool.counters.timedOut
+    }))
+  }
+} finally {
+  await pool.close()
+}
