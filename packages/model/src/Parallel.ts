@@ -206,7 +206,9 @@ export const logProbs = async (team: Team, model: "policy" | "reference", batch:
   const local = withRows(batch, k, (part) => Policy.logProbs(p, part, temperature))
   const other = await remote
   const tr = batch.responseIds.shape[1]!
-  return tf.tidy(() => tf.concat([local, tf.tensor2d(other, [n - k, tr])], 0)) as tf.Tensor2D
+  const joined = tf.tidy(() => tf.concat([local, tf.tensor2d(other, [n - k, tr])], 0)) as tf.Tensor2D
+  local.dispose()
+  return joined
 }
 
 /**

@@ -2,7 +2,7 @@
  * Batched rollouts with a KV cache: B prompts × G samples each, over `[image][prompt][response]`.
  *
  * One prefill of the prefix per prompt (its keys/values are then repeated for the G samples), then one
- * one-token decode step per new token. Rows of the result are prompt-major: row `b·G + g` is sample g of
+ * one-token decode step per new token (the cache and the one-query attention live in plain arrays). Rows of the result are prompt-major: row `b·G + g` is sample g of
  * prompt b. After a stop token a row emits PAD and its response mask is 0 (the stop token itself is
  * part of the response, mask 1). Sampling reads the logits on the CPU and draws with the caller's
  * {@link Rng}: same weights, inputs, options and generator state → same tokens.
@@ -13,7 +13,8 @@ import * as tf from "@tensorflow/tfjs"
 import type { Policy } from "./Policy.js"
 import type { Rng } from "./Random.js"
 import { tidy } from "./internal/ops.js"
-import { blocks, decodeStep, embedSequence, embedText, head, type LayerKv, type Params } from "./internal/transformer.js"
+import { numPatches } from "./Config.js"
+import { blocks, decodeStep, embedSequence, embedText, head, KvCache, type Params } from "./internal/transformer.js"
 
 /**
  * Options of {@link sample}.
@@ -140,13 +141,6 @@ const validate = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, o: Sa
   if (!(Number.isInteger(k) && k >= 0)) throw new Error(`Error in sample: topK must be an integer ≥ 0, got ${k}`)
 }
 
-const disposeKv = (kv: ReadonlyArray<LayerKv>): void => {
-  for (const l of kv) {
-    l.kT.dispose()
-    l.v.dispose()
-  }
-}
-
 /**
  * Samples G responses for each of the B prompts (see the module doc).
  *
@@ -169,18 +163,16 @@ export const sample = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, 
   const temp = (options.temperature ?? 1) === 0 ? 1 : options.temperature ?? 1
   let live = n
 
-  // Prefill: B rows, then repeat each prompt's keys/values for its G samples.
+  // Prefill: B rows; the cache repeats each prompt's keys/values for its G samples.
+  const cache = new KvCache(c, n, tp + numPatches(c) + tMax)
   const prefill = tidy(() => {
     const { x: x0, t } = embedSequence(p, c, images, tf.cast(promptIds, "int32"))
     const { x, kv } = blocks(p, c, x0, b, t, true)
     const last = tf.reshape(tf.slice(tf.reshape(x, [b, t, c.dModel]), [0, t - 1, 0], [b, 1, c.dModel]), [b, c.dModel])
-    const rows = new Int32Array(n * c.nHeads)
-    for (let r = 0; r < n; r++) for (let h = 0; h < c.nHeads; h++) rows[r * c.nHeads + h] = Math.floor(r / g) * c.nHeads + h
-    const idx = tf.tensor1d(rows, "int32")
-    const repeated = kv.map((l) => ({ kT: tf.gather(l.kT, idx) as tf.Tensor3D, v: tf.gather(l.v, idx) as tf.Tensor3D }))
-    return { logits: head(p, last), kv: repeated }
+    return { logits: head(p, last), kv, t }
   })
-  let cache: ReadonlyArray<LayerKv> = prefill.kv
+  cache.fill(prefill.kv, b, prefill.t, g)
+  for (const l of prefill.kv) tf.dispose([l.k, l.v])
   const first = prefill.logits.dataSync() as Float32Array
   prefill.logits.dispose()
 
@@ -205,19 +197,15 @@ export const sample = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, 
   for (let step = 1; step < tMax && live > 0; step++) {
     const prev = new Int32Array(n)
     for (let r = 0; r < n; r++) prev[r] = ids[r * tMax + step - 1]!
-    const out = tidy(() => {
-      const tokens = tf.tensor2d(prev, [n, 1], "int32")
-      const x0 = tf.reshape(embedText(p, c, tokens, tp + step - 1), [n, c.dModel]) as tf.Tensor2D
-      const { x, kv } = decodeStep(p, c, x0, cache)
-      return { logits: head(p, x), kv }
-    })
-    disposeKv(cache)
-    cache = out.kv
-    const logits = out.logits.dataSync() as Float32Array
-    out.logits.dispose()
+    const x0 = tidy(() => tf.reshape(embedText(p, c, tf.tensor2d(prev, [n, 1], "int32"), tp + step - 1), [n, c.dModel]) as tf.Tensor2D)
+    const x = decodeStep(p, c, x0, cache)
+    x0.dispose()
+    const logitsT = tidy(() => head(p, x))
+    x.dispose()
+    const logits = logitsT.dataSync() as Float32Array
+    logitsT.dispose()
     pick(step, logits, (r) => r)
   }
-  disposeKv(cache)
 
   const mask = new Float32Array(n * tMax)
   for (let r = 0; r < n; r++) mask.fill(1, r * tMax, r * tMax + lengths[r]!)

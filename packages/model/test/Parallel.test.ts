@@ -27,12 +27,16 @@ test("a worker replica gives the same log-probs and the same train step as one t
     const advantages = tf.tidy(() => tf.mul(tf.tensor2d([1, -1, 0.5, -0.5, 2, -2], [n, 1]), r.responseMask))
     const inputs = { oldLogProbs: old, advantages, responseMask: r.responseMask, refLogProbs: refLp, maskedLogProbs: null }
     const config = PapoLoss.presets.grpo
+    const tensors = tf.memory().numTensors
+    const extra = await Parallel.logProbs(team, "reference", batch)
+    extra.dispose()
     for (let s = 0; s < 3; s++) {
       const got = await Parallel.step(team, batch, inputs, config)
       const want = Optimizer.applyGradients(single, optSingle, () => PapoLoss.papoLoss({ ...inputs, logProbs: Policy.logProbs(single, batch) }, config).loss)
       assert.ok(Math.abs(got.gradNorm - want.gradNorm) < 1e-4 * want.gradNorm + 1e-6, `grad norm ${got.gradNorm} vs ${want.gradNorm}`)
       assert.ok(Math.abs(got.loss - want.loss) < 1e-5, `loss ${got.loss} vs ${want.loss}`)
     }
+    assert.equal(tf.memory().numTensors, tensors, "no tensor leak")
     const w = Policy.getWeights(policy), ws = Policy.getWeights(single), ww = await Parallel.workerWeights(team)
     for (const k of Object.keys(w)) {
       assert.deepEqual(ww[k], w[k], `replica ${k} differs`)

@@ -2,7 +2,7 @@ import assert from "node:assert/strict"
 import { before, test } from "node:test"
 import * as tf from "@tensorflow/tfjs"
 import { Config, Policy, Random, Sampling } from "../src/index.js"
-import { blocks, decodeStep, embedSequence, embedText, head, type Params } from "../src/internal/transformer.js"
+import { blocks, decodeStep, embedSequence, embedText, head, KvCache, type Params } from "../src/internal/transformer.js"
 import { randomBatch, setup } from "./helpers.js"
 
 before(setup)
@@ -51,13 +51,12 @@ test("KV-cached logits equal the logits of a full recomputation", () => {
     // Cached: prefill the prefix, then one token at a time.
     const pre = embedSequence(p, c, images, promptIds)
     const out = blocks(p, c, pre.x, n, pre.t, true)
-    let kv = out.kv
+    const cache = new KvCache(c, n, pre.t + steps)
+    cache.fill(out.kv, n, pre.t, 1)
     const cached: Array<tf.Tensor> = [tf.reshape(tf.slice(tf.reshape(head(p, out.x), [n, pre.t, c.vocabSize]), [0, pre.t - 1, 0], [n, 1, c.vocabSize]), [n, c.vocabSize])]
     for (let s = 0; s < steps - 1; s++) {
       const x0 = tf.reshape(embedText(p, c, tf.slice(tokens, [0, s], [n, 1]), tp + s), [n, c.dModel]) as tf.Tensor2D
-      const step = decodeStep(p, c, x0, kv)
-      kv = step.kv
-      cached.push(head(p, step.x))
+      cached.push(head(p, decodeStep(p, c, x0, cache)))
     }
     const cachedLogits = tf.stack(cached, 1) // (N, steps, V)
     const expected = tf.slice(fullLogits, [0, pre.t - 1, 0], [n, steps, c.vocabSize])

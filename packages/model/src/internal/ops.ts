@@ -4,6 +4,12 @@
  */
 import * as tf from "@tensorflow/tfjs"
 
+/**
+ * True while a gradient tape records (inside `tf.variableGrads` / `tf.grad`). Outside one, the ops below
+ * skip their `tf.customGrad` wrappers (each wrapper costs an extra copy of its output).
+ */
+export const recording = (): boolean => (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0
+
 /** `tf.tidy` typed for results that hold plain values next to tensors. */
 export const tidy = <T>(f: () => T): T => tf.tidy(f as () => tf.TensorContainer) as T
 
@@ -11,7 +17,9 @@ export const tidy = <T>(f: () => T): T => tf.tidy(f as () => tf.TensorContainer)
  * `x @ w` for 2-D `x [M, K]`, `w [K, N]`, whose gradient transposes explicitly and runs two plain
  * 2-D matMuls (`dy @ wᵀ`, `xᵀ @ dy`) instead of tfjs's transposeA/transposeB kernels (5–10× slower on wasm).
  */
-export const matMul2d: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor2D = tf.customGrad(((
+export const matMul2d = (x: tf.Tensor, w: tf.Tensor): tf.Tensor2D => (recording() ? matMul2dGrad(x, w) : tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D))
+
+const matMul2dGrad: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor2D = tf.customGrad(((
   x: tf.Tensor2D,
   w: tf.Tensor2D,
   save: tf.GradSaveFunc
@@ -57,7 +65,11 @@ const linearWithBias: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D 
 
 /** `x @ w + b` on 2-D `x` (bias fused into the matMul; gradients as in {@link matMul2d}). */
 export const dense = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | null): tf.Tensor2D =>
-  b === null ? matMul2d(x, w) : linearWithBias(x, w, b)
+  b === null
+    ? matMul2d(x, w)
+    : recording()
+    ? linearWithBias(x, w, b)
+    : (tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: b }) as tf.Tensor2D)
 
 const GELU_C = Math.sqrt(2 / Math.PI)
 const GELU_A = 2 * GELU_C * 0.044715
@@ -68,7 +80,10 @@ const GELU_B = 2 * GELU_C
  * (wasm's tanh and pow are slow), with a hand-written gradient
  * `σ(z) + x·σ(z)(1 − σ(z))·dz/dx`, `z = 2u`, `dz/dx = 2√(2/π)(1 + 3·0.044715x²)`.
  */
-export const gelu: (x: tf.Tensor) => tf.Tensor = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+export const gelu = (x: tf.Tensor): tf.Tensor =>
+  recording() ? geluGrad(x) : tf.mul(x, tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.mul(x, x), GELU_A), GELU_B))))
+
+const geluGrad: (x: tf.Tensor) => tf.Tensor = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
   const x2 = tf.mul(x, x)
   const s = tf.sigmoid(tf.mul(x, tf.add(tf.mul(x2, GELU_A), GELU_B)))
   save([x, s])
@@ -87,7 +102,14 @@ export const gelu: (x: tf.Tensor) => tf.Tensor = tf.customGrad(((x: tf.Tensor, s
  * LayerNorm over the last axis of `[M, d]`, ε = 1e-5 (PyTorch's default), with the closed-form gradient
  * `dx = rstd·(g − mean(g) − x̂·mean(g·x̂))`, `g = dy·γ` (a third of the ops of the autodiff one).
  */
-export const layerNorm: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor2D = tf.customGrad(((
+export const layerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor2D => {
+  if (recording()) return layerNormGrad(x, gamma, beta)
+  const xc = tf.sub(x, tf.mean(x, -1, true))
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.mul(xc, xc), -1, true), 1e-5))
+  return tf.add(tf.mul(tf.mul(xc, rstd), gamma), beta)
+}
+
+const layerNormGrad: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor2D = tf.customGrad(((
   x: tf.Tensor2D,
   gamma: tf.Tensor1D,
   beta: tf.Tensor1D,
@@ -114,7 +136,9 @@ export const layerNorm: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.
  * ~5× faster there than tfjs's batched matMul), with a gradient made of the same op and rank-3 transposes
  * (wasm has no depthwise-convolution gradient kernels).
  */
-export const channelMatMul: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor3D = tf.customGrad(((
+export const channelMatMul = (x: tf.Tensor, w: tf.Tensor): tf.Tensor3D => (recording() ? channelMatMulGrad(x, w) : channelMatMulRaw(x, w))
+
+const channelMatMulGrad: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor3D = tf.customGrad(((
   x: tf.Tensor3D,
   w: tf.Tensor3D,
   save: tf.GradSaveFunc

@@ -14,10 +14,10 @@ const get = (p: Params, name: string): tf.Tensor => {
   return t
 }
 
-/** One layer's cache: keys transposed `[N·H, hd, T]` (so scores are a plain batched matMul) and values `[N·H, T, hd]`. */
+/** One layer's keys and values from a full pass: `[N·T, d]` each, rows (n, t), columns (head, hd). */
 export interface LayerKv {
-  readonly kT: tf.Tensor3D
-  readonly v: tf.Tensor3D
+  readonly k: tf.Tensor2D
+  readonly v: tf.Tensor2D
 }
 
 /** `[N, H, W, C]` → patch tokens `[N, Np, d]`: row-major patches, each flattened as (py, px, c). */
@@ -87,43 +87,113 @@ export const blocks = (
     const merged = tf.reshape(tf.transpose(tf.reshape(o, [t, n, h, hd]), [1, 0, 2, 3]), [n * t, d]) // (N·T, d)
     x = tf.add(x, dense(merged, get(p, `blocks.${i}.attn.proj.weight`), get(p, `blocks.${i}.attn.proj.bias`)))
     x = mlp(p, i, x)
-    if (collect) {
-      kv.push({
-        kT: tf.reshape(tf.transpose(tf.reshape(k, [n, t, h, hd]), [0, 2, 3, 1]), [n * h, hd, t]),
-        v: tf.reshape(tf.transpose(tf.reshape(v, [n, t, h, hd]), [0, 2, 1, 3]), [n * h, t, hd])
-      })
-    }
+    if (collect) kv.push({ k, v })
   }
   return { x, kv }
 }
 
 /**
- * One decode step with a KV cache: new tokens' embeddings `x [N, d]` attend to the cached keys/values plus
- * their own; returns the new hidden states and the grown caches.
+ * A KV cache in plain arrays, per layer `[N·H, capacity, hd]`: appending a step is a store, and one-query
+ * attention over ≤ 64 positions runs faster in JS than as a handful of wasm kernels.
  */
-export const decodeStep = (
-  p: Params,
-  c: ModelConfig,
-  x0: tf.Tensor2D,
-  cache: ReadonlyArray<LayerKv>
-): { readonly x: tf.Tensor2D; readonly kv: ReadonlyArray<LayerKv> } => {
-  const n = x0.shape[0], d = c.dModel, h = c.nHeads, hd = d / h
-  const kv: Array<LayerKv> = []
-  let x = x0
-  for (let i = 0; i < c.nLayers; i++) {
-    const layer = cache[i]!
-    const a = layerNorm(x, get(p, `blocks.${i}.ln1.weight`), get(p, `blocks.${i}.ln1.bias`))
-    const [q, k, v] = qkvProjections(p, i, a, d) // 3 × (N, d)
-    const kT = tf.concat([layer.kT, tf.reshape(k!, [n * h, hd, 1])], 2) as tf.Tensor3D // (N·H, hd, Tc)
-    const vs = tf.concat([layer.v, tf.reshape(v!, [n * h, 1, hd])], 1) as tf.Tensor3D // (N·H, Tc, hd)
-    const qh = tf.reshape(tf.mul(q!, 1 / Math.sqrt(hd)), [n * h, 1, hd]) // (N·H, 1, hd)
-    const att = tf.softmax(tf.matMul(qh, kT)) // (N·H, 1, Tc)
-    const o = tf.reshape(tf.matMul(att, vs), [n, d]) // (N, d)
-    x = tf.add(x, dense(o, get(p, `blocks.${i}.attn.proj.weight`), get(p, `blocks.${i}.attn.proj.bias`)))
-    x = mlp(p, i, x)
-    kv.push({ kT, v: vs })
+export class KvCache {
+  readonly k: Array<Float32Array>
+  readonly v: Array<Float32Array>
+  length = 0
+  constructor(readonly c: ModelConfig, readonly rows: number, readonly capacity: number) {
+    const size = rows * c.nHeads * capacity * (c.dModel / c.nHeads)
+    this.k = Array.from({ length: c.nLayers }, () => new Float32Array(size))
+    this.v = Array.from({ length: c.nLayers }, () => new Float32Array(size))
   }
-  return { x, kv }
+
+  /**
+   * Stores a full pass's keys/values (`[B·T, d]` each, from {@link blocks} with `collect`), repeating prompt b
+   * for rows b·G … b·G + G − 1.
+   */
+  fill(kv: ReadonlyArray<LayerKv>, b: number, t: number, g: number): void {
+    const h = this.c.nHeads, d = this.c.dModel, hd = d / h, cap = this.capacity
+    kv.forEach((layer, i) => {
+      for (const [src, dst] of [[layer.k.dataSync(), this.k[i]!], [layer.v.dataSync(), this.v[i]!]] as const) {
+        for (let p = 0; p < b; p++) {
+          for (let pos = 0; pos < t; pos++) {
+            for (let hh = 0; hh < h; hh++) {
+              const from = (p * t + pos) * d + hh * hd
+              const row = src.subarray(from, from + hd)
+              for (let r = 0; r < g; r++) dst.set(row, (((p * g + r) * h + hh) * cap + pos) * hd)
+            }
+          }
+        }
+      }
+    })
+    this.length = t
+  }
+}
+
+/**
+ * Causal attention of one new token per row: `qkv` is `[N, 3d]` (q | k | v); stores k, v at position
+ * `cache.length` of `layer` and writes the attention output `[N, d]` into `out`.
+ */
+const attendOne = (cache: KvCache, layer: number, qkv: Float32Array, out: Float32Array): void => {
+  const { c, capacity: cap } = cache
+  const h = c.nHeads, d = c.dModel, hd = d / h, pos = cache.length, len = pos + 1
+  const ks = cache.k[layer]!, vs = cache.v[layer]!
+  const scale = 1 / Math.sqrt(hd)
+  const scores = new Float64Array(len)
+  for (let r = 0; r < cache.rows; r++) {
+    for (let hh = 0; hh < h; hh++) {
+      const base = ((r * h + hh) * cap) * hd
+      const q = r * 3 * d + hh * hd
+      ks.set(qkv.subarray(q + d, q + d + hd), base + pos * hd)
+      vs.set(qkv.subarray(q + 2 * d, q + 2 * d + hd), base + pos * hd)
+      let max = -Infinity
+      for (let t = 0; t < len; t++) {
+        let s = 0
+        const kt = base + t * hd
+        for (let j = 0; j < hd; j++) s += qkv[q + j]! * ks[kt + j]!
+        s *= scale
+        scores[t] = s
+        if (s > max) max = s
+      }
+      let sum = 0
+      for (let t = 0; t < len; t++) {
+        const e = Math.exp(scores[t]! - max)
+        scores[t] = e
+        sum += e
+      }
+      const o = r * d + hh * hd
+      for (let j = 0; j < hd; j++) out[o + j] = 0
+      for (let t = 0; t < len; t++) {
+        const w = scores[t]! / sum
+        const vt = base + t * hd
+        for (let j = 0; j < hd; j++) out[o + j] = out[o + j]! + w * vs[vt + j]!
+      }
+    }
+  }
+}
+
+/**
+ * One decode step: the new tokens' embeddings `x [N, d]` attend to the cache plus themselves; the cache
+ * grows by one position. Returns the new hidden states `[N, d]` (the caller disposes `x0`).
+ */
+export const decodeStep = (p: Params, c: ModelConfig, x0: tf.Tensor2D, cache: KvCache): tf.Tensor2D => {
+  if (cache.length >= cache.capacity) throw new Error(`KV cache full (${cache.capacity} positions)`)
+  const n = x0.shape[0], d = c.dModel
+  let x = x0
+  const att = new Float32Array(n * d)
+  for (let i = 0; i < c.nLayers; i++) {
+    const qkvT = tf.tidy(() => dense(layerNorm(x, get(p, `blocks.${i}.ln1.weight`), get(p, `blocks.${i}.ln1.bias`)), get(p, `blocks.${i}.attn.qkv.weight`), get(p, `blocks.${i}.attn.qkv.bias`)))
+    const qkv = qkvT.dataSync() as Float32Array
+    qkvT.dispose()
+    attendOne(cache, i, qkv, att)
+    const next = tf.tidy(() => {
+      const o = tf.tensor2d(att, [n, d])
+      return mlp(p, i, tf.add(x, dense(o, get(p, `blocks.${i}.attn.proj.weight`), get(p, `blocks.${i}.attn.proj.bias`))))
+    })
+    if (x !== x0) x.dispose()
+    x = next
+  }
+  cache.length++
+  return x
 }
 
 /** Final LayerNorm and LM head: `[M, d]` → logits `[M, V]`. */

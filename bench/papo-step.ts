@@ -1,0 +1,163 @@
+/**
+ * npm run bench -- papo-step [small|medium ...] [--threads 1|2] [--steps N] [--warmup N]
+ *
+ * `--threads 2` (default) runs every stage data-parallel on the main thread and one worker thread
+ * (`Parallel` in @papo/model); `--threads 1` runs it all on the main thread.
+ *
+ * One PAPO-G reinforcement-learning step of the @papo/model policy, and the same step as plain GRPO, as
+ * fixed by the workload spec (copied here, since the spec file is not in the repo):
+ *
+ * - configs: `small` d 128, 4 layers, 4 heads, MLP 512 (≈ 0.82 M params); `medium` d 256, 6 layers, 8 heads,
+ *   MLP 1024 (≈ 4.8 M). Image [B, 28, 56, 1] float32 in [0, 1] (random pixels), patch 7 → 32 patch tokens,
+ *   vocab 32, 32 text positions; sequence = [32 image][8 prompt][16 response] = 56 tokens.
+ * - B = 16 prompts × G = 5 rollouts = 80 sequences.
+ *   1. rollout: sampling at temperature 1.0 of exactly 16 tokens per sequence (no early stop) with a KV
+ *      cache: one prefill of the 40-token prefix (over all 80 sequences, as the peer does) that samples the
+ *      first token, then 15 one-token decode steps.
+ *   2. logprob: no-grad passes over the 56-token sequences gathering the 16 response log-probs: (a) old
+ *      policy, original image; (b) old policy, masked image (14-px patches blacked out i.i.d. with p 0.6;
+ *      PAPO only); (c) frozen reference, original image. (a) and (b) run as one batch of 160 rows. Final
+ *      LayerNorm + LM head only on the positions predicting response tokens.
+ *   3. advantages: random {0, 1} rewards, GRPO group advantages over groups of 5 (unbiased std, eps 1e-6).
+ *   4. update: one AdamW step over all 80 sequences (lr 1e-6, weight decay 0.01, grad-norm clip 1.0),
+ *      PAPO-G loss = token-mean clipped surrogate (ε 0.2 / 0.3, dual clip 3) + 0.01·k3 KL to the reference
+ *      − 0.02·k3 perception KL (@papo/loss `presets["papo-g"]`; GRPO: `presets.grpo`, no pass (b)).
+ * - Output: median over 10 timed steps after 2 warm-up steps; one JSON line per config with
+ *   config, threads, step_ms, rollout_ms, logprob_ms, update_ms, grpo_step_ms, papo_overhead (= step_ms /
+ *   grpo_step_ms), rollout_tok_s (= 80·16 / rollout s), update_gflops (= 22.8 GFLOP small, 131.7 GFLOP medium,
+ *   the matmul FLOPs of the update's forward + backward, / update s).
+ * - The peer (eager PyTorch 1.13, OpenBLAS, 2 threads) on this kind of machine: small step ≈ 570–590 ms
+ *   (rollout ≈ 130, logprob ≈ 215, update ≈ 230, GRPO ≈ 505, overhead ≈ 1.15, ≈ 100 GFLOP/s);
+ *   medium ≈ 2420–2440 ms (rollout ≈ 490, logprob ≈ 950, update ≈ 980, GRPO ≈ 2095, overhead ≈ 1.16,
+ *   ≈ 135 GFLOP/s). Machine fp32 peak ≈ 200 GFLOP/s on both cores.
+ */
+import * as tf from "@tensorflow/tfjs"
+import { initBackend } from "@papo/backend"
+import { Advantage, PapoLoss } from "@papo/loss"
+import { Masking, Mt19937 } from "@papo/masking"
+import { Config, Optimizer, Parallel, Policy, Random, Sampling } from "@papo/model"
+
+const args = process.argv.slice(2)
+const flag = (name: string, def: number): number => {
+  const i = args.indexOf(name)
+  return i >= 0 ? Number(args[i + 1]) : def
+}
+const names = args.filter((a) => a === "small" || a === "medium") as Array<"small" | "medium">
+const configsToRun = names.length > 0 ? names : (["small", "medium"] as const)
+const timedSteps = flag("--steps", 10)
+const warmup = flag("--warmup", 2)
+const threads = flag("--threads", 2)
+if (threads !== 1 && threads !== 2) throw new Error(`--threads must be 1 or 2, got ${threads}`)
+const updateGflop = { small: 22.8, medium: 131.7 } as const
+
+const B = 16, G = 5, N = B * G, TP = 8, TR = 16
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+await initBackend("wasm")
+
+for (const name of configsToRun) {
+  const config = Config.configs[name]
+  const policy = Policy.create(config, 0)
+  const ref = Policy.reference(policy)
+  const opt = Optimizer.adamW(policy, { lr: 1e-6, weightDecay: 0.01, maxGradNorm: 1 })
+  const rng = new Random.Rng(1)
+  const maskRng = Mt19937.seed(2)
+  const pixels = new Float32Array(B * 28 * 56).map(() => rng.nextFloat())
+  const prompts = new Int32Array(B * TP).map(() => rng.nextUint32() % config.vocabSize)
+  // Each prompt repeated G times (row b·G + g), so the prefill runs over all 80 sequences.
+  const rowPixels = new Float32Array(N * 28 * 56)
+  const rowPrompts = new Int32Array(N * TP)
+  for (let r = 0; r < N; r++) {
+    const b = Math.floor(r / G)
+    rowPixels.set(pixels.subarray(b * 28 * 56, (b + 1) * 28 * 56), r * 28 * 56)
+    rowPrompts.set(prompts.subarray(b * TP, (b + 1) * TP), r * TP)
+  }
+  const images = tf.tensor4d(rowPixels, [N, 28, 56, 1])
+  const promptIds = tf.tensor2d(rowPrompts, [N, TP], "int32")
+  const index = Array.from({ length: N }, (_, r) => `p${Math.floor(r / G)}`)
+
+  const team = threads === 2 ? await Parallel.start(policy, { reference: ref, optimizer: opt }) : null
+  const rollout = (o: Sampling.SampleOptions) =>
+    team ? Parallel.sample(team, images, promptIds, o, rng) : Promise.resolve(Sampling.sample(policy, images, promptIds, o, rng))
+  const logProbsOf = (model: "policy" | "reference", b: Policy.Batch) =>
+    team ? Parallel.logProbs(team, model, b) : Promise.resolve(Policy.logProbs(model === "policy" ? policy : ref, b))
+
+  const step = async (papo: boolean): Promise<{ total: number; rollout: number; logprob: number; update: number }> => {
+    const t0 = performance.now()
+    const r = await rollout({ groupSize: 1, maxNewTokens: TR, padId: 0, temperature: 1 })
+    const t1 = performance.now()
+    let oldLogProbs: tf.Tensor2D, maskedLogProbs: tf.Tensor2D | null = null
+    const batch = { images, promptIds, responseIds: r.responseIds }
+    if (papo) {
+      // (a) and (b) as one batch of 2N rows: original images, then masked ones.
+      const masked = Masking.maskBatch({ data: rowPixels, shape: [N, 28, 56, 1] }, Masking.defaults, maskRng).image.data
+      const both2 = tf.tidy(() => ({
+        images: tf.concat([images, tf.tensor4d(masked, [N, 28, 56, 1])], 0),
+        promptIds: tf.concat([promptIds, promptIds], 0),
+        responseIds: tf.concat([r.responseIds, r.responseIds], 0)
+      }))
+      const lp = await logProbsOf("policy", both2)
+      ;[oldLogProbs, maskedLogProbs] = tf.split(lp, 2, 0) as [tf.Tensor2D, tf.Tensor2D]
+      tf.dispose([lp, both2.images, both2.promptIds, both2.responseIds])
+    } else {
+      oldLogProbs = await logProbsOf("policy", batch)
+    }
+    const refLogProbs = await logProbsOf("reference", batch)
+    const t2 = performance.now()
+    const rewards = Array.from({ length: N }, () => (rng.nextFloat() < 0.5 ? 1 : 0))
+    const scores = Advantage.groupAdvantages(rewards, index, { eps: 1e-6 })
+    const advantages = tf.tidy(() => tf.mul(tf.tensor2d(Float32Array.from(scores), [N, 1]), r.responseMask))
+    const t3 = performance.now()
+    const preset = papo ? PapoLoss.presets["papo-g"] : PapoLoss.presets.grpo
+    const inputs = { oldLogProbs, advantages, responseMask: r.responseMask, refLogProbs, maskedLogProbs }
+    const out = team
+      ? await Parallel.step(team, batch, inputs, preset)
+      : Optimizer.applyGradients(policy, opt, () => PapoLoss.papoLoss({ ...inputs, logProbs: Policy.logProbs(policy, batch) }, preset).loss)
+    if (out.skipped) throw new Error("update skipped: non-finite gradient")
+    const t4 = performance.now()
+    tf.dispose([r.responseIds, r.responseMask, oldLogProbs, refLogProbs, advantages, ...(maskedLogProbs ? [maskedLogProbs] : [])])
+    return { total: t4 - t0, rollout: t1 - t0, logprob: t2 - t1, update: t4 - t3 }
+  }
+
+  type Timing = Awaited<ReturnType<typeof step>>
+  const papoRuns: Array<Timing> = []
+  const grpoRuns: Array<Timing> = []
+  for (let i = 0; i < warmup; i++) {
+    await step(true)
+    await step(false)
+  }
+  const tensors = tf.memory().numTensors
+  for (let i = 0; i < timedSteps; i++) {
+    papoRuns.push(await step(true))
+    grpoRuns.push(await step(false))
+  }
+  if (tf.memory().numTensors !== tensors) throw new Error(`tensor leak: ${tensors} → ${tf.memory().numTensors}`)
+  const stepMs = median(papoRuns.map((s) => s.total))
+  const grpoMs = median(grpoRuns.map((s) => s.total))
+  const rolloutMs = median(papoRuns.map((s) => s.rollout))
+  const updateMs = median(papoRuns.map((s) => s.update))
+  console.log(
+    JSON.stringify({
+      config: name,
+      threads,
+      step_ms: +stepMs.toFixed(1),
+      rollout_ms: +rolloutMs.toFixed(1),
+      logprob_ms: +median(papoRuns.map((s) => s.logprob)).toFixed(1),
+      update_ms: +updateMs.toFixed(1),
+      grpo_step_ms: +grpoMs.toFixed(1),
+      papo_overhead: +(stepMs / grpoMs).toFixed(3),
+      rollout_tok_s: Math.round((N * TR) / (rolloutMs / 1000)),
+      update_gflops: +(updateGflop[name] / (updateMs / 1000)).toFixed(1)
+    })
+  )
+  if (team) await Parallel.stop(team)
+  tf.dispose([images, promptIds])
+  Optimizer.dispose(opt)
+  Policy.dispose(policy)
+  Policy.dispose(ref)
+}
