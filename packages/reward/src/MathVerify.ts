@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { numericallyEqual, pointScope, evaluateIn, freeSymbols } from "./internal/Numeric.js"
-import { approx, LatexParseError, parseLatexValue, type RelOp, type Scalar, show, toMathjs, type Value } from "./internal/LatexValue.js"
+import { approx, canonical, LatexParseError, parseLatexValue, type RelOp, type Scalar, show, toMathjs, type Value } from "./internal/LatexValue.js"
 import { type MvNormalization, normalizeLatex } from "./internal/MvNormalize.js"
 
 /**
@@ -293,7 +293,7 @@ const round6 = (x: number) => Math.round(x * 1e6) / 1e6
 const scalarEq = (a: Scalar, b: Scalar): boolean => {
   const ea = toMathjs(a)
   const eb = toMathjs(b)
-  if (ea === eb) return true
+  if (ea === eb || canonical(a) === canonical(b)) return true
   if (isNumberAtom(a) || isNumberAtom(b)) {
     if (isFloatAtom(a) || isFloatAtom(b)) {
       const x = valueOf(a)

@@ -197,6 +197,7 @@ class Parser {
     this.skipIgnored()
     const t = this.peek()
     if (t.k === "ch") {
+      if (t.v === "!" && this.isCh("=", 1)) return "!="
       if (t.v === "=") return "="
       if (t.v === "<") return this.isCh("=", 1) ? "<=" : "<"
       if (t.v === ">") return this.isCh("=", 1) ? ">=" : ">"
@@ -223,9 +224,14 @@ class Parser {
       const op = this.relOp()
       if (op === undefined) break
       const t = this.next()
-      if (t.k === "ch" && (op === "<=" || op === ">=")) this.next()
+      if (t.k === "ch" && (op === "<=" || op === ">=" || op === "!=")) this.next()
       if (op === "approx") {
-        this.parseSetExpr() // `a \approx b`: the approximation is dropped
+        // `x \approx 11` reads as x = 11; after another relation (`x = 1/3 \approx 0.33`) it is dropped
+        const rhs = this.parseSetExpr()
+        if (ops.length === 0) {
+          ops.push("=")
+          sides.push(rhs)
+        }
         continue
       }
       const rhs = this.parseSetExpr()
@@ -310,7 +316,7 @@ class Parser {
     if (t.k === "num" || t.k === "letter") return true
     if (t.k === "ch") return t.v === "(" || t.v === "{" || t.v === "|"
     if (t.k === "cmd") {
-      return ["frac", "dfrac", "tfrac", "cfrac", "sqrt", "pi", "infty", "text", "textbf", "mathrm", "mbox", "operatorname", "begin", "binom", "lfloor", "lceil", "{", "e"].includes(t.v) ||
+      return ["frac", "dfrac", "tfrac", "cfrac", "sqrt", "pi", "infty", "text", "textbf", "mathrm", "mbox", "operatorname", "begin", "binom", "lfloor", "lceil", "{", "e", "sum", "prod"].includes(t.v) ||
         t.v in FUNCS || GREEK.has(t.v)
     }
     return false
@@ -380,7 +386,7 @@ class Parser {
         if (s.k === "num") continue // a base subscript: 204_5 is read as 204
         if (s.k === "sym") v = scalar({ k: "sym", name: `${s.name}_${sub}` })
         else fail("subscript")
-      } else if (this.isCh("!")) {
+      } else if (this.isCh("!") && !this.isCh("=", 1)) {
         this.next()
         v = scalar({ k: "fn", name: "factorial", args: [asScalar(v)] })
       } else if (this.isCmd("%") || this.isCh("%")) {
@@ -536,6 +542,29 @@ class Parser {
         const b = asScalar(this.requiredGroup())
         return scalar({ k: "div", num: a, den: b })
       }
+      case "sum": case "prod": {
+        // \sum_{k=a}^{b} body: expanded when the bounds are small integers, else kept as a term
+        this.skipIgnored()
+        this.expectCh("_")
+        const bound = this.parseScriptArg()
+        if (bound.t !== "rel" || bound.ops.length !== 1 || bound.ops[0] !== "=") fail("sum bound")
+        const v = asScalar(bound.sides[0]!)
+        if (v.k !== "sym") fail("sum variable")
+        const lo = asScalar(bound.sides[1]!)
+        this.skipIgnored()
+        this.expectCh("^")
+        const hi = asScalar(this.parseScriptArg())
+        const body = asScalar(this.parseTerm())
+        const a = approx(lo)
+        const b = approx(hi)
+        if (a !== undefined && b !== undefined && Number.isInteger(a) && Number.isInteger(b) && b - a < 1000) {
+          const terms: Array<Scalar> = []
+          for (let k = a; k <= b; k++) terms.push(substitute(body, v.name, { k: "num", text: String(k), float: false }))
+          if (terms.length === 0) return scalar({ k: "num", text: name === "sum" ? "0" : "1", float: false })
+          return scalar(name === "sum" ? { k: "add", terms } : { k: "mul", factors: terms })
+        }
+        return scalar({ k: "fn", name, args: [body, v, lo, hi] })
+      }
       case "binom": {
         const a = asScalar(this.requiredGroup())
         const b = asScalar(this.requiredGroup())
@@ -644,6 +673,40 @@ class Parser {
     if (width === 0 || rows.some((r) => r.length !== width)) fail("ragged matrix")
     if (env.startsWith("v") || env.startsWith("V")) fail("determinant")
     return { t: "matrix", rows }
+  }
+}
+
+/** `s` with every occurrence of the symbol `name` replaced by `by`. */
+const substitute = (s: Scalar, name: string, by: Scalar): Scalar => {
+  switch (s.k) {
+    case "sym": return s.name === name ? by : s
+    case "num": case "const": return s
+    case "add": return { k: "add", terms: s.terms.map((x) => substitute(x, name, by)) }
+    case "mul": return { k: "mul", factors: s.factors.map((x) => substitute(x, name, by)) }
+    case "div": return { k: "div", num: substitute(s.num, name, by), den: substitute(s.den, name, by) }
+    case "pow": return { k: "pow", base: substitute(s.base, name, by), exp: substitute(s.exp, name, by) }
+    case "neg": return { k: "neg", x: substitute(s.x, name, by) }
+    case "pct": return { k: "pct", x: substitute(s.x, name, by) }
+    case "fn": return { k: "fn", name: s.name, args: s.args.map((x) => substitute(x, name, by)) }
+  }
+}
+
+/**
+ * A canonical string of a scalar: sums and products flattened and their operands sorted (sympy's
+ * structural equality sees `a·b` and `b·a` as the same expression).
+ */
+export const canonical = (s: Scalar): string => {
+  switch (s.k) {
+    case "num": return s.text
+    case "sym": return `v_${s.name}`
+    case "const": return s.name
+    case "add": return `(${s.terms.flatMap((t) => (t.k === "add" ? t.terms : [t])).map(canonical).sort().join("+")})`
+    case "mul": return `(${s.factors.flatMap((t) => (t.k === "mul" ? t.factors : [t])).map(canonical).sort().join("*")})`
+    case "div": return `(${canonical(s.num)}/${canonical(s.den)})`
+    case "pow": return `(${canonical(s.base)}^${canonical(s.exp)})`
+    case "neg": return `-(${canonical(s.x)})`
+    case "pct": return `(${canonical(s.x)}%)`
+    case "fn": return `${s.name}(${s.args.map(canonical).join(",")})`
   }
 }
 
