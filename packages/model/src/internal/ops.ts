@@ -34,18 +34,13 @@ const matMul2dGrad: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor2D = tf.customGrad(
   }
 }) as never) as never
 
-/** Column sums of a 2-D tensor as a `[1, M] @ [M, N]` matMul (5–10× faster than `sum(x, 0)` on wasm). */
-const columnSums = (x: tf.Tensor): tf.Tensor1D => {
-  const [m, n] = x.shape as [number, number]
-  return tf.reshape(tf.matMul(tf.ones([1, m]), x), [n])
-}
-
 /**
- * `x @ w` with the weight gradient computed so that only the narrower of `x` and `dy` is transposed
- * (a transpose of `[4480, 512]` costs a third of a matMul on wasm).
+ * The weight gradient `xᵀ @ dy` of `x @ w`. XNNPACK re-packs a matMul's right operand on every call, and
+ * here that operand is an activation `[M, ·]`: make it the narrower of `x` and `dy` (measured on wasm,
+ * M = 4480: 32 ms instead of 60 for 128 → 512, 34 instead of 44 for 512 → 128).
  */
 const weightGrad = (x: tf.Tensor, dy: tf.Tensor): tf.Tensor =>
-  x.shape[1]! <= dy.shape[1]! ? tf.matMul(tf.transpose(x), dy) : tf.transpose(tf.matMul(tf.transpose(dy), x))
+  x.shape[1]! <= dy.shape[1]! ? tf.transpose(tf.matMul(tf.transpose(dy), x)) : tf.matMul(tf.transpose(x), dy)
 
 const linearWithBias: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D = tf.customGrad(((
   x: tf.Tensor2D,
@@ -58,7 +53,7 @@ const linearWithBias: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D 
     value: tf.fused.matMul({ a: x, b: w, bias: b }),
     gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D]
-      return [tf.matMul(dy, tf.transpose(sw)), weightGrad(sx, dy), columnSums(dy)]
+      return [tf.matMul(dy, tf.transpose(sw)), weightGrad(sx, dy), tf.sum(dy, 0)]
     }
   }
 }) as never) as never
@@ -125,7 +120,7 @@ const layerNormGrad: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Ten
       const [sxhat, srstd, sgamma] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D]
       const g = tf.mul(dy, sgamma)
       const inner = tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(sxhat, tf.mean(tf.mul(g, sxhat), -1, true)))
-      return [tf.mul(inner, srstd), columnSums(tf.mul(dy, sxhat)), columnSums(dy)]
+      return [tf.mul(inner, srstd), tf.sum(tf.mul(dy, sxhat), 0), tf.sum(dy, 0)]
     }
   }
 }) as never) as never
