@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import * as Extract from "./Extract.js"
 import * as MathRuler from "./MathRuler.js"
 import * as MathVerify from "./MathVerify.js"
 
@@ -46,6 +47,13 @@ export type Outcome =
  */
 export interface GradeOptions {
   readonly mode: Mode
+  /**
+   * `"reference"` (default): the reference's own extraction, for numbers comparable with published
+   * results. `"lenient"`: the last `\boxed{}`/`\fbox{}`, else `<answer>…</answer>`, else "the answer is X"
+   * (see `Extract.extractAnswer`); and when the gold is a single choice letter, any common spelling of
+   * that letter ("(B)", "B.", "B. 45°", `\text{B}`) is accepted.
+   */
+  readonly extraction?: "reference" | "lenient"
   /** Longer responses are `Invalid` (default 300 000 characters). */
   readonly maxResponseChars?: number
   /** Longer gold answers are `Invalid` (default 20 000 characters). */
@@ -72,18 +80,31 @@ const check = (response: unknown, gold: unknown, options: GradeOptions): Outcome
   return undefined
 }
 
-const gradeUnchecked = (response: string, gold: string, mode: Mode): Outcome => {
+/** Lenient extraction: the answer users mean, and the choice-letter rule. */
+const gradeLenient = (response: string, gold: string, mode: Mode): Outcome => {
+  const found = Extract.extractAnswer(mode === "mathruler" ? MathRuler.squeezeTags(response) : response)
+  if (found === undefined) return { _tag: "NoAnswer" }
+  const extracted = found.answer
+  const goldLetter = Extract.choiceLetter(gold)
+  if (goldLetter !== undefined && /^\s*[A-Za-z]\s*$/.test(gold)) {
+    const letter = Extract.choiceLetter(extracted)
+    if (letter !== undefined) return letter === goldLetter ? { _tag: "Correct", extracted } : { _tag: "Incorrect", extracted }
+  }
+  return gradeUnchecked(`\\boxed{${extracted}}`, gold, mode, extracted)
+}
+
+const gradeUnchecked = (response: string, gold: string, mode: Mode, shown?: string): Outcome => {
   if (mode === "mathruler") {
     const content = MathRuler.boxedContent(MathRuler.squeezeTags(response))
     const extracted = content ?? "None"
-    if (MathRuler.gradeAnswer(extracted, gold)) return { _tag: "Correct", extracted }
-    return content === undefined ? { _tag: "NoAnswer" } : { _tag: "Incorrect", extracted }
+    if (MathRuler.gradeAnswer(extracted, gold)) return { _tag: "Correct", extracted: shown ?? extracted }
+    return content === undefined ? { _tag: "NoAnswer" } : { _tag: "Incorrect", extracted: shown ?? extracted }
   }
   const g = MathVerify.parseGold(gold)
   if (g.length === 0) return { _tag: "Invalid", reason: "gold answer does not parse (TRL skips this sample)" }
   const a = MathVerify.parseAnswer(response)
   if (a.length === 0) return { _tag: "NoAnswer" }
-  const extracted = a[0]!.text
+  const extracted = shown ?? a[0]!.text
   return MathVerify.verify(g, a) ? { _tag: "Correct", extracted } : { _tag: "Incorrect", extracted }
 }
 
@@ -102,7 +123,7 @@ export const grade = (response: string, gold: string, options: GradeOptions): Ou
   const bad = check(response, gold, options)
   if (bad !== undefined) return bad
   try {
-    return gradeUnchecked(response, gold, options.mode)
+    return options.extraction === "lenient" ? gradeLenient(response, gold, options.mode) : gradeUnchecked(response, gold, options.mode)
   } catch (e) {
     return { _tag: "Invalid", reason: `grader error: ${e instanceof Error ? e.message : String(e)}` }
   }

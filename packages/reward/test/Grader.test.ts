@@ -41,6 +41,20 @@ describe("Grader", () => {
     })
   })
 
+  it("lenient extraction reads <answer> tags, 'the answer is', \\fbox and choice-letter spellings", () => {
+    const lenient = (r: string, g: string, mode: Grader.Mode = "mathruler") => Grader.grade(r, g, { mode, extraction: "lenient" })
+    for (const mode of Grader.modes) {
+      assert.deepEqual(lenient("<think>…</think><answer>42</answer>", "42", mode), { _tag: "Correct", extracted: "42" })
+      assert.deepEqual(lenient("So the final answer is $\\frac{1}{2}$.", "0.5", mode), { _tag: "Correct", extracted: "\\frac{1}{2}" })
+      assert.equal(lenient("\\fbox{7}", "7", mode)._tag, "Correct")
+      assert.equal(lenient("The answer is B. 45°", "B", mode)._tag, "Correct")
+      assert.equal(lenient("<answer>(C) 12</answer>", "B", mode)._tag, "Incorrect")
+      assert.equal(lenient("nothing to see", "B", mode)._tag, "NoAnswer")
+      // the reference extraction finds none of these
+      assert.notEqual(Grader.grade("<answer>42</answer>", "42", { mode })._tag, "Correct")
+    }
+  })
+
   it("scores like PAPO with configurable weight and format rule", () => {
     const good = "<think>r</think> \\boxed{4}"
     assert.deepEqual(Grader.score(good, "4", { mode: "mathruler" }), { overall: 1, format: 1, accuracy: 1, outcome: { _tag: "Correct", extracted: "4" } })

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict"
 import { after, describe, it } from "node:test"
+import fc from "fast-check"
 import { Grader, VerifierPool } from "../src/index.js"
+import { junk } from "./arbitraries.js"
 
 describe("VerifierPool", () => {
   const pool = VerifierPool.create({ size: 2, timeoutMs: 1500 })
@@ -37,6 +39,15 @@ describe("VerifierPool", () => {
     // the replacement worker serves
     const again = await pool.gradeBatch([{ response: "\\boxed{9}", gold: "9" }, { response: "\\boxed{8}", gold: "9" }], { mode: "mathruler" })
     assert.deepEqual(again.map((o) => o._tag), ["Correct", "Incorrect"])
+  })
+
+  it("answers every arbitrary string within the limit, off the main thread (both modes)", async () => {
+    const items = fc.sample(fc.record({ response: junk, gold: junk }), { numRuns: 60, seed: 7 })
+    for (const mode of Grader.modes) {
+      const outcomes = await pool.gradeBatch(items, { mode })
+      assert.equal(outcomes.length, items.length)
+      outcomes.forEach((o, i) => assert.notEqual(o._tag, "TimedOut", JSON.stringify(items[i])))
+    }
   })
 
   it("answers Invalid once closed", async () => {
