@@ -179,14 +179,20 @@ const isFloatInt = (s: string): string | undefined => {
   return Math.abs(f - Math.round(f)) <= 1e-7 ? pyRoundIntString(f) : undefined
 }
 
+/**
+ * Repeated until nothing changes, like the Python loop (one pass can skip a comma whose digit the previous
+ * match consumed, so "1,234,567,890" ends as "1234,567890"). At most 200 passes: only garbage needs more.
+ */
 const stripProperlyFormattedCommas = (expr: string): string => {
+  if (!expr.includes(",")) return expr
   const re = /(\d)(,)(\d\d\d)($|\D)/g
   let cur = expr
-  for (;;) {
+  for (let pass = 0; pass < 200; pass++) {
     const next = cur.replace(re, "$1$3$4")
     if (next === cur) return next
     cur = next
   }
+  return cur
 }
 
 const strIsInt = (x: string): boolean => {
