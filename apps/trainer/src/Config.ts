@@ -265,6 +265,11 @@ const TrainerConfig = Schema.Struct({
   /** Seed of initialization, masks, sampling. */
   seed: withDefault(Schema.Int, 1),
   backend: withDefault(Schema.Literals(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]), "auto"),
+  /**
+   * 2: a worker-thread replica of the model takes half of every rollout, log-prob pass and update (tfjs-wasm
+   * uses one core in Node; this uses the second). RL and eval only; sampling draws then depend on the count.
+   */
+  threads: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 2 })), 1),
   /** Console output: a progress bar on a terminal, a line per step otherwise. */
   logger: withDefault(Schema.Literals(["auto", "bar", "lines", "quiet"]), "auto")
 })

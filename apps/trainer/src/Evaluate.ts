@@ -5,8 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Random, Sampling, Tokenizer } from "@papo/model"
-import * as tf from "@tensorflow/tfjs"
+import { Random, Tokenizer } from "@papo/model"
 import { Effect } from "effect"
 import type { Config } from "./Config.js"
 import { classify, type Example, type Outcome } from "./Example.js"
@@ -88,20 +87,16 @@ export const evaluate = (
     for (let s = 0; s < test.length; s += per) {
       const examples = test.slice(s, s + per)
       const prompts = Session.encodePrompts(session, config, examples)
-      const images = tf.tensor4d(Session.stackImages(examples.map((e) => e.image.data)), [examples.length, c.imageHeight, c.imageWidth, c.imageChannels])
-      const promptIds = tf.tensor2d(prompts.ids, [examples.length, prompts.length], "int32")
-      const out = Sampling.sample(session.policy, images, promptIds, {
-        groupSize: k,
-        maxNewTokens: c.maxResponseLength,
-        padId: session.tokenizer.padId,
-        temperature,
-        topP: 1,
-        stopTokens: [session.tokenizer.eosId]
-      }, rng)
-      images.dispose()
-      promptIds.dispose()
-      out.responseIds.dispose()
-      out.responseMask.dispose()
+      const out = yield* Effect.promise(() =>
+        Session.sample(session, Session.stackImages(examples.map((e) => e.image.data)), prompts, {
+          groupSize: k,
+          maxNewTokens: c.maxResponseLength,
+          padId: session.tokenizer.padId,
+          temperature,
+          topP: 1,
+          stopTokens: [session.tokenizer.eosId]
+        }, rng)
+      )
       const T = c.maxResponseLength
       const responses = Array.from({ length: examples.length * k }, (_, r) =>
         Tokenizer.decode(session.tokenizer, out.ids.subarray(r * T, r * T + out.lengths[r]!)))

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Checkpoint, Config as ModelConfigs, Optimizer, Policy, Tokenizer } from "@papo/model"
+import { Checkpoint, Config as ModelConfigs, Optimizer, Parallel, Policy, type Random, Sampling, Tokenizer } from "@papo/model"
 import * as tf from "@tensorflow/tfjs"
 import type { Config } from "./Config.js"
 import type { Example } from "./Example.js"
@@ -53,7 +53,22 @@ export interface Session {
   /** The frozen reference (the initial policy), or null without a reference KL. */
   readonly reference: Policy.Policy | null
   readonly optimizer: Optimizer.AdamW
+  /** A worker-thread replica (`trainer.threads = 2`): rollouts, log-probs and updates split between threads. */
+  readonly team: Parallel.Team | null
 }
+
+/**
+ * Starts the worker replica for `threads = 2` (after the weights are final: loaded or created).
+ *
+ * @category constructors
+ */
+export const withThreads = async (s: Session, threads: number): Promise<Session> =>
+  threads < 2
+    ? s
+    : {
+      ...s,
+      team: await Parallel.start(s.policy, { ...(s.reference !== null ? { reference: s.reference } : {}), optimizer: s.optimizer })
+    }
 
 /**
  * The text a tokenizer must cover for these examples (questions, answers, gold traces).
@@ -94,16 +109,18 @@ export const open = async (
     modelConfig: policy.config,
     policy,
     reference: options.withReference ? Policy.reference(policy) : null,
-    optimizer: Optimizer.adamW(policy, options.optim)
+    optimizer: Optimizer.adamW(policy, options.optim),
+    team: null
   }
 }
 
 /**
- * Frees a session's tensors.
+ * Stops the worker replica and frees a session's tensors.
  *
  * @category constructors
  */
-export const dispose = (s: Session): void => {
+export const close = async (s: Session): Promise<void> => {
+  if (s.team !== null) await Parallel.stop(s.team)
   Optimizer.dispose(s.optimizer)
   if (s.reference !== null) Policy.dispose(s.reference)
   Policy.dispose(s.policy)
@@ -213,17 +230,20 @@ export const batchTensors = (session: Session, rows: Rows, images: Float32Array 
 }
 
 /**
- * Per-token log-probs `[N, Tr]` of `policy` (no gradient), computed `microBatch` rows at a time, as a
- * plain array. `images` replaces the rows' images (the masked pass).
+ * Per-token log-probs `[N, Tr]` of the policy or the reference (no gradient), computed `microBatch`
+ * rows at a time (split between threads with a team), as a plain array. `images` replaces the rows'
+ * images (the masked pass).
  *
  * @category math
  */
-export const logProbsOf = (
+export const logProbsOf = async (
   session: Session,
-  policy: Policy.Policy,
+  model: "policy" | "reference",
   rows: Rows,
   options: { readonly temperature: number; readonly microBatch: number; readonly images?: Float32Array }
-): Float32Array => {
+): Promise<Float32Array> => {
+  const policy = model === "policy" ? session.policy : session.reference
+  if (policy === null) throw new Error("logProbsOf: the session has no reference model")
   const images = options.images ?? rows.images
   const imageSize = images.length / rows.n
   const out = new Float32Array(rows.n * rows.responseLength)
@@ -236,11 +256,38 @@ export const logProbsOf = (
       responseIds: sliceRows(rows.responseIds, rows.responseLength, start, end),
       responseMask: sliceRows(rows.responseMask, rows.responseLength, start, end)
     }
-    const lp = tf.tidy(() =>
-      Policy.logProbs(policy, batchTensors(session, part, images.subarray(start * imageSize, end * imageSize)), options.temperature)
-    )
+    const batch = batchTensors(session, part, images.subarray(start * imageSize, end * imageSize))
+    const lp = session.team !== null
+      ? await Parallel.logProbs(session.team, model, batch, options.temperature)
+      : Policy.logProbs(policy, batch, options.temperature)
+    tf.dispose([batch.images, batch.promptIds, batch.responseIds])
     out.set(lp.dataSync(), start * rows.responseLength)
     lp.dispose()
   }
   return out
+}
+
+/**
+ * Samples `options.groupSize` responses for each of `b` prompts (images `[b, H, W, C]`, left-padded
+ * prompt ids `[b, Tp]`), on both threads with a team. Returns the ids, lengths and response mask as arrays.
+ *
+ * @category math
+ */
+export const sample = async (
+  session: Session,
+  images: Float32Array,
+  prompts: { readonly ids: Int32Array; readonly length: number },
+  options: Sampling.SampleOptions,
+  rng: Random.Rng
+): Promise<{ readonly ids: Int32Array; readonly lengths: Int32Array; readonly responseMask: Float32Array }> => {
+  const c = session.modelConfig
+  const b = prompts.ids.length / prompts.length
+  const imageTensor = tf.tensor4d(images, [b, c.imageHeight, c.imageWidth, c.imageChannels])
+  const promptIds = tf.tensor2d(prompts.ids, [b, prompts.length], "int32")
+  const r = session.team !== null
+    ? await Parallel.sample(session.team, imageTensor, promptIds, options, rng)
+    : Sampling.sample(session.policy, imageTensor, promptIds, options, rng)
+  const responseMask = r.responseMask.dataSync() as Float32Array
+  tf.dispose([imageTensor, promptIds, r.responseIds, r.responseMask])
+  return { ids: r.ids, lengths: r.lengths, responseMask }
 }

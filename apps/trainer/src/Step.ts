@@ -13,7 +13,7 @@
  */
 import { Advantage, Aggregation, DynamicSampling, Kl, PapoLoss, Schedule } from "@papo/loss"
 import { Masking, type Mt19937 } from "@papo/masking"
-import { Optimizer, Policy, Random, Sampling, Tokenizer } from "@papo/model"
+import { Optimizer, Parallel, Policy, type Random, Tokenizer } from "@papo/model"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { type Config, lossConfig } from "./Config.js"
@@ -97,19 +97,17 @@ export const maskPrompts = (
  *
  * @category math
  */
-export const rollOut = (
+export const rollOut = async (
   session: Session.Session,
   config: Config,
   examples: ReadonlyArray<Example>,
   options: { readonly n: number; readonly temperature: number; readonly topP: number },
   rng: Random.Rng
-): { readonly rows: Session.Rows; readonly lengths: Int32Array; readonly responses: Array<string> } => {
+): Promise<{ readonly rows: Session.Rows; readonly lengths: Int32Array; readonly responses: Array<string> }> => {
   const c = session.modelConfig
   const prompts = Session.encodePrompts(session, config, examples)
   const b = examples.length
-  const images = tf.tensor4d(Session.stackImages(examples.map((e) => e.image.data)), [b, c.imageHeight, c.imageWidth, c.imageChannels])
-  const promptIds = tf.tensor2d(prompts.ids, [b, prompts.length], "int32")
-  const out = Sampling.sample(session.policy, images, promptIds, {
+  const out = await Session.sample(session, Session.stackImages(examples.map((e) => e.image.data)), prompts, {
     groupSize: options.n,
     maxNewTokens: c.maxResponseLength,
     padId: session.tokenizer.padId,
@@ -117,11 +115,6 @@ export const rollOut = (
     topP: options.topP,
     stopTokens: [session.tokenizer.eosId]
   }, rng)
-  images.dispose()
-  promptIds.dispose()
-  const responseMask = out.responseMask.dataSync() as Float32Array
-  out.responseMask.dispose()
-  out.responseIds.dispose()
   const t = c.maxResponseLength
   const responses = Array.from({ length: b * options.n }, (_, r) =>
     Tokenizer.decode(session.tokenizer, out.ids.subarray(r * t, r * t + out.lengths[r]!)))
@@ -132,7 +125,7 @@ export const rollOut = (
       promptIds: Session.repeatRows(prompts.ids, prompts.length, options.n),
       promptLength: prompts.length,
       responseIds: out.ids,
-      responseMask,
+      responseMask: out.responseMask,
       responseLength: t
     },
     lengths: out.lengths,
@@ -158,7 +151,7 @@ export const generateChunk = (
     const examples = samplePrompts(train, state.cursor, count, config.data.seed)
     state.cursor += count
     const maskedImages = timed(timing, "timing_s/mask", () => maskPrompts(session, examples, maskingConfig(config), state.maskRng))
-    const rollout = timed(timing, "timing_s/gen", () => rollOut(session, config, examples, config.worker.rollout, state.samplingRng))
+    const rollout = yield* timedPromise(timing, "timing_s/gen", () => rollOut(session, config, examples, config.worker.rollout, state.samplingRng))
     const n = config.worker.rollout.n
     const t0 = performance.now()
     const grades = yield* verifier.grade(rollout.responses.map((response, r) => ({ response, answer: examples[Math.floor(r / n)]!.answer })))
@@ -243,22 +236,28 @@ const concatRollouts = (parts: ReadonlyArray<Rollouts>): Rollouts => {
  *
  * @category math
  */
-export const experience = (
+export const experience = async (
   session: Session.Session,
   config: Config,
   batch: Rollouts,
   timing: Record<string, number>
-): { readonly old: Float32Array; readonly masked: Float32Array | null; readonly ref: Float32Array | null } => {
+): Promise<{ readonly old: Float32Array; readonly masked: Float32Array | null; readonly ref: Float32Array | null }> => {
   const opts = { temperature: config.worker.rollout.temperature, microBatch: config.worker.actor.microBatchSizePerDeviceForExperience }
   const n = config.worker.rollout.n
-  const old = timed(timing, "timing_s/old", () => Session.logProbsOf(session, session.policy, batch.rows, opts))
+  const time = async <A>(key: string, f: () => Promise<A>): Promise<A> => {
+    const t0 = performance.now()
+    const a = await f()
+    timing[key] = (timing[key] ?? 0) + (performance.now() - t0) / 1000
+    return a
+  }
+  const old = await time("timing_s/old", () => Session.logProbsOf(session, "policy", batch.rows, opts))
   const wantMasked = config.algorithm.useKlPrcp || config.trainer.monitorPerception
   const masked = wantMasked
-    ? timed(timing, "timing_s/aug", () =>
-      Session.logProbsOf(session, session.policy, batch.rows, { ...opts, images: Session.stackImages(batch.maskedImages, n) }))
+    ? await time("timing_s/aug", () =>
+      Session.logProbsOf(session, "policy", batch.rows, { ...opts, images: Session.stackImages(batch.maskedImages, n) }))
     : null
   const ref = config.algorithm.useKlLoss && session.reference !== null
-    ? timed(timing, "timing_s/ref", () => Session.logProbsOf(session, session.reference!, batch.rows, opts))
+    ? await time("timing_s/ref", () => Session.logProbsOf(session, "reference", batch.rows, opts))
     : null
   return { old, masked, ref }
 }
@@ -274,24 +273,125 @@ export interface UpdateResult {
   readonly updates: number
 }
 
+/** Rows [s, e) of the batch as log-prob inputs. */
+const rowsBetween = (batch: Rollouts, s: number, e: number): Session.Rows => ({
+  ...batch.rows,
+  n: e - s,
+  promptIds: Session.sliceRows(batch.rows.promptIds, batch.rows.promptLength, s, e),
+  responseIds: Session.sliceRows(batch.rows.responseIds, batch.rows.responseLength, s, e),
+  responseMask: Session.sliceRows(batch.rows.responseMask, batch.rows.responseLength, s, e)
+})
+
+/** Per-token advantages A_i·M_i,t of rows [s, e). */
+const tokenAdvantages = (rows: Session.Rows, advantages: Float64Array, s: number): Float32Array => {
+  const T = rows.responseLength
+  const adv = new Float32Array(rows.n * T)
+  for (let r = 0; r < rows.n; r++) for (let t = 0; t < T; t++) adv[r * T + t] = advantages[s + r]! * rows.responseMask[r * T + t]!
+  return adv
+}
+
+type Experience = { readonly old: Float32Array; readonly masked: Float32Array | null; readonly ref: Float32Array | null }
+
+/** One optimizer step on rows [m0, m1) in this thread: micro-batches of `microBatchSizePerDeviceForUpdate`, losses summed. */
+const localUpdate = (
+  session: Session.Session,
+  config: Config,
+  batch: Rollouts,
+  exp: Experience,
+  advantages: Float64Array,
+  klPrcpCoef: number,
+  maskedImages: Float32Array | null,
+  m0: number,
+  m1: number
+): Optimizer.StepResult => {
+  const T = batch.rows.responseLength
+  const imageSize = batch.rows.images.length / batch.rows.n
+  const micro = config.worker.actor.microBatchSizePerDeviceForUpdate
+  const parts: Array<[number, number]> = []
+  for (let s = m0; s < m1; s += micro) parts.push([s, Math.min(m1, s + micro)])
+  const loss = lossConfig(config, parts.length)
+  const temp = config.worker.rollout.temperature
+  return Optimizer.applyGradients(session.policy, session.optimizer, () => {
+    let total: tf.Scalar | null = null
+    const metricSums: Record<string, tf.Tensor> = {}
+    for (const [s, e] of parts) {
+      const rows = rowsBetween(batch, s, e)
+      const policyBatch = Session.batchTensors(session, rows, batch.rows.images.subarray(s * imageSize, e * imageSize))
+      const slice = (a: Float32Array | null) => (a === null ? null : tf.tensor2d(a.subarray(s * T, e * T), [e - s, T]))
+      const maskedLogProbs = !config.algorithm.useKlPrcp
+        ? null
+        : maskedImages !== null
+        ? Policy.logProbs(session.policy, { ...policyBatch, images: tf.tensor4d(maskedImages.subarray(s * imageSize, e * imageSize), policyBatch.images.shape as [number, number, number, number]) }, temp)
+        : slice(exp.masked)
+      const out = PapoLoss.papoLoss({
+        logProbs: Policy.logProbs(session.policy, policyBatch, temp),
+        oldLogProbs: slice(exp.old)!,
+        advantages: tf.tensor2d(tokenAdvantages(rows, advantages, s), [e - s, T]),
+        responseMask: tf.tensor2d(rows.responseMask, [e - s, T]),
+        refLogProbs: slice(exp.ref),
+        maskedLogProbs,
+        klPrcpCoef
+      }, loss)
+      total = total === null ? out.loss : tf.add(total, out.loss)
+      for (const [k, v] of Object.entries(out.metrics)) metricSums[k] = metricSums[k] === undefined ? v : tf.add(metricSums[k]!, v)
+    }
+    const metrics: Record<string, tf.Tensor> = {}
+    for (const [k, v] of Object.entries(metricSums)) metrics[k] = tf.div(v, parts.length)
+    return { loss: total!, metrics }
+  })
+}
+
+/**
+ * One optimizer step on rows [m0, m1), split between the main thread and the worker replica
+ * (`Parallel.step`: each half's token-mean loss weighted by its token share, gradients all-reduced). The
+ * whole mini-batch is one micro-batch, and γ is the configured one (no annealing: checked at start).
+ */
+const parallelUpdate = async (
+  session: Session.Session,
+  team: Parallel.Team,
+  config: Config,
+  batch: Rollouts,
+  exp: Experience,
+  advantages: Float64Array,
+  m0: number,
+  m1: number
+): Promise<Optimizer.StepResult> => {
+  const T = batch.rows.responseLength
+  const imageSize = batch.rows.images.length / batch.rows.n
+  const rows = rowsBetween(batch, m0, m1)
+  const n = m1 - m0
+  const policyBatch = Session.batchTensors(session, rows, batch.rows.images.subarray(m0 * imageSize, m1 * imageSize))
+  const slice = (a: Float32Array | null) => (a === null ? null : tf.tensor2d(a.subarray(m0 * T, m1 * T), [n, T]))
+  const inputs = {
+    oldLogProbs: slice(exp.old)!,
+    advantages: tf.tensor2d(tokenAdvantages(rows, advantages, m0), [n, T]),
+    responseMask: tf.tensor2d(rows.responseMask, [n, T]),
+    refLogProbs: slice(exp.ref),
+    maskedLogProbs: config.algorithm.useKlPrcp ? slice(exp.masked) : null
+  }
+  try {
+    return await Parallel.step(team, policyBatch, inputs, lossConfig(config, 1), config.worker.rollout.temperature)
+  } finally {
+    tf.dispose([policyBatch.images, policyBatch.promptIds, policyBatch.responseIds, ...Object.values(inputs).filter((t): t is tf.Tensor2D => t !== null)])
+  }
+}
+
 /**
  * Stage 6: one PPO epoch (or `ppoEpochs`) over mini-batches of `globalBatchSize` prompts, each split into
  * micro-batches whose losses are summed (gradient accumulation: each is divided by their count).
  *
  * @category math
  */
-export const updateActor = (
+export const updateActor = async (
   session: Session.Session,
   config: Config,
   batch: Rollouts,
   exp: { readonly old: Float32Array; readonly masked: Float32Array | null; readonly ref: Float32Array | null },
   advantages: Float64Array,
   klPrcpCoef: number
-): UpdateResult => {
+): Promise<UpdateResult> => {
   const { actor } = config.worker
   const n = config.worker.rollout.n
-  const T = batch.rows.responseLength
-  const imageSize = batch.rows.images.length / batch.rows.n
   const maskedImages = config.worker.actor.recomputeMaskedLogProbs ? Session.stackImages(batch.maskedImages, n) : null
   const miniRows = actor.globalBatchSize * n
   const sums: Record<string, number> = {}
@@ -303,48 +403,9 @@ export const updateActor = (
   for (let epoch = 0; epoch < actor.ppoEpochs; epoch++) {
     for (let m0 = 0; m0 < batch.rows.n; m0 += miniRows) {
       const m1 = Math.min(batch.rows.n, m0 + miniRows)
-      const micro = actor.microBatchSizePerDeviceForUpdate
-      const parts: Array<[number, number]> = []
-      for (let s = m0; s < m1; s += micro) parts.push([s, Math.min(m1, s + micro)])
-      const loss = lossConfig(config, parts.length)
-      const result = Optimizer.applyGradients(session.policy, session.optimizer, () => {
-        let total: tf.Scalar | null = null
-        const metricSums: Record<string, tf.Tensor> = {}
-        for (const [s, e] of parts) {
-          const rows: Session.Rows = {
-            ...batch.rows,
-            n: e - s,
-            promptIds: Session.sliceRows(batch.rows.promptIds, batch.rows.promptLength, s, e),
-            responseIds: Session.sliceRows(batch.rows.responseIds, T, s, e),
-            responseMask: Session.sliceRows(batch.rows.responseMask, T, s, e)
-          }
-          const policyBatch = Session.batchTensors(session, rows, batch.rows.images.subarray(s * imageSize, e * imageSize))
-          const temp = config.worker.rollout.temperature
-          const responseMask = tf.tensor2d(rows.responseMask, [e - s, T])
-          const adv = new Float32Array((e - s) * T)
-          for (let r = 0; r < e - s; r++) for (let t = 0; t < T; t++) adv[r * T + t] = advantages[s + r]! * rows.responseMask[r * T + t]!
-          const slice = (a: Float32Array | null) => (a === null ? null : tf.tensor2d(a.subarray(s * T, e * T), [e - s, T]))
-          const maskedLogProbs = !config.algorithm.useKlPrcp
-            ? null
-            : maskedImages !== null
-            ? Policy.logProbs(session.policy, { ...policyBatch, images: tf.tensor4d(maskedImages.subarray(s * imageSize, e * imageSize), policyBatch.images.shape as [number, number, number, number]) }, temp)
-            : slice(exp.masked)
-          const out = PapoLoss.papoLoss({
-            logProbs: Policy.logProbs(session.policy, policyBatch, temp),
-            oldLogProbs: slice(exp.old)!,
-            advantages: tf.tensor2d(adv, [e - s, T]),
-            responseMask,
-            refLogProbs: slice(exp.ref),
-            maskedLogProbs,
-            klPrcpCoef
-          }, loss)
-          total = total === null ? out.loss : tf.add(total, out.loss)
-          for (const [k, v] of Object.entries(out.metrics)) metricSums[k] = metricSums[k] === undefined ? v : tf.add(metricSums[k]!, v)
-        }
-        const metrics: Record<string, tf.Tensor> = {}
-        for (const [k, v] of Object.entries(metricSums)) metrics[k] = tf.div(v, parts.length)
-        return { loss: total!, metrics }
-      })
+      const result = session.team !== null
+        ? await parallelUpdate(session, session.team, config, batch, exp, advantages, m0, m1)
+        : localUpdate(session, config, batch, exp, advantages, klPrcpCoef, maskedImages, m0, m1)
       updates++
       if (result.skipped || !Number.isFinite(result.loss)) nonFinite++
       for (const [k, v] of Object.entries(result.metrics)) add(k, v)
@@ -441,6 +502,19 @@ export const timed = <A>(timing: Record<string, number>, key: string, f: () => A
 }
 
 /**
+ * Awaits `f` (an Effect that cannot fail) and adds its wall time (seconds) to `timing[key]`.
+ *
+ * @category math
+ */
+export const timedPromise = <A>(timing: Record<string, number>, key: string, f: () => Promise<A>): Effect.Effect<A> =>
+  Effect.promise(async () => {
+    const t0 = performance.now()
+    const a = await f()
+    timing[key] = (timing[key] ?? 0) + (performance.now() - t0) / 1000
+    return a
+  })
+
+/**
  * What a step produced: the next state, the metrics line and the batch (for sample logging).
  *
  * @category models
@@ -521,7 +595,7 @@ export const trainStep = (
     const advantages = timed(timing, "timing_s/adv", () => Advantage.groupAdvantages(scores, batch.uids, { scaling: config.algorithm.advScaling }))
 
     // 6: old / masked / reference log-probs, no gradient.
-    const exp = experience(session, config, batch, timing)
+    const exp = yield* Effect.promise(() => experience(session, config, batch, timing))
 
     // 7: PPO mini-batch updates with the PAPO loss.
     const schedule: Schedule.KlPrcpSchedule = config.algorithm.klPrcpSchedule === "fixed"
@@ -535,7 +609,7 @@ export const trainStep = (
         trainingSteps: config.trainer.maxSteps
       }
     const { coef } = Schedule.klPrcpCoefAt(schedule, stepNo)
-    const update = timed(timing, "timing_s/update_actor", () => updateActor(session, config, batch, exp, advantages, coef))
+    const update = yield* timedPromise(timing, "timing_s/update_actor", () => updateActor(session, config, batch, exp, advantages, coef))
 
     // 8: metrics.
     const T = batch.rows.responseLength

@@ -147,15 +147,29 @@ const openSession = (
         modelConfig: loaded.policy.config,
         policy: loaded.policy,
         reference,
-        optimizer: loaded.optimizer
+        optimizer: loaded.optimizer,
+        team: null
       }
-      return { session, state, from: latest }
+      return { session: yield* attemptPromise(() => Session.withThreads(session, threadsOf(config, kind))), state, from: latest }
     }
     const init = config.worker.actor.init === "" ? undefined : yield* Run.resolveModelCheckpoint(config.worker.actor.init)
     const text = Session.textOf(config, [...data.train.examples, ...data.test.examples])
-    const session = yield* attemptPromise(() => Session.open(config, { text, init, optim, withReference }))
+    const opened = yield* attemptPromise(() => Session.open(config, { text, init, optim, withReference }))
+    const session = yield* attemptPromise(() => Session.withThreads(opened, threadsOf(config, kind)))
     return { session, state: { step: 0, cursor: 0, kind } as SavedState, from: init ?? null }
   })
+
+/** Threads for a command: SFT runs in one (its loss is not the PAPO loss `Parallel.step` splits). */
+const threadsOf = (config: Config, kind: "train" | "sft"): number => (kind === "sft" ? 1 : config.trainer.threads)
+
+/** Settings that the two-thread path does not support, named. */
+const threadProblems = (config: Config): Array<string> =>
+  config.trainer.threads < 2
+    ? []
+    : [
+      ...(config.algorithm.klPrcpSchedule !== "fixed" ? ["algorithm.klPrcpSchedule=annealing"] : []),
+      ...(config.worker.actor.recomputeMaskedLogProbs ? ["worker.actor.recomputeMaskedLogProbs=true"] : [])
+    ]
 
 const summary = (m: Readonly<Record<string, number>>, keys: ReadonlyArray<[string, string]>) =>
   keys.filter(([k]) => m[k] !== undefined).map(([k, label]) => `${label} ${m[k]!.toFixed(3)}`).join(" ")
@@ -169,6 +183,10 @@ const outcomeOf = (example: Example, response: string, correct: boolean) => clas
  */
 export const train = (config: Config, options: RunOptions = {}) =>
   Effect.gen(function*() {
+    const unsupported = threadProblems(config)
+    if (unsupported.length > 0) {
+      return yield* new TrainError({ reason: `trainer.threads=2 does not support ${unsupported.join(", ")}; set trainer.threads=1` })
+    }
     yield* attemptPromise(() => initBackend(config.trainer.backend))
     const progress = Run.makeProgress(config.trainer.logger, config.trainer.maxSteps, "train")
     const data = yield* loadData(config, progress.log)
@@ -248,7 +266,7 @@ export const train = (config: Config, options: RunOptions = {}) =>
         lastEval = yield* evalNow()
       }
       return { dir, step: state.step, interrupted, eval: lastEval, lastMetrics } satisfies RunResult
-    }).pipe(Effect.ensuring(Effect.sync(() => Session.dispose(session))))
+    }).pipe(Effect.ensuring(Effect.promise(() => Session.close(session))))
     return result
   })
 
@@ -336,7 +354,7 @@ export const sft = (config: Config, options: RunOptions = {}) =>
       progress.log(Evaluation.formatEval(lastEval))
     } else progress.log(`interrupted at step ${step}; continue with --resume`)
     return { dir, step, interrupted, eval: lastEval, lastMetrics } satisfies RunResult
-    }).pipe(Effect.ensuring(Effect.sync(() => Session.dispose(session))))
+    }).pipe(Effect.ensuring(Effect.promise(() => Session.close(session))))
   })
 
 /** Gold traces (+EOS) as response rows, padded to T. */
@@ -375,12 +393,15 @@ export const evaluate = (config: Config, options: { readonly checkpoint?: string
     const data = yield* loadData(config, (l) => console.log(l))
     const dir = Run.runDir(config)
     const path = yield* Run.resolveModelCheckpoint(options.checkpoint || config.worker.actor.init || dir)
-    const session = yield* attemptPromise(() =>
-      Session.open(config, { text: Session.textOf(config, data.test.examples), init: path, optim: optimConfig(config), withReference: false }))
+    const session = yield* attemptPromise(async () =>
+      Session.withThreads(
+        await Session.open(config, { text: Session.textOf(config, data.test.examples), init: path, optim: optimConfig(config), withReference: false }),
+        config.trainer.threads
+      ))
     const result = yield* Evaluation.evaluate(session, config, data.test.examples, { step: 0, split: data.test.name })
     yield* Run.prepareDir(dir)
     yield* Run.writeEval(dir, 0, { ...result, checkpoint: path })
-    Session.dispose(session)
+    yield* Effect.promise(() => Session.close(session))
     return { result, checkpoint: path }
   })
 

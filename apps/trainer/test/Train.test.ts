@@ -74,24 +74,27 @@ describe("papo train, end to end on the tiny config", () => {
     })
   }
 
-  it("Ctrl-C then --resume gives the metrics of an uninterrupted run", async () => {
-    const common = ["preset=papo-g", `worker.actor.init=${init}`, "trainer.maxSteps=4", "trainer.saveFreq=0"]
-    const full = await runPromise(train(await config([...base(dir, "full"), ...common])))
-    // An abort signal that fires after two steps (checked once before each step).
-    let checks = 0
-    const signal = { get aborted() { return ++checks > 2 } } as AbortSignal
-    const cut = await config([...base(dir, "cut"), ...common])
-    const first = await runPromise(train(cut, { signal }))
-    assert.equal(first.interrupted, true)
-    assert.equal(first.step, 2)
-    const resumed = await runPromise(train(cut, { resume: true }))
-    assert.equal(resumed.step, 4)
-    const a = (await metricsOf(full.dir)).map(comparable)
-    const b = (await metricsOf(resumed.dir)).map(comparable)
-    assert.equal(b.length, 4)
-    assert.deepEqual(b, a)
-    assert.deepEqual(resumed.eval!.overall, full.eval!.overall)
-  })
+  for (const threads of [1, 2]) {
+    it(`Ctrl-C then --resume gives the metrics of an uninterrupted run (${threads} thread${threads > 1 ? "s" : ""})`, async () => {
+      const common = ["preset=papo-g", `worker.actor.init=${init}`, "trainer.maxSteps=4", "trainer.saveFreq=0", `trainer.threads=${threads}`]
+      const full = await runPromise(train(await config([...base(dir, `full${threads}`), ...common])))
+      // An abort signal that fires after two steps (checked once before each step).
+      let checks = 0
+      const signal = { get aborted() { return ++checks > 2 } } as AbortSignal
+      const cut = await config([...base(dir, `cut${threads}`), ...common])
+      const first = await runPromise(train(cut, { signal }))
+      assert.equal(first.interrupted, true)
+      assert.equal(first.step, 2)
+      const resumed = await runPromise(train(cut, { resume: true }))
+      assert.equal(resumed.step, 4)
+      const a = (await metricsOf(full.dir)).map(comparable)
+      const b = (await metricsOf(resumed.dir)).map(comparable)
+      assert.equal(b.length, 4)
+      assert.deepEqual(b, a)
+      assert.ok(a.some((m) => m["actor/pg_loss"] !== 0), "the updates did something")
+      assert.deepEqual(resumed.eval!.overall, full.eval!.overall)
+    })
+  }
 
   it("non-finite losses skip updates, then stop with a checkpoint from before the fault", async () => {
     const cfg = await config([...base(dir, "nan"), "preset=grpo", `worker.actor.init=${init}`, "trainer.maxSteps=5", "trainer.maxConsecutiveNonFinite=2",
