@@ -82,13 +82,39 @@ export const ema = (ys: ReadonlyArray<number>, weight: number): Array<number> =>
   })
 }
 
-const frame = (g: SKRSContext2D, w: number, h: number, title: string) => {
+/**
+ * Background, title, the y grid with its tick labels and the rotated y label; returns the y scale.
+ */
+const axes = (g: SKRSContext2D, w: number, h: number, title: string, yLabel: string, y0: number, y1: number) => {
+  const ph = h - margin.top - margin.bottom
+  const py = (y: number) => margin.top + (1 - (y - y0) / (y1 - y0)) * ph
   g.fillStyle = "#ffffff"
   g.fillRect(0, 0, w, h)
   g.fillStyle = "#111111"
   g.font = "bold 14px sans-serif"
   g.textAlign = "center"
   g.fillText(title, w / 2, 22)
+  g.font = "11px sans-serif"
+  g.strokeStyle = "#e5e5e5"
+  g.lineWidth = 1
+  g.fillStyle = "#444444"
+  g.textAlign = "right"
+  for (const t of ticks(y0, y1)) {
+    g.beginPath()
+    g.moveTo(margin.left, py(t))
+    g.lineTo(w - margin.right, py(t))
+    g.stroke()
+    g.fillText(fmt(t), margin.left - 6, py(t) + 4)
+  }
+  g.fillStyle = "#222222"
+  g.font = "12px sans-serif"
+  g.save()
+  g.translate(14, margin.top + ph / 2)
+  g.rotate(-Math.PI / 2)
+  g.textAlign = "center"
+  g.fillText(yLabel, 0, 0)
+  g.restore()
+  return py
 }
 
 /**
@@ -124,23 +150,12 @@ export const lineChart = (chart: LineChart): Buffer => {
   const pw = w - margin.left - margin.right
   const ph = h - margin.top - margin.bottom
   const px = (x: number) => margin.left + ((x - x0) / (x1 - x0)) * pw
-  const py = (y: number) => margin.top + (1 - (y - y0) / (y1 - y0)) * ph
 
   const canvas = createCanvas(w, h)
   const g = canvas.getContext("2d")
-  frame(g, w, h, chart.title)
+  const py = axes(g, w, h, chart.title, chart.yLabel, y0, y1)
   g.font = "11px sans-serif"
-  g.strokeStyle = "#e5e5e5"
-  g.lineWidth = 1
   g.fillStyle = "#444444"
-  g.textAlign = "right"
-  for (const t of ticks(y0, y1)) {
-    g.beginPath()
-    g.moveTo(margin.left, py(t))
-    g.lineTo(w - margin.right, py(t))
-    g.stroke()
-    g.fillText(fmt(t), margin.left - 6, py(t) + 4)
-  }
   g.textAlign = "center"
   for (const t of ticks(x0, x1, 6)) g.fillText(fmt(t), px(t), h - margin.bottom + 16)
   g.strokeStyle = "#888888"
@@ -148,11 +163,6 @@ export const lineChart = (chart: LineChart): Buffer => {
   g.fillStyle = "#222222"
   g.font = "12px sans-serif"
   g.fillText(chart.xLabel, margin.left + pw / 2, h - 10)
-  g.save()
-  g.translate(14, margin.top + ph / 2)
-  g.rotate(-Math.PI / 2)
-  g.fillText(chart.yLabel, 0, 0)
-  g.restore()
 
   const path = (pts: ReadonlyArray<readonly [number, number]>) => {
     g.beginPath()
@@ -228,22 +238,10 @@ export const barChart = (chart: BarChart): Buffer => {
   const y1 = Math.max(0, ...all) * 1.15 || 1
   const y0 = Math.min(0, ...all) * 1.15
   const pw = w - margin.left - margin.right
-  const ph = h - margin.top - margin.bottom
-  const py = (y: number) => margin.top + (1 - (y - y0) / (y1 - y0)) * ph
   const canvas = createCanvas(w, h)
   const g = canvas.getContext("2d")
-  frame(g, w, h, chart.title)
+  const py = axes(g, w, h, chart.title, chart.yLabel, y0, y1)
   g.font = "11px sans-serif"
-  g.textAlign = "right"
-  g.strokeStyle = "#e5e5e5"
-  for (const t of ticks(y0, y1)) {
-    g.beginPath()
-    g.moveTo(margin.left, py(t))
-    g.lineTo(w - margin.right, py(t))
-    g.stroke()
-    g.fillStyle = "#444444"
-    g.fillText(fmt(t), margin.left - 6, py(t) + 4)
-  }
   const groupW = pw / Math.max(1, chart.categories.length)
   const barW = (groupW * 0.8) / Math.max(1, chart.series.length)
   chart.categories.forEach((c, ci) => {
@@ -264,20 +262,17 @@ export const barChart = (chart: BarChart): Buffer => {
     g.fillText(c, gx + groupW * 0.4, h - margin.bottom + 18)
     g.font = "11px sans-serif"
   })
+  // Legend: one row under the category labels.
   g.textAlign = "left"
   g.font = "12px sans-serif"
+  let lx = margin.left
   chart.series.forEach((s, i) => {
     g.fillStyle = s.color ?? palette[i % palette.length]!
-    g.fillRect(w - margin.right - 120, margin.top + 6 + i * 16, 12, 10)
+    g.fillRect(lx, h - 18, 12, 10)
     g.fillStyle = "#222222"
-    g.fillText(s.name, w - margin.right - 102, margin.top + 15 + i * 16)
+    g.fillText(s.name, lx + 16, h - 9)
+    lx += 28 + g.measureText(s.name).width
   })
-  g.save()
-  g.translate(14, margin.top + ph / 2)
-  g.rotate(-Math.PI / 2)
-  g.textAlign = "center"
-  g.fillText(chart.yLabel, 0, 0)
-  g.restore()
   return canvas.toBuffer("image/png")
 }
 
