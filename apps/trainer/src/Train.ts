@@ -12,8 +12,7 @@
  * @since 0.1.0
  */
 import { initBackend } from "@papo/backend"
-import { Optimizer, Policy, Random, Tokenizer } from "@papo/model"
-import * as tf from "@tensorflow/tfjs"
+import { type Optimizer, Policy, Random } from "@papo/model"
 import type { Mt19937 } from "@papo/masking"
 import { Data, Effect } from "effect"
 import type { Config } from "./Config.js"
@@ -23,6 +22,7 @@ import { classify, type Example } from "./Example.js"
 import * as Rng from "./Rng.js"
 import * as Run from "./Run.js"
 import * as Session from "./Session.js"
+import * as Sft from "./Sft.js"
 import * as Step from "./Step.js"
 import { Verifier } from "./Verifier.js"
 
@@ -150,17 +150,15 @@ const openSession = (
         optimizer: loaded.optimizer,
         team: null
       }
-      return { session: yield* attemptPromise(() => Session.withThreads(session, threadsOf(config, kind))), state, from: latest }
+      return { session: yield* attemptPromise(() => Session.withThreads(session, config.trainer.threads)), state, from: latest }
     }
     const init = config.worker.actor.init === "" ? undefined : yield* Run.resolveModelCheckpoint(config.worker.actor.init)
     const text = Session.textOf(config, [...data.train.examples, ...data.test.examples])
     const opened = yield* attemptPromise(() => Session.open(config, { text, init, optim, withReference }))
-    const session = yield* attemptPromise(() => Session.withThreads(opened, threadsOf(config, kind)))
+    const session = yield* attemptPromise(() => Session.withThreads(opened, config.trainer.threads))
     return { session, state: { step: 0, cursor: 0, kind } as SavedState, from: init ?? null }
   })
 
-/** Threads for a command: SFT runs in one (its loss is not the PAPO loss `Parallel.step` splits). */
-const threadsOf = (config: Config, kind: "train" | "sft"): number => (kind === "sft" ? 1 : config.trainer.threads)
 
 /** Settings that the two-thread path does not support, named. */
 const threadProblems = (config: Config): Array<string> =>
@@ -336,9 +334,8 @@ export const sft = (config: Config, options: RunOptions = {}) =>
       const t0 = performance.now()
       const examples = Step.samplePrompts(train, cursor, config.sft.batchSize, config.data.seed)
       cursor += examples.length
-      const rows = yield* attempt(() => goldRows(session, config, examples, T))
-      const r = Optimizer.applyGradients(session.policy, session.optimizer, () =>
-        Policy.sftLoss(session.policy, Session.batchTensors(session, rows), tfMask(rows)))
+      const rows = yield* attempt(() => Sft.goldRows(session, config, examples, T))
+      const r = yield* Effect.promise(() => Sft.sftStep(session, rows))
       step++
       lastMetrics = { "sft/loss": r.loss, "actor/grad_norm": r.gradNorm, "actor/lr": r.lr, "actor/non_finite_updates": r.skipped ? 1 : 0, "timing_s/step": (performance.now() - t0) / 1000 }
       yield* Run.appendMetrics(dir, step, lastMetrics)
@@ -356,30 +353,6 @@ export const sft = (config: Config, options: RunOptions = {}) =>
     return { dir, step, interrupted, eval: lastEval, lastMetrics } satisfies RunResult
     }).pipe(Effect.ensuring(Effect.promise(() => Session.close(session))))
   })
-
-/** Gold traces (+EOS) as response rows, padded to T. */
-const goldRows = (session: Session.Session, config: Config, examples: ReadonlyArray<Example>, T: number): Session.Rows => {
-  const prompts = Session.encodePrompts(session, config, examples)
-  const responseIds = new Int32Array(examples.length * T).fill(session.tokenizer.padId)
-  const responseMask = new Float32Array(examples.length * T)
-  examples.forEach((e, i) => {
-    const ids = [...Tokenizer.encode(session.tokenizer, e.trace!), session.tokenizer.eosId]
-    if (ids.length > T) throw new Error(`gold response of ${e.id} has ${ids.length} tokens with EOS, more than data.maxResponseLength = ${T}`)
-    responseIds.set(ids, i * T)
-    responseMask.fill(1, i * T, i * T + ids.length)
-  })
-  return {
-    n: examples.length,
-    images: Session.stackImages(examples.map((e) => e.image.data)),
-    promptIds: prompts.ids,
-    promptLength: prompts.length,
-    responseIds,
-    responseMask,
-    responseLength: T
-  }
-}
-
-const tfMask = (rows: Session.Rows) => tf.tensor2d(rows.responseMask, [rows.n, rows.responseLength])
 
 /**
  * `papo eval`: loads a checkpoint (`checkpoint`, else `worker.actor.init`, else the run folder's newest)

@@ -48,7 +48,7 @@ describe("papo train, end to end on the tiny config", () => {
 
   for (const preset of ["grpo", "dapo", "papo-g", "papo-d"] as const) {
     it(`${preset}: steps, metrics under the reference names, run folder`, async () => {
-      const cfg = await config([`preset=${preset}`, ...base(dir, preset), `worker.actor.init=${init}`, "trainer.maxSteps=2", "trainer.saveFreq=1", "trainer.saveLimit=1"])
+      const cfg = await config([`preset=${preset}`, ...base(dir, preset), `worker.actor.init=${init}`, "trainer.maxSteps=2", "trainer.saveFreq=1", "trainer.saveLimit=1", "trainer.valFreq=1"])
       const r = await runPromise(train(cfg))
       assert.equal(r.step, 2)
       const lines = await metricsOf(r.dir)
@@ -66,6 +66,8 @@ describe("papo train, end to end on the tiny config", () => {
       const cks = await readdir(join(r.dir, "checkpoints"))
       assert.deepEqual(cks, ["step-000002"])
       assert.deepEqual((await readdir(join(r.dir, "checkpoints", cks[0]!))).sort(), hasRef ? ["actor", "reference"] : ["actor"])
+      const evals = (await readdir(r.dir)).filter((f) => f.startsWith("eval-step-")).sort()
+      assert.deepEqual(evals, ["eval-step-000001.json", "eval-step-000002.json"], "evaluated every step and at the end")
       const ev = JSON.parse(await readFile(join(r.dir, "eval.json"), "utf8"))
       assert.equal(ev.step, 2)
       assert.equal(ev.overall.responses, 16)
@@ -133,5 +135,21 @@ describe("papo train, end to end on the tiny config", () => {
     assert.deepEqual(Object.keys(r.eval!.subsets), ["all"])
     const saved = await Checkpoint.load(join(r.dir, "checkpoints", "step-000001", "actor"))
     assert.ok(saved.tokenizer!.tokens.includes("é"))
+  })
+
+  it("sft: two threads follow the one-thread loss curve, and Ctrl-C + --resume equals an uninterrupted run", async () => {
+    const common = ["sft.steps=6", "sft.batchSize=8", "sft.lr=1e-2", "sft.warmupSteps=1", "trainer.saveFreq=0"]
+    const one = await runPromise(sft(await config([...base(dir, "sft1"), ...common])))
+    const two = await runPromise(sft(await config([...base(dir, "sft2"), ...common, "trainer.threads=2"])))
+    const a = await metricsOf(one.dir), b = await metricsOf(two.dir)
+    assert.equal(b.length, 6)
+    a.forEach((m, i) => assert.ok(Math.abs(m["sft/loss"]! - b[i]!["sft/loss"]!) < 1e-3, `step ${i + 1}: ${m["sft/loss"]} vs ${b[i]!["sft/loss"]}`))
+    assert.ok(a[5]!["sft/loss"]! < a[0]!["sft/loss"]!, "the loss goes down")
+    let checks = 0
+    const signal = { get aborted() { return ++checks > 3 } } as AbortSignal
+    const cutConfig = await config([...base(dir, "sftcut"), ...common])
+    assert.equal((await runPromise(sft(cutConfig, { signal }))).step, 3)
+    const resumed = await runPromise(sft(cutConfig, { resume: true }))
+    assert.deepEqual((await metricsOf(resumed.dir)).map(comparable), a.map(comparable))
   })
 })
