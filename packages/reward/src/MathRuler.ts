@@ -108,21 +108,21 @@ const removeRightUnits = (s: string): string => {
 
 const stripString = (input: string): string => {
   let s = input.replace(/\n/g, "")
-  s = s.split("\\!").join("")
-  s = s.split("\\\\").join("\\")
-  s = s.split("tfrac").join("frac").split("dfrac").join("frac")
-  s = s.split("\\left").join("").split("\\right").join("")
-  s = s.split("^{\\circ}").join("").split("^\\circ").join("")
-  s = s.split("\\$").join("")
+  s = s.replaceAll("\\!", "")
+  s = s.replaceAll("\\\\", "\\")
+  s = s.replaceAll("tfrac", "frac").replaceAll("dfrac", "frac")
+  s = s.replaceAll("\\left", "").replaceAll("\\right", "")
+  s = s.replaceAll("^{\\circ}", "").replaceAll("^\\circ", "")
+  s = s.replaceAll("\\$", "")
   s = removeRightUnits(s)
-  s = s.split("\\%").join("")
-  s = s.split(" .").join(" 0.").split("{.").join("{0.")
+  s = s.replaceAll("\\%", "")
+  s = s.replaceAll(" .", " 0.").replaceAll("{.", "{0.")
   if (s.length === 0) return s
   if (s[0] === ".") s = "0" + s
   const eq = s.split("=")
   if (eq.length === 2 && eq[0]!.length <= 2) s = eq[1]!
   s = fixSqrt(s)
-  s = s.split(" ").join("")
+  s = s.replaceAll(" ", "")
   s = fixFracs(s)
   if (s === "0.5") s = "\\frac{1}{2}"
   return fixASlashB(s)
@@ -166,10 +166,10 @@ const UNITS = ["degree", "cm", "centimeter", "meter", "mile", "second", "minute"
 const unitRes = UNITS.map((u) => new RegExp(`${u}(es)?(s)? *(\\^[0-9]+)?`, "g"))
 
 const parseLatexToText = (expr: string): string => {
-  let e = expr.split("\\tfrac").join("\\frac").split("\\dfrac").join("\\frac").split("\\frac").join(" \\frac")
+  let e = expr.replaceAll("\\tfrac", "\\frac").replaceAll("\\dfrac", "\\frac").replaceAll("\\frac", " \\frac")
   e = latexToText(e)
-  e = e.split("√").join("sqrt").split("π").join("pi").split("∞").join("inf").split("∪").join("U")
-  e = e.split("·").join("*").split("×").join("*")
+  e = e.replaceAll("√", "sqrt").replaceAll("π", "pi").replaceAll("∞", "inf").replaceAll("∪", "U")
+  e = e.replaceAll("·", "*").replaceAll("×", "*")
   return pyStrip(e)
 }
 
@@ -217,10 +217,10 @@ export const normalize = (input: string): string => {
   let expr = input
   const m = /^\\text\{([^\n]+?)\}\n?$/.exec(expr)
   if (m !== null) expr = m[1]!
-  expr = expr.split("\\%").join("%").split("\\$").join("$").split("$").join("").split("%").join("")
-  expr = expr.split(" or ").join(" , ").split(" and ").join(" , ")
-  expr = expr.split("million").join("*10^6").split("billion").join("*10^9").split("trillion").join("*10^12")
-  for (const re of unitRes) expr = expr.replace(re, "")
+  expr = expr.replaceAll("\\%", "%").replaceAll("\\$", "$").replaceAll("$", "").replaceAll("%", "")
+  expr = expr.replaceAll(" or ", " , ").replaceAll(" and ", " , ")
+  expr = expr.replaceAll("million", "*10^6").replaceAll("billion", "*10^9").replaceAll("trillion", "*10^12")
+  if (/[a-z]/.test(expr)) for (const re of unitRes) expr = expr.replace(re, "")
   expr = expr.replace(/\^ *\\circ/g, "")
   if (expr.length > 0 && expr[0] === "{" && expr[expr.length - 1] === "}") expr = expr.slice(1, -1)
   expr = expr.replace(/,\\! */g, "")
@@ -229,7 +229,7 @@ export const normalize = (input: string): string => {
   if (expr.includes("\\")) expr = parseLatexToText(expr)
   expr = expr.replace(/- */g, "-")
   expr = expr.replace(/([0-9]) +([0-9])/g, "$1+$2")
-  expr = expr.split(" ").join("").split("{").join("").split("}").join("")
+  expr = expr.replaceAll(" ", "").replaceAll("{", "").replaceAll("}", "")
   expr = expr.toLowerCase()
   if (strIsInt(expr)) expr = strToInt(expr)
   return expr
@@ -251,7 +251,7 @@ const splitTuple = (input: string): Array<string> => {
 const isFrac = (e: string) => /^-?[0-9]+[^\n]?\/0*[1-9][0-9]*[^\n]?$/.test(e)
 
 const countUnknownLetters = (expr: string): number => {
-  const e = expr.split("sqrt").join("").split("frac").join("")
+  const e = expr.replaceAll("sqrt", "").replaceAll("frac", "")
   return new Set([...e].filter((c) => /\p{L}/u.test(c))).size
 }
 
@@ -266,8 +266,8 @@ const equalUnderSympy = (gt: string, given: string): boolean => {
   if (!shouldAllowEval(`(${gt})-(${given})`)) return false
   // fast path: two plain decimal literals (what most answers are) compare exactly, as sympy's Floats do
   if (PLAIN_NUMBER.test(gt) && PLAIN_NUMBER.test(given) && /\d/.test(gt) && /\d/.test(given)) return Number(gt) === Number(given)
-  const a = pyToMathjs(gt.split("^").join("**"))
-  const b = pyToMathjs(given.split("^").join("**"))
+  const a = pyToMathjs(gt.replaceAll("^", "**"))
+  const b = pyToMathjs(given.replaceAll("^", "**"))
   if (a === undefined || b === undefined) return false
   return numericallyEqual(a, b)
 }
@@ -314,18 +314,20 @@ export const gradeAnswer = (given: string, groundTruth: string): boolean => {
  * MathRuler.squeezeTags("< think >a</ think > 1 / 2") // => "<think>a</think>1/2"
  */
 export const squeezeTags = (response: string): string => {
-  const tag = /[<>/]/g
   let out = ""
   let last = 0 // everything before `last` is emitted
-  for (let m = tag.exec(response); m !== null; m = tag.exec(response)) {
-    const at = m.index
+  const n = response.length
+  for (let at = 0; at < n; at++) {
+    const c = response.charCodeAt(at)
+    if (c !== 60 && c !== 62 && c !== 47) continue // < > /
     let a = at
     while (a > last && isPySpace(response[a - 1])) a--
     let b = at + 1
-    while (b < response.length && isPySpace(response[b])) b++
+    while (b < n && isPySpace(response[b])) b++
+    if (a === at && b === at + 1) continue // nothing to remove around this one
     out += response.slice(last, a) + response[at]
     last = b
-    tag.lastIndex = b
+    at = b - 1
   }
   return last === 0 ? response : out + response.slice(last)
 }
