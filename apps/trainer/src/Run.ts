@@ -42,17 +42,23 @@ const io = <A>(path: string, f: () => Promise<A>): Effect.Effect<A, RunError> =>
 export const runDir = (config: Config): string => join(config.trainer.outputDir, config.trainer.experimentName)
 
 /**
- * Creates the run folder and writes `config.yaml`. Without `resume`, an existing `metrics.jsonl` is
- * started afresh.
+ * Creates the run folder and writes `config.yaml`. Without `resume`, what an earlier run left there
+ * (metrics, evaluations, checkpoints, samples) is removed first, so nothing stale is mistaken for this
+ * run's (e.g. an old, later checkpoint picked by `--resume` or by `worker.actor.init`).
  *
  * @category constructors
  */
 export const prepare = (config: Config, resume: boolean): Effect.Effect<string, RunError> => {
   const dir = runDir(config)
   return io(dir, async () => {
+    if (!resume) {
+      const old = await readdir(dir).catch(() => [] as Array<string>)
+      for (const f of old.filter((f) => ["metrics.jsonl", "eval.json", "checkpoints", "samples"].includes(f) || /^eval-step-\d+\.json$/.test(f))) {
+        await rm(join(dir, f), { recursive: true, force: true })
+      }
+    }
     await mkdir(join(dir, "checkpoints"), { recursive: true })
     await writeFile(join(dir, "config.yaml"), toYaml(config))
-    if (!resume) await rm(join(dir, "metrics.jsonl"), { force: true })
     return dir
   })
 }

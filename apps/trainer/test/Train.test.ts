@@ -152,4 +152,13 @@ describe("papo train, end to end on the tiny config", () => {
     const resumed = await runPromise(sft(cutConfig, { resume: true }))
     assert.deepEqual((await metricsOf(resumed.dir)).map(comparable), a.map(comparable))
   })
+
+  it("a fresh run in a used folder removes the earlier run's checkpoints, metrics and evaluations", async () => {
+    const common = [...base(dir, "reuse"), "sft.batchSize=4", "trainer.saveFreq=1", "trainer.saveLimit=5"]
+    await runPromise(sft(await config([...common, "sft.steps=3"])))
+    const again = await runPromise(sft(await config([...common, "sft.steps=1"])))
+    assert.deepEqual(await readdir(join(again.dir, "checkpoints")), ["step-000001"])
+    assert.deepEqual((await metricsOf(again.dir)).map((m) => m.step), [1])
+    assert.deepEqual((await readdir(again.dir)).filter((f) => f.startsWith("eval-step-")), ["eval-step-000001.json"])
+  })
 })
