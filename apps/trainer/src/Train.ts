@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { initBackend } from "@papo/backend"
-import { type Optimizer, Policy, Random } from "@papo/model"
+import { Checkpoint, type Optimizer, Policy, Random } from "@papo/model"
 import type { Mt19937 } from "@papo/masking"
 import { Data, Effect } from "effect"
 import type { Config } from "./Config.js"
@@ -371,9 +371,12 @@ export const evaluate = (config: Config, options: { readonly checkpoint?: string
         await Session.open(config, { text: Session.textOf(config, data.test.examples), init: path, optim: optimConfig(config), withReference: false }),
         config.trainer.threads
       ))
-    const result = yield* Evaluation.evaluate(session, config, data.test.examples, { step: 0, split: data.test.name })
+    // The training step the checkpoint was saved at (its trainer state), 0 for a bare model checkpoint.
+    const saved = yield* attemptPromise(() => Checkpoint.load(path))
+    const step = (saved.extra as Partial<SavedState> | null)?.step ?? 0
+    const result = yield* Evaluation.evaluate(session, config, data.test.examples, { step, split: data.test.name })
     yield* Run.prepareDir(dir)
-    yield* Run.writeEval(dir, 0, { ...result, checkpoint: path })
+    yield* Run.writeEval(dir, step, { ...result, checkpoint: path })
     yield* Effect.promise(() => Session.close(session))
     return { result, checkpoint: path }
   })

@@ -9,7 +9,7 @@ import { loadConfig } from "../src/Config.js"
 import * as Digits from "../src/Digits.js"
 import * as Images from "../src/Images.js"
 import * as Run from "../src/Run.js"
-import { runPromise, sft, train } from "../src/Train.js"
+import { evaluate, runPromise, sft, train } from "../src/Train.js"
 
 // The tiny model (8×8 images, d16) on the digit task: fast, and enough to exercise every stage.
 const base = (dir: string, name: string) => [
@@ -75,6 +75,21 @@ describe("papo train, end to end on the tiny config", () => {
       assert.match(await readFile(join(r.dir, "config.yaml"), "utf8"), new RegExp(`preset: ${preset}`))
     })
   }
+
+  it("papo eval: a run folder's newest checkpoint, avg@k per subset, eval.json in the config's run folder", async () => {
+    const cfg = await config([...base(dir, "evalout"), "trainer.valAvgK=3"])
+    const { result, checkpoint } = await runPromise(evaluate(cfg, { checkpoint: join(dir, "grpo") }))
+    assert.equal(checkpoint, join(dir, "grpo", "checkpoints", "step-000002", "actor"))
+    assert.equal(result.step, 2)
+    assert.equal(result.k, 3)
+    assert.equal(result.overall.responses, 24)
+    const outcomes = Object.values(result.overall.outcomes).reduce((a, b) => a + b, 0)
+    assert.equal(outcomes, 24)
+    const subsetResponses = Object.values(result.subsets).reduce((a, s) => a + s.responses, 0)
+    assert.equal(subsetResponses, 24)
+    const written = JSON.parse(await readFile(join(dir, "evalout", "eval.json"), "utf8"))
+    assert.equal(written.checkpoint, checkpoint)
+  })
 
   for (const threads of [1, 2]) {
     it(`Ctrl-C then --resume gives the metrics of an uninterrupted run (${threads} thread${threads > 1 ? "s" : ""})`, async () => {
