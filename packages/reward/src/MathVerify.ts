@@ -62,24 +62,29 @@ interface Pattern {
   readonly re: RegExp
   readonly priority: number
   readonly kind: Kind
+  /** A cheap necessary condition on the lower-cased text (skips the regex when false). */
+  readonly gate: (lower: string) => boolean
 }
+
+const hasAny = (...subs: ReadonlyArray<string>) => (lower: string) => subs.some((x) => lower.includes(x))
 
 const latexPatterns = (withoutAnchor: boolean, boxedPriority: number): Array<Pattern> => {
   const next = (ctx: "boxed" | "plain", lead: string) =>
     [1, 2, 3, 4, 5].map((i) => `${lead}(?:\\s*(?:,?and|,?or|,)\\s*${envPattern(`next${i}_`, ctx)})?`).join("")
   const L = `(?:${envPattern("first_", "plain")}${next("plain", "")})`
-  const out: Array<[string, number]> = [
-    [`${ci("final answer is")}:?\\s*${L}\\.?\\s?I hope`, 0],
-    [`${ci("final answer")}.{0,100}?\\s+is:?\\s*${L}`, 50],
-    [`${ci("answer")}:.{0,50}?${L}`, 100],
-    [`${ci("answer")}.{0,50}?${L}`, 200]
+  const env = hasAny("$", "\\[", "\\(", "\\frac", "[")
+  const out: Array<[string, number, (lower: string) => boolean]> = [
+    [`${ci("final answer is")}:?\\s*${L}\\.?\\s?I hope`, 0, hasAny("final answer is")],
+    [`${ci("final answer")}.{0,100}?\\s+is:?\\s*${L}`, 50, hasAny("final answer")],
+    [`${ci("answer")}:.{0,50}?${L}`, 100, hasAny("answer:")],
+    [`${ci("answer")}.{0,50}?${L}`, 200, hasAny("answer")]
   ]
-  if (withoutAnchor) out.push([L, 300])
+  if (withoutAnchor) out.push([L, 300, env])
   if (boxedPriority >= 0) {
-    out.push([`${envPattern("first_", "boxed")}${next("boxed", "\\s*")}`, boxedPriority])
-    out.push(["(?<first_latexBoxed>\\\\boxed\\{.+\\})", boxedPriority])
+    out.push([`${envPattern("first_", "boxed")}${next("boxed", "\\s*")}`, boxedPriority, hasAny("\\boxed")])
+    out.push(["(?<first_latexBoxed>\\\\boxed\\{.+\\})", boxedPriority, hasAny("\\boxed{")])
   }
-  return out.map(([p, priority]) => ({ re: new RegExp(p, "gs"), priority, kind: "latex" as const }))
+  return out.map(([p, priority, gate]) => ({ re: new RegExp(p, "gs"), priority, kind: "latex" as const, gate }))
 }
 
 const exprPatterns = (): Array<Pattern> => {
@@ -93,15 +98,16 @@ const exprPatterns = (): Array<Pattern> => {
   const exprWith = `(?:${prefix}${exprRe}${suffix})`
   const numberWith = `(?:${prefix}[${currency}]?${numberRe})`
   const either = `(?:${exprWith}|${numberWith})`
-  const out: Array<[string, number]> = [
-    [`${ci("final answer is")}:?\\s*${either}\\.?\\s?I hope`, 0],
-    [`${ci("final answer")}[^\\n]{0,100}?\\s+is:?${either}`, 50],
-    [`${ci("answer")}:(?:[^\\n]{0,100}=\\s*|[^\\n]{0,50}?)${either}(?!\\s*=)`, 100],
-    [`${ci("answer")}(?:[^\\n]{0,100}=\\s*|[^\\n]{0,50}?)${either}(?!\\s*=)`, 200],
-    [exprWith, 300],
-    [numberWith, 300]
+  const digits = (lower: string) => /[\d.]/.test(lower)
+  const out: Array<[string, number, (lower: string) => boolean]> = [
+    [`${ci("final answer is")}:?\\s*${either}\\.?\\s?I hope`, 0, hasAny("final answer is")],
+    [`${ci("final answer")}[^\\n]{0,100}?\\s+is:?${either}`, 50, hasAny("final answer")],
+    [`${ci("answer")}:(?:[^\\n]{0,100}=\\s*|[^\\n]{0,50}?)${either}(?!\\s*=)`, 100, hasAny("answer:")],
+    [`${ci("answer")}(?:[^\\n]{0,100}=\\s*|[^\\n]{0,50}?)${either}(?!\\s*=)`, 200, hasAny("answer")],
+    [exprWith, 300, digits],
+    [numberWith, 300, digits]
   ]
-  return out.map(([p, priority]) => ({ re: new RegExp(p, "g"), priority, kind: "expr" as const }))
+  return out.map(([p, priority, gate]) => ({ re: new RegExp(p, "g"), priority, kind: "expr" as const, gate }))
 }
 
 const GOLD_PATTERNS = [...latexPatterns(true, 50), ...exprPatterns()].sort((a, b) => a.priority - b.priority)
@@ -183,6 +189,7 @@ const extractExpr = (m: RegExpMatchArray): { value: Value | undefined; text: str
 const extract = (text: string, patterns: ReadonlyArray<Pattern>, norm: MvNormalization, firstMatch: boolean): Array<Extracted> => {
   const extracted: Array<Extracted> = []
   const fallbacks: Array<string> = []
+  const lower = text.toLowerCase()
   let i = 0
   while (i < patterns.length) {
     const priority = patterns[i]!.priority
@@ -191,11 +198,17 @@ const extract = (text: string, patterns: ReadonlyArray<Pattern>, norm: MvNormali
     const matches: Array<{ m: RegExpMatchArray; start: number; end: number; kind: Kind; order: number }> = []
     let order = 0
     for (const p of group) {
-      for (const m of text.matchAll(p.re)) {
-        const start = m.index ?? 0
+      if (!p.gate(lower)) continue
+      // exec on the shared global regex (matchAll would clone the big pattern on every call)
+      const re = p.re
+      re.lastIndex = 0
+      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+        const start = m.index
         matches.push({ m, start, end: start + m[0].length, kind: p.kind, order: order++ })
+        if (m[0].length === 0) re.lastIndex++
         if (matches.length > 10_000) break
       }
+      re.lastIndex = 0
     }
     // rightmost end first, then leftmost start, then pattern order (Python's stable sort, reversed)
     matches.sort((a, b) => b.end - a.end || a.start - b.start || b.order - a.order)
