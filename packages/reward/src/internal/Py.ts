@@ -34,9 +34,20 @@ export const PY_SPACE_CLASS = "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u20
 
 const floatRe = /^[+-]?(?:(?:\d(?:_?\d)*)?\.?\d(?:_?\d)*(?:[eE][+-]?\d(?:_?\d)*)?|\d(?:_?\d)*\.(?:[eE][+-]?\d(?:_?\d)*)?|inf(?:inity)?|nan)$/i
 
-/** Python's `float(s)` (None when it raises). Only ASCII digits are accepted here. */
+const ND = /\p{Nd}/u
+
+/** The ASCII digit of a Unicode decimal digit (`int("７") == 7` in Python): its offset in its run of ten. */
+const asciiDigit = (c: string): string => {
+  const cp = c.codePointAt(0)!
+  if (cp < 128) return c
+  let start = cp
+  while (start > 0 && ND.test(String.fromCodePoint(start - 1))) start--
+  return String((cp - start) % 10)
+}
+
+/** Python's `float(s)` (None when it raises); Unicode decimal digits count, as in Python. */
 export const pyFloat = (s: string): number | undefined => {
-  const t = pyStrip(s)
+  const t = /[^\x00-\x7f]/.test(s) ? pyStrip(s).replace(/\p{Nd}/gu, asciiDigit) : pyStrip(s)
   if (!floatRe.test(t)) return undefined
   const lower = t.toLowerCase().replace(/_/g, "")
   if (lower.endsWith("inf") || lower.endsWith("infinity")) return lower.startsWith("-") ? -Infinity : Infinity
