@@ -132,6 +132,8 @@ const DataConfig = Schema.Struct({
   maxResponseLength: withDefault(PositiveInt, 24),
   /** Prompts per training step (scaled from 384). */
   rolloutBatchSize: withDefault(PositiveInt, 16),
+  /** Prompts per generation round of DAPO's dynamic sampling (the reference: 128 of 384); null: rolloutBatchSize. */
+  miniRolloutBatchSize: withDefault(Schema.NullOr(PositiveInt), null),
   /** A malformed record in a JSONL split: stop the run, or skip it (counted and reported). */
   onBadRecord: withDefault(Schema.Literals(["stop", "skip"]), "stop"),
   /** Seed of task generation and data order. */

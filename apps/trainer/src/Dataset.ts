@@ -170,7 +170,8 @@ export const loadSplit = (options: SplitOptions): Effect.Effect<Split, DatasetEr
     case "shapes":
       return Effect.sync(() => ({
         name: "shapes",
-        examples: Shapes.generate({ ...options, height: options.imageShape.height, width: options.imageShape.width }).map(
+        // Drawn on the digit task's 28 × 56 canvas, then resized like any image.
+        examples: Shapes.generate({ ...options, height: 28, width: 56 }).map(
           (e) => ({ ...e, image: Images.resize(e.image, options.imageShape) })
         ),
         skipped: []

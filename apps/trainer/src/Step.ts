@@ -147,7 +147,7 @@ export const generateChunk = (
 ): Effect.Effect<Rollouts, never, Verifier> =>
   Effect.gen(function*() {
     const verifier = yield* Verifier
-    const count = config.data.rolloutBatchSize
+    const count = config.algorithm.onlineFiltering ? config.data.miniRolloutBatchSize ?? config.data.rolloutBatchSize : config.data.rolloutBatchSize
     const examples = samplePrompts(train, state.cursor, count, config.data.seed)
     state.cursor += count
     const maskedImages = timed(timing, "timing_s/mask", () => maskPrompts(session, examples, maskingConfig(config), state.maskRng))
@@ -625,6 +625,7 @@ export const trainStep = (
       frac_reward_zero_std: fracRewardZeroStd(scores, batch.uids),
       "actor/non_finite_updates": update.nonFinite,
       "dynamic_sampling/num_chunks": chunks.length,
+      "batch/num_prompts": batch.examples.length,
       ...timing,
       "timing_s/step": stepTime,
       "perf/tokens_per_s": tokens / stepTime

@@ -48,7 +48,9 @@ describe("papo train, end to end on the tiny config", () => {
 
   for (const preset of ["grpo", "dapo", "papo-g", "papo-d"] as const) {
     it(`${preset}: steps, metrics under the reference names, run folder`, async () => {
-      const cfg = await config([`preset=${preset}`, ...base(dir, preset), `worker.actor.init=${init}`, "trainer.maxSteps=2", "trainer.saveFreq=1", "trainer.saveLimit=1", "trainer.valFreq=1"])
+      const dapoFamily = preset === "dapo" || preset === "papo-d"
+      const cfg = await config([`preset=${preset}`, ...base(dir, preset), `worker.actor.init=${init}`, "trainer.maxSteps=2", "trainer.saveFreq=1", "trainer.saveLimit=1", "trainer.valFreq=1",
+        ...(dapoFamily ? ["data.miniRolloutBatchSize=2"] : [])])
       const r = await runPromise(train(cfg))
       assert.equal(r.step, 2)
       const lines = await metricsOf(r.dir)
@@ -61,6 +63,8 @@ describe("papo train, end to end on the tiny config", () => {
       assert.equal("actor/kl_loss" in m, hasRef, `${preset}: actor/kl_loss iff reference KL`)
       assert.equal("actor/kl_prcp_coef" in m, preset.startsWith("papo"), `${preset}: KL_prcp in the loss iff PAPO`)
       assert.equal(m["actor/lr"], 1e-3)
+      assert.equal(m["batch/num_prompts"], 4)
+      if (dapoFamily) assert.ok(lines.every((l) => l["dynamic_sampling/num_chunks"]! >= 2), "DAPO generates rounds of 2 prompts until 4 are kept")
       assert.ok(m["reward/format"]! > 0, `${preset}: the warm start gives some formatted responses`)
       // One checkpoint kept; the reference is saved iff there is a reference KL.
       const cks = await readdir(join(r.dir, "checkpoints"))
@@ -175,5 +179,14 @@ describe("papo train, end to end on the tiny config", () => {
     assert.deepEqual(await readdir(join(again.dir, "checkpoints")), ["step-000001"])
     assert.deepEqual((await metricsOf(again.dir)).map((m) => m.step), [1])
     assert.deepEqual((await readdir(again.dir)).filter((f) => f.startsWith("eval-step-")), ["eval-step-000001.json"])
+  })
+
+  it("the shapes task: SFT then PAPO-D end to end", async () => {
+    const common = [...base(dir, "shapes-sft"), "data.train=shapes", "data.test=shapes", "sft.steps=2", "sft.batchSize=4"]
+    const warm = await runPromise(sft(await config(common)))
+    const r = await runPromise(train(await config([...base(dir, "shapes-rl"), "data.train=shapes", "data.test=shapes", "preset=papo-d", `worker.actor.init=${warm.dir}`, "trainer.maxSteps=1"])))
+    assert.equal(r.step, 1)
+    assert.equal(r.eval!.split, "shapes")
+    assert.deepEqual(Object.keys(r.eval!.subsets).sort(), ["high", "low"])
   })
 })
