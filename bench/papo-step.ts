@@ -1,5 +1,8 @@
 /**
- * npm run bench -- papo-step [small|medium ...] [--threads 1|2] [--steps N] [--warmup N]
+ * npm run bench -- papo-step [small|medium ...] [--threads 1|2] [--steps N] [--warmup N] [--cpu]
+ *
+ * `--cpu` adds a second line per config with the same stages in CPU milliseconds of this process (all its
+ * threads), for a machine shared with other work, where wall-clock time is inflated.
  *
  * `--threads 2` (default) runs every stage data-parallel on the main thread and one worker thread
  * (`Parallel` in @papo/model); `--threads 1` runs it all on the main thread.
@@ -47,6 +50,7 @@ const configsToRun = names.length > 0 ? names : (["small", "medium"] as const)
 const timedSteps = flag("--steps", 10)
 const warmup = flag("--warmup", 2)
 const threads = flag("--threads", 2)
+const cpu = args.includes("--cpu")
 if (threads !== 1 && threads !== 2) throw new Error(`--threads must be 1 or 2, got ${threads}`)
 const updateGflop = { small: 22.8, medium: 131.7 } as const
 
@@ -87,10 +91,17 @@ for (const name of configsToRun) {
   const logProbsOf = (model: "policy" | "reference", b: Policy.Batch) =>
     team ? Parallel.logProbs(team, model, b) : Promise.resolve(Policy.logProbs(model === "policy" ? policy : ref, b))
 
-  const step = async (papo: boolean): Promise<{ total: number; rollout: number; logprob: number; update: number }> => {
+  const cpuMs = (): number => {
+    const u = process.cpuUsage()
+    return (u.user + u.system) / 1000
+  }
+  type Timing = { total: number; rollout: number; logprob: number; update: number; cpu: { total: number; rollout: number; logprob: number; update: number } }
+  const step = async (papo: boolean): Promise<Timing> => {
+    const c0 = cpuMs()
     const t0 = performance.now()
     const r = await rollout({ groupSize: 1, maxNewTokens: TR, padId: 0, temperature: 1 })
     const t1 = performance.now()
+    const c1 = cpuMs()
     let oldLogProbs: tf.Tensor2D, maskedLogProbs: tf.Tensor2D | null = null
     const batch = { images, promptIds, responseIds: r.responseIds }
     if (papo) {
@@ -109,10 +120,12 @@ for (const name of configsToRun) {
     }
     const refLogProbs = await logProbsOf("reference", batch)
     const t2 = performance.now()
+    const c2 = cpuMs()
     const rewards = Array.from({ length: N }, () => (rng.nextFloat() < 0.5 ? 1 : 0))
     const scores = Advantage.groupAdvantages(rewards, index, { eps: 1e-6 })
     const advantages = tf.tidy(() => tf.mul(tf.tensor2d(Float32Array.from(scores), [N, 1]), r.responseMask))
     const t3 = performance.now()
+    const c3 = cpuMs()
     const preset = papo ? PapoLoss.presets["papo-g"] : PapoLoss.presets.grpo
     const inputs = { oldLogProbs, advantages, responseMask: r.responseMask, refLogProbs, maskedLogProbs }
     const out = team
@@ -120,11 +133,17 @@ for (const name of configsToRun) {
       : Optimizer.applyGradients(policy, opt, () => PapoLoss.papoLoss({ ...inputs, logProbs: Policy.logProbs(policy, batch) }, preset).loss)
     if (out.skipped) throw new Error("update skipped: non-finite gradient")
     const t4 = performance.now()
+    const c4 = cpuMs()
     tf.dispose([r.responseIds, r.responseMask, oldLogProbs, refLogProbs, advantages, ...(maskedLogProbs ? [maskedLogProbs] : [])])
-    return { total: t4 - t0, rollout: t1 - t0, logprob: t2 - t1, update: t4 - t3 }
+    return {
+      total: t4 - t0,
+      rollout: t1 - t0,
+      logprob: t2 - t1,
+      update: t4 - t3,
+      cpu: { total: c4 - c0, rollout: c1 - c0, logprob: c2 - c1, update: c4 - c3 }
+    }
   }
 
-  type Timing = Awaited<ReturnType<typeof step>>
   const papoRuns: Array<Timing> = []
   const grpoRuns: Array<Timing> = []
   for (let i = 0; i < warmup; i++) {
@@ -155,6 +174,21 @@ for (const name of configsToRun) {
       update_gflops: +(updateGflop[name] / (updateMs / 1000)).toFixed(1)
     })
   )
+  if (cpu) {
+    const m = (f: (t: Timing) => number, runs: Array<Timing>) => +median(runs.map(f)).toFixed(1)
+    console.log(
+      JSON.stringify({
+        config: name,
+        threads,
+        measure: "cpu_ms",
+        step_ms: m((t) => t.cpu.total, papoRuns),
+        rollout_ms: m((t) => t.cpu.rollout, papoRuns),
+        logprob_ms: m((t) => t.cpu.logprob, papoRuns),
+        update_ms: m((t) => t.cpu.update, papoRuns),
+        grpo_step_ms: m((t) => t.cpu.total, grpoRuns)
+      })
+    )
+  }
   if (team) await Parallel.stop(team)
   tf.dispose([images, promptIds])
   Optimizer.dispose(opt)
