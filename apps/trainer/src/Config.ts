@@ -12,6 +12,7 @@
  */
 import { readFile } from "node:fs/promises"
 import { PapoLoss } from "@papo/loss"
+import * as CollapseGuard from "./CollapseGuard.js"
 import { Data, Effect, Schema, SchemaIssue } from "effect"
 import * as YAML from "yaml"
 
@@ -238,6 +239,29 @@ const WorkerConfig = Schema.Struct({
   reward: section(RewardConfig)
 })
 
+const guardDefaults = CollapseGuard.defaultCollapseGuardConfig
+
+/** The watch for KL_prcp hacking (see CollapseGuard.ts for what each threshold means). */
+const CollapseGuardSettings = Schema.Struct({
+  /**
+   * `warn` logs the warning and the collapse; `rollback` also goes back to the newest checkpoint from
+   * before the alarm and continues with γ × gammaFactor; `off` does not watch.
+   */
+  action: withDefault(Schema.Literals(["off", "warn", "rollback"]), "warn"),
+  gammaFactor: withDefault(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1, exclusiveMaximum: true })), 0.5),
+  /** Rollbacks at most; then the guard only warns. */
+  maxRollbacks: withDefault(NonNegativeInt, 2),
+  window: withDefault(PositiveInt, guardDefaults.window),
+  warmup: withDefault(PositiveInt, guardDefaults.warmup),
+  klRatio: withDefault(Schema.Number.check(Schema.isGreaterThan(1)), guardDefaults.klRatio),
+  klFloor: withDefault(NonNegative, guardDefaults.klFloor),
+  rewardDrop: withDefault(Probability, guardDefaults.rewardDrop),
+  clipfracRise: withDefault(NonNegative, guardDefaults.clipfracRise),
+  entropyRatio: withDefault(Schema.Number.check(Schema.isGreaterThan(1)), guardDefaults.entropyRatio),
+  minSignals: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 4 })), guardDefaults.minSignals),
+  patience: withDefault(PositiveInt, guardDefaults.patience)
+})
+
 const TrainerConfig = Schema.Struct({
   /** The run folder is `<outputDir>/<experimentName>/`. */
   experimentName: withDefault(Schema.String.check(Schema.isMinLength(1)), "papo"),
@@ -273,7 +297,8 @@ const TrainerConfig = Schema.Struct({
    */
   threads: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 2 })), 1),
   /** Console output: a progress bar on a terminal, a line per step otherwise. */
-  logger: withDefault(Schema.Literals(["auto", "bar", "lines", "quiet"]), "auto")
+  logger: withDefault(Schema.Literals(["auto", "bar", "lines", "quiet"]), "auto"),
+  collapseGuard: section(CollapseGuardSettings)
 })
 
 const SftConfig = Schema.Struct({

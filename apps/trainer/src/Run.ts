@@ -88,16 +88,45 @@ export const readMetrics = (dir: string): Effect.Effect<Array<Record<string, num
     (await readFile(join(dir, "metrics.jsonl"), "utf8")).split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l)))
 
 /**
- * Drops metrics lines after `step` (a resumed run rewrites the steps after its checkpoint).
+ * Drops metrics lines after `step` (a resumed run rewrites the steps after its checkpoint); with
+ * `droppedTo`, the dropped lines are kept in that file of the run folder (a rollback's evidence).
  *
  * @category constructors
  */
-export const truncateMetrics = (dir: string, step: number): Effect.Effect<void, RunError> =>
+export const truncateMetrics = (dir: string, step: number, droppedTo?: string): Effect.Effect<void, RunError> =>
   io(join(dir, "metrics.jsonl"), async () => {
     const file = join(dir, "metrics.jsonl")
-    const text = await readFile(file, "utf8").catch(() => "")
-    const kept = text.split("\n").filter((l) => l.trim() !== "" && (JSON.parse(l) as { step: number }).step <= step)
-    await writeFile(file, kept.map((l) => l + "\n").join(""))
+    const lines = (await readFile(file, "utf8").catch(() => "")).split("\n").filter((l) => l.trim() !== "")
+    const after = (l: string) => (JSON.parse(l) as { step: number }).step > step
+    if (droppedTo !== undefined) await writeFile(join(dir, droppedTo), lines.filter(after).map((l) => l + "\n").join(""))
+    await writeFile(file, lines.filter((l) => !after(l)).map((l) => l + "\n").join(""))
+  })
+
+/**
+ * Appends one event (collapse warnings, rollbacks) to `events.jsonl`.
+ *
+ * @category constructors
+ */
+export const appendEvent = (dir: string, event: Readonly<Record<string, unknown>>): Effect.Effect<void, RunError> =>
+  io(join(dir, "events.jsonl"), () => appendFile(join(dir, "events.jsonl"), JSON.stringify(event) + "\n"))
+
+const checkpointSteps = async (dir: string) =>
+  (await readdir(join(dir, "checkpoints")).catch(() => [] as Array<string>))
+    .filter((f) => /^step-\d+$/.test(f))
+    .map((f) => ({ name: f, step: Number(f.slice(5)) }))
+    .sort((a, b) => a.step - b.step)
+
+/**
+ * Goes back to the newest checkpoint at or before `step`: deletes the later ones and returns its step,
+ * or null (and deletes them all) when there is none.
+ *
+ * @category constructors
+ */
+export const rollBackCheckpoints = (dir: string, step: number): Effect.Effect<number | null, RunError> =>
+  io(join(dir, "checkpoints"), async () => {
+    const all = await checkpointSteps(dir)
+    for (const c of all.filter((c) => c.step > step)) await rm(join(dir, "checkpoints", c.name), { recursive: true, force: true })
+    return all.filter((c) => c.step <= step).at(-1)?.step ?? null
   })
 
 /**

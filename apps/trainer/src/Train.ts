@@ -20,6 +20,7 @@ import * as Dataset from "./Dataset.js"
 import * as Evaluation from "./Evaluate.js"
 import { classify, type Example } from "./Example.js"
 import * as Rng from "./Rng.js"
+import * as CollapseGuard from "./CollapseGuard.js"
 import * as Run from "./Run.js"
 import * as Session from "./Session.js"
 import * as Sft from "./Sft.js"
@@ -181,6 +182,33 @@ const outcomeOf = (example: Example, response: string, correct: boolean) => clas
  */
 export const train = (config: Config, options: RunOptions = {}) =>
   Effect.gen(function*() {
+    let current = config
+    let resume = options.resume === true
+    let rollbacks = 0
+    while (true) {
+      const guard = current.trainer.collapseGuard
+      const { result, rollBackTo } = yield* trainOnce(current, { ...options, resume }, rollbacks < guard.maxRollbacks)
+      if (rollBackTo === null) return result
+      // KL_prcp hacking: back to the newest checkpoint from before the alarm, with a lower γ.
+      rollbacks += 1
+      const kept = yield* Run.rollBackCheckpoints(result.dir, rollBackTo)
+      yield* Run.truncateMetrics(result.dir, kept ?? 0, `metrics-rolled-back-${rollbacks}.jsonl`)
+      const gamma = current.algorithm.klPrcpCoef * guard.gammaFactor
+      yield* Run.appendEvent(result.dir, { event: "rollback", fromStep: result.step, toStep: kept ?? 0, klPrcpCoef: gamma, rollback: rollbacks })
+      console.log(`collapse guard: rolling back from step ${result.step} to ${kept === null ? "the initial weights" : `step ${kept}`}, γ ${current.algorithm.klPrcpCoef} → ${gamma}`)
+      current = { ...current, algorithm: { ...current.algorithm, klPrcpCoef: gamma } }
+      resume = kept !== null
+    }
+  })
+
+const guardConfig = (config: Config): CollapseGuard.CollapseGuardConfig => {
+  const { action: _a, gammaFactor: _g, maxRollbacks: _m, ...thresholds } = config.trainer.collapseGuard
+  return thresholds
+}
+
+/** One training attempt; stops early, asking for a rollback to a step, when the guard sees a collapse. */
+const trainOnce = (config: Config, options: RunOptions, mayRollBack: boolean) =>
+  Effect.gen(function*() {
     const unsupported = threadProblems(config)
     if (unsupported.length > 0) {
       return yield* new TrainError({ reason: `trainer.threads=2 does not support ${unsupported.join(", ")}; set trainer.threads=1` })
@@ -226,6 +254,8 @@ export const train = (config: Config, options: RunOptions = {}) =>
     let lastMetrics: Record<string, number> = {}
     let lastEval: Evaluation.EvalResult | null = null
     let interrupted = false
+    let guard = CollapseGuard.initialState
+    let rollBackTo: number | null = null
     const result = yield* Effect.gen(function*() {
       while (state.step < config.trainer.maxSteps) {
         if (options.signal?.aborted) {
@@ -240,6 +270,19 @@ export const train = (config: Config, options: RunOptions = {}) =>
         yield* Run.appendMetrics(dir, state.step, out.metrics)
         progress.update(state.step, summary(out.metrics, [["reward/accuracy", "acc"], ["reward/overall", "reward"], ["actor/kl_prcp_loss", "kl_prcp"], ["actor/pg_clipfrac_higher", "clip_hi"], ["timing_s/step", "s/step"]]))
         if (out.nonFinite > 0) progress.log(`step ${state.step}: ${out.nonFinite} update(s) skipped, non-finite loss or gradient`)
+        if (config.trainer.collapseGuard.action !== "off") {
+          const watched = CollapseGuard.observe(guard, out.metrics, guardConfig(config))
+          guard = watched.state
+          const { level, signals } = watched.verdict
+          if (level !== "ok") {
+            yield* Run.appendEvent(dir, { event: level, step: state.step, klPrcpCoef: config.algorithm.klPrcpCoef, signals })
+            progress.log(`step ${state.step}: collapse guard ${level}: ${signals.map((x) => `${x.name} ${x.value.toFixed(3)} (baseline ${x.baseline.toFixed(3)})`).join(", ")}`)
+            if (level === "collapse" && config.trainer.collapseGuard.action === "rollback" && mayRollBack) {
+              rollBackTo = state.step - guard.streak
+              break
+            }
+          }
+        }
         if (state.nonFiniteStreak >= config.trainer.maxConsecutiveNonFinite) {
           // Every update of the streak was skipped, so the weights are still those from before the fault.
           const where = yield* save("-before-fault")
@@ -256,6 +299,7 @@ export const train = (config: Config, options: RunOptions = {}) =>
         if (config.trainer.saveFreq > 0 && state.step % config.trainer.saveFreq === 0) yield* save()
       }
       progress.done()
+      if (rollBackTo !== null) return { dir, step: state.step, interrupted, eval: lastEval, lastMetrics } satisfies RunResult
       if (interrupted) {
         const where = yield* save()
         progress.log(`interrupted at step ${state.step}; checkpoint ${where} (continue with --resume)`)
@@ -265,7 +309,7 @@ export const train = (config: Config, options: RunOptions = {}) =>
       }
       return { dir, step: state.step, interrupted, eval: lastEval, lastMetrics } satisfies RunResult
     }).pipe(Effect.ensuring(Effect.promise(() => Session.close(session))))
-    return result
+    return { result, rollBackTo }
   })
 
 const restoreMt = (s: ReturnType<Mt19937["state"]>): Mt19937 => {

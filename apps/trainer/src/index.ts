@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+export * as CollapseGuard from "./CollapseGuard.js"
 export * as Config from "./Config.js"
 export * as Dataset from "./Dataset.js"
 export * as Digits from "./Digits.js"

@@ -48,3 +48,39 @@ test("runs without the perception loss (GRPO) are never judged", () => {
   assert.ok(run(steps).every((v) => v.level === "ok"))
   assert.equal(defaultCollapseGuardConfig.minSignals, 2)
 })
+
+test("with action rollback, a collapse in a real run goes back to the last good checkpoint and lowers γ", async () => {
+  const { mkdtemp, readFile, readdir } = await import("node:fs/promises")
+  const { tmpdir } = await import("node:os")
+  const { join } = await import("node:path")
+  const { Effect } = await import("effect")
+  const { loadConfig } = await import("../src/Config.js")
+  const { runPromise, train } = await import("../src/Train.js")
+  const dir = await mkdtemp(join(tmpdir(), "papo-guard-"))
+  // A hair-trigger guard (any rise of KL_prcp over the previous step is a collapse) on a tiny PAPO-G run
+  // whose γ = 1 drives KL_prcp up: the guard must fire, roll back once, halve γ, and the run must finish.
+  const config = await Effect.runPromise(loadConfig({
+    overrides: [
+      "preset=papo-g", "worker.actor.model=tiny", "trainer.backend=wasm", "trainer.logger=quiet", `trainer.outputDir=${dir}`,
+      "trainer.experimentName=guard", "data.trainSize=32", "data.testSize=4", "data.rolloutBatchSize=4", "worker.rollout.n=2",
+      "worker.actor.globalBatchSize=4", "worker.actor.optim.lr=1e-2", "trainer.valAvgK=1", "trainer.logSampleFreq=0",
+      "trainer.maxSteps=6", "trainer.saveFreq=1", "trainer.saveLimit=10", "algorithm.klPrcpCoef=1",
+      "trainer.collapseGuard.action=rollback", "trainer.collapseGuard.maxRollbacks=1", "trainer.collapseGuard.window=1",
+      "trainer.collapseGuard.warmup=1", "trainer.collapseGuard.klRatio=1.0001", "trainer.collapseGuard.klFloor=0",
+      "trainer.collapseGuard.minSignals=1", "trainer.collapseGuard.patience=1"
+    ]
+  }))
+  const result = await runPromise(train(config))
+  assert.equal(result.step, 6)
+  const run = join(dir, "guard")
+  const events = (await readFile(join(run, "events.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+  const rollback = events.find((e) => e["event"] === "rollback")
+  assert.ok(rollback, `no rollback in ${JSON.stringify(events)}`)
+  assert.equal(rollback["klPrcpCoef"], 0.5)
+  const collapse = events.find((e) => e["event"] === "collapse")!
+  assert.equal(rollback["toStep"], (collapse["step"] as number) - 1)
+  assert.match(await readFile(join(run, "config.yaml"), "utf8"), /klPrcpCoef: 0.5/)
+  assert.ok((await readdir(run)).includes("metrics-rolled-back-1.jsonl"))
+  const steps = (await readFile(join(run, "metrics.jsonl"), "utf8")).trim().split("\n").map((l) => (JSON.parse(l) as { step: number }).step)
+  assert.deepEqual(steps, [1, 2, 3, 4, 5, 6])
+})
