@@ -179,6 +179,22 @@ const lastSamples = async (dir: string, count: number) => {
   }))
 }
 
+const guardSection = (result: StudyResult): string => {
+  const rl = result.runs.filter((r) => r.kind === "rl")
+  const count = (r: RunOutcome, e: string) => r.events.filter((x) => x["event"] === e).length
+  if (rl.every((r) => r.events.length === 0)) {
+    return "<p>No warning: no run showed the signs of KL_prcp hacking (KL_prcp up sharply with reward down, clipping up or both entropies up).</p>"
+  }
+  return `<table><tr><th>run</th><th>seed</th><th>warnings</th><th>collapses</th><th>rollbacks</th><th>first alarm</th></tr>${
+    rl.map((r) => {
+      const first = r.events.find((e) => e["event"] === "warning" || e["event"] === "collapse")
+      return `<tr><td>${escape(r.label)}</td><td>${r.seed}</td><td>${count(r, "warning")}</td><td>${count(r, "collapse")}</td><td>${count(r, "rollback")}</td><td>${
+        first ? `step ${String(first["step"])}` : "–"
+      }</td></tr>`
+    }).join("")
+  }</table>`
+}
+
 /**
  * Writes `report.html`, `figures/*.png` and `results.json` into `dir`; returns the report's path.
  *
@@ -236,6 +252,7 @@ ${body.map((r) => `<tr>${r.map((c) => `<td>${escape(c)}</td>`).join("")}</tr>`).
 low-vision ones state part of the answer in the text. Seeds ${result.seeds.join(", ")}; ± is the standard deviation across seeds.</p>
 <h2>Training curves</h2><div class="grid">${images.map((im) => `<figure><img src="data:image/png;base64,${im.png.toString("base64")}" alt="${escape(im.title)}"></figure>`).join("")}</div>
 <h2>Example rollouts (original | masked image)</h2>${examples.join("\n") || "<p>No samples were logged.</p>"}
+<h2>Collapse guard</h2>${guardSection(result)}
 <h2>Runs</h2><table><tr><th>run</th><th>seed</th><th>folder (config.yaml, metrics.jsonl, eval.json)</th><th>minutes</th></tr>
 ${result.runs.map((r) => `<tr><td>${escape(r.kind === "sft" ? WARM : r.label)}</td><td>${r.seed}</td><td>${escape(r.dir)}</td><td>${(r.seconds / 60).toFixed(1)}</td></tr>`).join("\n")}</table>
 <p class="meta">code ${escape(result.codeVersion)} · backend ${escape(result.backend)} · started ${escape(result.startedAt)} · ${(result.seconds / 60).toFixed(1)} minutes in all.

@@ -25,6 +25,8 @@ export interface RunOutcome {
   readonly eval: Evaluate.EvalResult
   /** One row per training step (empty for SFT's own steps, which the report does not plot). */
   readonly metrics: ReadonlyArray<Readonly<Record<string, number>>>
+  /** The collapse guard's log (`events.jsonl`): warnings, collapses, rollbacks. */
+  readonly events: ReadonlyArray<Readonly<Record<string, unknown>>>
   readonly seconds: number
 }
 
@@ -62,6 +64,13 @@ const readDone = (dir: string) =>
   )
 
 type Done = { readonly eval: Evaluate.EvalResult; readonly seconds: number }
+
+const readEvents = (dir: string) =>
+  Effect.promise(() =>
+    readFile(join(dir, "events.jsonl"), "utf8")
+      .then((t) => t.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Record<string, unknown>))
+      .catch(() => [])
+  )
 
 const runOne = (
   run: PlannedRun,
@@ -111,7 +120,8 @@ export const runStudy = (plan: Plan, options: { readonly fresh?: boolean; readon
         init = checkpoint
       }
       const metrics = run.kind === "rl" ? yield* Run.readMetrics(dir) : []
-      outcomes.push({ kind: run.kind, label: run.label, seed: run.seed, dir, eval: done.eval, metrics, seconds: done.seconds })
+      const events = yield* readEvents(dir)
+      outcomes.push({ kind: run.kind, label: run.label, seed: run.seed, dir, eval: done.eval, metrics, events, seconds: done.seconds })
     }
     return {
       name: plan.name,

@@ -13,6 +13,7 @@ const subset = (accuracy: number, perceptionErrorRate: number) => ({
 const outcome = (kind: "sft" | "rl", label: string, seed: number, acc: number, per: number): RunOutcome => ({
   kind, label, seed, dir: `/nonexistent/${label}-${seed}`, seconds: 60,
   eval: { step: 10, split: "digits", k: 8, temperature: 1, overall: subset(acc, per), subsets: { high: subset(acc - 0.1, per), low: subset(acc + 0.1, per / 2) }, examples: [] },
+  events: label === "PAPO-G" ? [{ event: "warning", step: 2 }] : [],
   metrics: kind === "rl" ? [1, 2, 3].map((step) => ({ step, "reward/overall": acc * step / 3, "actor/kl_prcp_loss": -0.01 * step, "actor/pg_clipfrac_higher": 0.01 })) : []
 })
 const study = (papoAcc: number, papoPer: number, seeds = [1]): StudyResult => ({
@@ -45,6 +46,7 @@ test("the report is written: HTML with the table, inlined figures, results.json"
   const path = await writeReport(dir, study(0.6, 0.2))
   const html = await readFile(path, "utf8")
   assert.match(html, /<h2>Does PAPO perceive better\?<\/h2>/)
+  assert.match(html, /<td>PAPO-G<\/td><td>1<\/td><td>1<\/td><td>0<\/td><td>0<\/td><td>step 2<\/td>/)
   assert.ok((html.match(/data:image\/png;base64,/g) ?? []).length >= 4)
   const figures = await readdir(join(dir, "figures"))
   assert.ok(figures.includes("accuracy_by_subset.png") && figures.includes("kl_prcp.png") && figures.includes("reward.png"))
