@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import { open as openFile, mkdir, readdir, rename, rm, stat, writeFile, appendFile, readFile } from "node:fs/promises"
+import { appendFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Checkpoint, type Optimizer, Policy, type Tokenizer } from "@papo/model"
 import { Data, Effect } from "effect"
@@ -138,7 +138,7 @@ export const writeEval = (dir: string, step: number, result: unknown): Effect.Ef
   io(join(dir, "eval.json"), async () => {
     const text = JSON.stringify(result, null, 2) + "\n"
     await writeFile(join(dir, `eval-step-${pad(step)}.json`), text)
-    await writeSynced(join(dir, "eval.json.tmp"), text)
+    await Checkpoint.writeSynced(join(dir, "eval.json.tmp"), text)
     await rename(join(dir, "eval.json.tmp"), join(dir, "eval.json"))
   })
 
@@ -181,24 +181,6 @@ export const writeSamples = (dir: string, step: number, samples: ReadonlyArray<S
 
 const pad = (step: number) => String(step).padStart(6, "0")
 
-const writeSynced = async (path: string, text: string) => {
-  const f = await openFile(path, "w")
-  try {
-    await f.writeFile(text)
-    await f.sync()
-  } finally {
-    await f.close()
-  }
-}
-
-const syncDir = async (path: string) => {
-  const f = await openFile(path, "r")
-  try {
-    await f.sync()
-  } finally {
-    await f.close()
-  }
-}
 
 /**
  * What a checkpoint holds beyond the model: the trainer's state (JSON).
@@ -228,10 +210,10 @@ export const saveCheckpoint = (dir: string, step: number, input: SaveInput, keep
     await mkdir(tmp, { recursive: true })
     await Checkpoint.save(join(tmp, "actor"), { policy: input.policy, tokenizer: input.tokenizer, optimizer: input.optimizer, extra: input.state })
     if (input.reference !== null) await Checkpoint.save(join(tmp, "reference"), { policy: input.reference })
-    await syncDir(tmp)
+    await Checkpoint.syncDir(tmp)
     await rm(final, { recursive: true, force: true })
     await rename(tmp, final)
-    await syncDir(root)
+    await Checkpoint.syncDir(root)
     const all = (await readdir(root)).filter((f) => /^step-\d+$/.test(f)).sort()
     for (const old of all.slice(0, Math.max(0, all.length - keep))) await rm(join(root, old), { recursive: true, force: true })
     return final

@@ -139,7 +139,12 @@ export const decodeSafetensors = (
 
 const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex")
 
-const writeSynced = async (file: string, data: Uint8Array | string): Promise<void> => {
+/**
+ * Writes a file and fsyncs it: the first half of an atomic save (write a temporary, sync, rename).
+ *
+ * @category constructors
+ */
+export const writeSynced = async (file: string, data: Uint8Array | string): Promise<void> => {
   const h = await fs.open(file, "w")
   try {
     await h.writeFile(data)
@@ -149,7 +154,12 @@ const writeSynced = async (file: string, data: Uint8Array | string): Promise<voi
   }
 }
 
-const syncDir = async (dir: string): Promise<void> => {
+/**
+ * Fsyncs a folder, so a rename into it survives a crash: the second half of an atomic save.
+ *
+ * @category constructors
+ */
+export const syncDir = async (dir: string): Promise<void> => {
   const h = await fs.open(dir, "r")
   try {
     await h.sync()
