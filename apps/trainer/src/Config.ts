@@ -251,8 +251,8 @@ const CollapseGuardSettings = Schema.Struct({
   gammaFactor: withDefault(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1, exclusiveMaximum: true })), 0.5),
   /** Rollbacks at most; then the guard only warns. */
   maxRollbacks: withDefault(NonNegativeInt, 2),
-  window: withDefault(PositiveInt, guardDefaults.window),
-  warmup: withDefault(PositiveInt, guardDefaults.warmup),
+  recent: withDefault(PositiveInt, guardDefaults.recent),
+  warmup: withDefault(NonNegativeInt, guardDefaults.warmup),
   klRatio: withDefault(Schema.Number.check(Schema.isGreaterThan(1)), guardDefaults.klRatio),
   klFloor: withDefault(NonNegative, guardDefaults.klFloor),
   rewardDrop: withDefault(Probability, guardDefaults.rewardDrop),

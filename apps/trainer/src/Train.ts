@@ -277,7 +277,8 @@ const trainOnce = (config: Config, options: RunOptions, mayRollBack: boolean) =>
           if (level !== "ok") {
             yield* Run.appendEvent(dir, { event: level, step: state.step, klPrcpCoef: config.algorithm.klPrcpCoef, signals })
             progress.log(`step ${state.step}: collapse guard ${level}: ${signals.map((x) => `${x.name} ${x.value.toFixed(3)} (baseline ${x.baseline.toFixed(3)})`).join(", ")}`)
-            if (level === "collapse" && config.trainer.collapseGuard.action === "rollback" && mayRollBack) {
+            // Rolling back lowers γ: it only applies to runs with the perception loss.
+            if (level === "collapse" && config.trainer.collapseGuard.action === "rollback" && config.algorithm.useKlPrcp && mayRollBack) {
               rollBackTo = state.step - guard.streak
               break
             }
