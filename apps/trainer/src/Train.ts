@@ -279,7 +279,8 @@ const trainOnce = (config: Config, options: RunOptions, mayRollBack: boolean) =>
             progress.log(`step ${state.step}: collapse guard ${level}: ${signals.map((x) => `${x.name} ${x.value.toFixed(3)} (baseline ${x.baseline.toFixed(3)})`).join(", ")}`)
             // Rolling back lowers γ: it only applies to runs with the perception loss.
             if (level === "collapse" && config.trainer.collapseGuard.action === "rollback" && config.algorithm.useKlPrcp && mayRollBack) {
-              rollBackTo = state.step - guard.streak
+              // Back to before the steps in the first alarm's running median: they were already collapsing.
+              rollBackTo = Math.max(0, state.step - guard.streak - config.trainer.collapseGuard.recent + 1)
               break
             }
           }
