@@ -185,9 +185,12 @@ export const train = (config: Config, options: RunOptions = {}) =>
     let current = config
     let resume = options.resume === true
     let rollbacks = 0
+    let watch = CollapseGuard.initialState
     while (true) {
       const guard = current.trainer.collapseGuard
-      const { result, rollBackTo } = yield* trainOnce(current, { ...options, resume }, rollbacks < guard.maxRollbacks)
+      const { result, rollBackTo, watched } = yield* trainOnce(current, { ...options, resume }, rollbacks < guard.maxRollbacks, watch)
+      // The next attempt is judged against the levels of the run before the alarm, not those it resumes at.
+      watch = { ...CollapseGuard.initialState, seen: watched.seen, levels: watched.levels }
       if (rollBackTo === null) return result
       // KL_prcp hacking: back to the newest checkpoint from before the alarm, with a lower γ.
       rollbacks += 1
@@ -206,8 +209,11 @@ const guardConfig = (config: Config): CollapseGuard.CollapseGuardConfig => {
   return thresholds
 }
 
-/** One training attempt; stops early, asking for a rollback to a step, when the guard sees a collapse. */
-const trainOnce = (config: Config, options: RunOptions, mayRollBack: boolean) =>
+/**
+ * One training attempt, watched from `watch`; stops early, asking for a rollback to a step, when the guard
+ * sees a collapse.
+ */
+const trainOnce = (config: Config, options: RunOptions, mayRollBack: boolean, watch: CollapseGuard.CollapseGuardState) =>
   Effect.gen(function*() {
     const unsupported = threadProblems(config)
     if (unsupported.length > 0) {
@@ -254,7 +260,7 @@ const trainOnce = (config: Config, options: RunOptions, mayRollBack: boolean) =>
     let lastMetrics: Record<string, number> = {}
     let lastEval: Evaluation.EvalResult | null = null
     let interrupted = false
-    let guard = CollapseGuard.initialState
+    let guard = watch
     let rollBackTo: number | null = null
     const result = yield* Effect.gen(function*() {
       while (state.step < config.trainer.maxSteps) {
@@ -311,7 +317,7 @@ const trainOnce = (config: Config, options: RunOptions, mayRollBack: boolean) =>
       }
       return { dir, step: state.step, interrupted, eval: lastEval, lastMetrics } satisfies RunResult
     }).pipe(Effect.ensuring(Effect.promise(() => Session.close(session))))
-    return { result, rollBackTo }
+    return { result, rollBackTo, watched: guard }
   })
 
 const restoreMt = (s: ReturnType<Mt19937["state"]>): Mt19937 => {
