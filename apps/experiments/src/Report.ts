@@ -39,6 +39,8 @@ export interface Row {
   readonly subsets: Readonly<Record<string, ReturnType<typeof meanSd>>>
   readonly perceptionErrorRate: ReturnType<typeof meanSd>
   readonly perceptionErrorShare: ReturnType<typeof meanSd>
+  /** Share of well-formed responses (`<think>…</think>…\boxed{…}`). */
+  readonly format: ReturnType<typeof meanSd>
   readonly k: number
 }
 
@@ -58,6 +60,7 @@ export const rows = (result: StudyResult): Array<Row> => {
       subsets: Object.fromEntries(subsetNames.map((s) => [s, meanSd(runs.flatMap((r) => (r.eval.subsets[s] ? [r.eval.subsets[s]!.accuracy] : [])))])),
       perceptionErrorRate: meanSd(runs.map((r) => r.eval.overall.perceptionErrorRate)),
       perceptionErrorShare: meanSd(runs.map((r) => r.eval.overall.perceptionErrorShare)),
+      format: meanSd(runs.map((r) => r.eval.overall.format)),
       k: runs[0]?.eval.k ?? 0
     }
   })
@@ -128,6 +131,10 @@ export const verdicts = (result: StudyResult): Array<string> => {
       const clear = seeds > 1 ? Math.abs(dAcc) > spread : false
       const acc = dAcc > 0 ? "beats" : dAcc < 0 ? "does not beat" : "ties"
       const per = r.perceptionErrorRate.mean < base.perceptionErrorRate.mean ? "fewer" : "no fewer"
+      if (r.format.mean < 0.5) {
+        return `${r.label} collapsed: only ${pct(r.format.mean)}% of its responses are well formed (avg@${r.k} ${pct(r.accuracy.mean)}% vs ` +
+          `${base.label}'s ${pct(base.accuracy.mean)}%), so its perception-error rate says nothing.`
+      }
       return `${r.label} ${acc} ${base.label}: avg@${r.k} ${pct(r.accuracy.mean)}% vs ${pct(base.accuracy.mean)}% (${signed(relative(r.accuracy.mean, base.accuracy.mean))} relative` +
         `${seeds > 1 ? `, ${clear ? "larger" : "not larger"} than the spread across ${seeds} seeds` : ", one seed: not significant on its own"}), ` +
         `with ${per} perception errors: ${pct(r.perceptionErrorRate.mean)}% vs ${pct(base.perceptionErrorRate.mean)}% of responses ` +

@@ -7,7 +7,7 @@ import { formatTable, rows, verdicts, writeReport } from "../src/Report.js"
 import type { RunOutcome, StudyResult } from "../src/Runner.js"
 
 const subset = (accuracy: number, perceptionErrorRate: number) => ({
-  questions: 10, responses: 80, accuracy, format: 1, perceptionErrorRate, perceptionErrorShare: perceptionErrorRate / Math.max(1e-9, 1 - accuracy),
+  questions: 10, responses: 80, accuracy, format: accuracy < 0.01 ? 0.1 : 1, perceptionErrorRate, perceptionErrorShare: perceptionErrorRate / Math.max(1e-9, 1 - accuracy),
   outcomes: { correct: 0, perception: 0, reasoning: 0, format: 0, unclassified: 0 }
 })
 const outcome = (kind: "sft" | "rl", label: string, seed: number, acc: number, per: number): RunOutcome => ({
@@ -36,6 +36,8 @@ test("the verdict says what the numbers say, including when PAPO loses", () => {
   assert.match(verdicts(study(0.6, 0.2))[0]!, /^PAPO-G beats GRPO: .* with fewer perception errors/)
   assert.match(verdicts(study(0.4, 0.35))[0]!, /^PAPO-G does not beat GRPO: .* with no fewer perception errors/)
   assert.match(verdicts(study(0.6, 0.2))[0]!, /one seed: not significant on its own/)
+  // A collapsed run has no perception errors only because nothing it says is well formed: the verdict says so.
+  assert.match(verdicts(study(0, 0))[0]!, /^PAPO-G collapsed: only 10\.0% of its responses are well formed/)
   const multi = verdicts(study(0.6, 0.2, [1, 2, 3]))[0]!
   assert.match(multi, /larger than the spread across 3 seeds/)
   assert.equal(rows(study(0.6, 0.2, [1, 2, 3]))[2]!.accuracy.n, 3)
