@@ -19,7 +19,7 @@
  */
 import { readFile } from "node:fs/promises"
 import { Config } from "@papo/trainer"
-import { Data, Effect, Schema, SchemaIssue } from "effect"
+import { Data, Effect, Schema } from "effect"
 import * as YAML from "yaml"
 
 /**
@@ -112,12 +112,7 @@ export const plan = (
     })
     const spec = yield* Schema.decodeUnknownEffect(StudySpec)(raw, { errors: "all", onExcessProperty: "error" }).pipe(
       Effect.mapError((e) =>
-        new StudyError({
-          source,
-          problems: SchemaIssue.makeFormatterStandardSchemaV1()(e.issue).issues.map((i) =>
-            `"${(i.path ?? []).map((p) => (typeof p === "object" ? String(p.key) : String(p))).join(".")}": ${i.message}`
-          )
-        })
+new StudyError({ source, problems: Config.schemaProblems(e.issue, raw) })
       )
     )
     const labels = spec.arms.map((a) => a.label)

@@ -512,6 +512,21 @@ export const parseOverrides = (args: ReadonlyArray<string>): Effect.Effect<Parti
   })
 
 /**
+ * One line per schema issue: the dotted key, what was expected, and the value given.
+ *
+ * @example
+ * schemaProblems(issue, { trainer: { maxSteps: -1 } }) // => ['"trainer.maxSteps": Expected a value greater than or equal to 1, got -1']
+ *
+ * @category errors
+ */
+export const schemaProblems = (issue: SchemaIssue.Issue, input: unknown): Array<string> =>
+  SchemaIssue.makeFormatterStandardSchemaV1()(issue).issues.map((i) => {
+    const path = (i.path ?? []).map((p) => (typeof p === "object" ? String(p.key) : String(p))).join(".")
+    const got = path.split(".").reduce<unknown>((o, k) => (isRecord(o) || Array.isArray(o) ? (o as any)[k] : undefined), input)
+    return `"${path}": ${i.message}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`
+  })
+
+/**
  * Validates a partial config (already merged from its sources) and fills every default. The preset
  * named by `preset` goes under the given values.
  *
@@ -532,15 +547,7 @@ export const resolveConfig = (input: unknown, source = "config"): Effect.Effect<
     const merged = deepMerge(presets[presetName as PresetName], input)
     return yield* Schema.decodeUnknownEffect(Config)(merged, { errors: "all", onExcessProperty: "error" }).pipe(
       Effect.mapError((e) => {
-        const formatted = SchemaIssue.makeFormatterStandardSchemaV1()(e.issue)
-        return new ConfigError({
-          source,
-          problems: formatted.issues.map((i) => {
-            const path = (i.path ?? []).map((p) => (typeof p === "object" ? String(p.key) : String(p))).join(".")
-            const got = path.split(".").reduce<unknown>((o, k) => (isRecord(o) || Array.isArray(o) ? (o as any)[k] : undefined), merged)
-            return `"${path}": ${i.message}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`
-          })
-        })
+        return new ConfigError({ source, problems: schemaProblems(e.issue, merged) })
       })
     )
   })
