@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import { readFile } from "node:fs/promises"
+import { availableParallelism } from "node:os"
 import { PapoLoss } from "@papo/loss"
 import * as CollapseGuard from "./CollapseGuard.js"
 import { Data, Effect, Schema, SchemaIssue } from "effect"
@@ -53,14 +54,23 @@ const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 export const builtinTasks = ["digits", "shapes"] as const
 
 /**
- * A split: a built-in task or a JSONL file (EasyR1 fields `images`, `problem`, `answer`).
+ * The file kinds a split can name: EasyR1 JSONL (image paths) or Parquet as Hugging Face `datasets`
+ * writes it (images embedded as bytes, or paths).
+ *
+ * @category configuration
+ */
+export const dataFileExtensions = [".jsonl", ".parquet"] as const
+
+/**
+ * A split: a built-in task, a JSONL file or a Parquet file (EasyR1 fields `images`, `problem`, `answer`).
  *
  * @category configuration
  */
 export const DataSource = Schema.String.check(
-  Schema.makeFilter((s) => (builtinTasks as ReadonlyArray<string>).includes(s) || s.endsWith(".jsonl"), {
-    expected: `one of ${builtinTasks.map((t) => `"${t}"`).join(", ")} or a path ending in .jsonl`
-  })
+  Schema.makeFilter(
+    (s) => (builtinTasks as ReadonlyArray<string>).includes(s) || dataFileExtensions.some((x) => s.endsWith(x)),
+    { expected: `one of ${builtinTasks.map((t) => `"${t}"`).join(", ")} or a path ending in .jsonl or .parquet` }
+  )
 )
 
 /**
@@ -104,7 +114,7 @@ const base = PapoLoss.presets.grpo
 const KlEstimator = Schema.Literals(["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3"])
 
 const DataConfig = Schema.Struct({
-  /** Training split: "digits", "shapes" or a .jsonl file. */
+  /** Training split: "digits", "shapes", or a .jsonl or .parquet file. */
   train: withDefault(DataSource, "digits"),
   /** Held-out split; a built-in task draws it from digit images disjoint from training. */
   test: withDefault(DataSource, "digits"),
@@ -127,10 +137,37 @@ const DataConfig = Schema.Struct({
    * prompt (scaled); the SFT warm start teaches the `<think>…</think>\boxed{…}` format instead.
    */
   promptSuffix: withDefault(Schema.String, ""),
-  /** Prompt tokens, longer prompts are an error (scaled from 4096). */
-  maxPromptLength: withDefault(PositiveInt, 48),
-  /** Response tokens generated at most (scaled from 2048; a gold trace is 12–20 tokens). */
-  maxResponseLength: withDefault(PositiveInt, 24),
+  /**
+   * Prompt tokens; a longer prompt is an error that counts them (scaled from 4096). null follows the data:
+   * the longest prompt of both splits rounded up to a multiple of 8 (48 for the built-in tasks).
+   */
+  maxPromptLength: withDefault(Schema.NullOr(PositiveInt), null),
+  /**
+   * Response tokens generated at most (scaled from 2048). null follows the data: 1.5 × the longest SFT
+   * target (gold response, or the answer in the reward's format) with EOS, rounded up to a multiple of 8,
+   * at least 16 — room for RL to write more than the target (24 for the built-in tasks).
+   */
+  maxResponseLength: withDefault(Schema.NullOr(PositiveInt), null),
+  /** Record fields of a JSONL or Parquet split (EasyR1's `prompt_key`, `answer_key`, `image_key`). */
+  promptKey: withDefault(Schema.String, "problem"),
+  answerKey: withDefault(Schema.String, "answer"),
+  imageKey: withDefault(Schema.String, "images"),
+  /** The gold reasoning trace's field (optional in a record), for `papo sft`. */
+  responseKey: withDefault(Schema.String, "response"),
+  /**
+   * The policy's input size in pixels; every image is resized to it (bilinear). null chooses it: the
+   * named model's (28 × 56) for the built-in tasks; for files, the largest image among the first 256
+   * training records, scaled with its aspect into [minPixels, maxPixels] and rounded to multiples of the
+   * patch size (as Qwen2-VL's smart_resize does per image; here once per dataset, the input is fixed).
+   * A checkpoint in `worker.actor.init` fixes all three.
+   */
+  imageHeight: withDefault(Schema.NullOr(PositiveInt), null),
+  imageWidth: withDefault(Schema.NullOr(PositiveInt), null),
+  /** 1 (luminance) or 3 (RGB). null: 3 when any of those sampled images has colour, else 1 (built-ins: 1). */
+  imageChannels: withDefault(Schema.NullOr(Schema.Literals([1, 3])), null),
+  /** EasyR1's max_pixels / min_pixels, for the chosen size (scaled from 12845056 / 3136: 56 × 56 and 28 × 28). */
+  maxPixels: withDefault(PositiveInt, 3136),
+  minPixels: withDefault(PositiveInt, 784),
   /** Prompts per training step (scaled from 384). */
   rolloutBatchSize: withDefault(PositiveInt, 16),
   /** Prompts per generation round of DAPO's dynamic sampling (the reference: 128 of 384); null: rolloutBatchSize. */
@@ -187,6 +224,8 @@ const ActorConfig = Schema.Struct({
   nLayers: withDefault(Schema.NullOr(PositiveInt), null),
   nHeads: withDefault(Schema.NullOr(PositiveInt), null),
   dMlp: withDefault(Schema.NullOr(PositiveInt), null),
+  /** Side of the image patches (one token each); null keeps the named config's (7: a 56 × 56 image is 64 tokens). */
+  patchSize: withDefault(Schema.NullOr(PositiveInt), null),
   /** Initial weights: a checkpoint folder (e.g. an SFT run's), or "" for a fresh model. */
   init: withDefault(Schema.String, ""),
   /** Prompts per optimizer step (scaled from 128 of 384: 2 updates per step instead of 3). */
@@ -262,6 +301,13 @@ const CollapseGuardSettings = Schema.Struct({
   patience: withDefault(PositiveInt, guardDefaults.patience)
 })
 
+/**
+ * `trainer.threads` when unset: 2 (the most the trainer uses) on a machine with two or more cores, else 1.
+ *
+ * @category configuration
+ */
+export const defaultThreads = Math.min(2, availableParallelism())
+
 const TrainerConfig = Schema.Struct({
   /** The run folder is `<outputDir>/<experimentName>/`. */
   experimentName: withDefault(Schema.String.check(Schema.isMinLength(1)), "papo"),
@@ -293,15 +339,26 @@ const TrainerConfig = Schema.Struct({
   backend: withDefault(Schema.Literals(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]), "auto"),
   /**
    * 2: a worker-thread replica of the model takes half of every rollout, log-prob pass and update (tfjs-wasm
-   * uses one core in Node; this uses the second). RL and eval only; sampling draws then depend on the count.
+   * uses one core in Node; this uses the second); sampling draws then depend on the count. Unset: what the
+   * machine has ({@link defaultThreads}).
    */
-  threads: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 2 })), 1),
+  threads: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 2 })), defaultThreads),
   /** Console output: a progress bar on a terminal, a line per step otherwise. */
   logger: withDefault(Schema.Literals(["auto", "bar", "lines", "quiet"]), "auto"),
   collapseGuard: section(CollapseGuardSettings)
 })
 
+/**
+ * Where `papo sft` takes each training example's target: its gold `response`, its `answer` in the reward's
+ * format (`<think></think>\boxed{answer}`), or the response when present and the answer otherwise.
+ *
+ * @category configuration
+ */
+export const sftTargets = ["response", "answer", "response-or-answer"] as const
+
 const SftConfig = Schema.Struct({
+  /** The warm start's target (see {@link sftTargets}); answer-only data trains with the default. */
+  target: withDefault(Schema.Literals(sftTargets), "response-or-answer"),
   /** Optimizer steps of the warm start on gold traces. */
   steps: withDefault(PositiveInt, 300),
   batchSize: withDefault(PositiveInt, 32),
@@ -527,6 +584,17 @@ export const schemaProblems = (issue: SchemaIssue.Issue, input: unknown): Array<
   })
 
 /**
+ * An unset `trainer.threads` is 1 where the two-thread path does not apply (γ annealing, recomputed masked
+ * log-probs), else {@link defaultThreads}.
+ */
+const withAutoThreads = (input: Partial): Partial => {
+  const at = (o: unknown, ...path: ReadonlyArray<string>): unknown => path.reduce((v, k) => (isRecord(v) ? v[k] : undefined), o)
+  if (at(input, "trainer", "threads") !== undefined) return input
+  const single = at(input, "algorithm", "klPrcpSchedule") === "annealing" || at(input, "worker", "actor", "recomputeMaskedLogProbs") === true
+  return single ? deepMerge(input, { trainer: { threads: 1 } }) : input
+}
+
+/**
  * Validates a partial config (already merged from its sources) and fills every default. The preset
  * named by `preset` goes under the given values.
  *
@@ -544,7 +612,7 @@ export const resolveConfig = (input: unknown, source = "config"): Effect.Effect<
         problems: [`"preset": ${JSON.stringify(presetName)} is not a preset; valid: ${presetNames.join(", ")}`]
       })
     }
-    const merged = deepMerge(presets[presetName as PresetName], input)
+    const merged = deepMerge(presets[presetName as PresetName], withAutoThreads(input))
     return yield* Schema.decodeUnknownEffect(Config)(merged, { errors: "all", onExcessProperty: "error" }).pipe(
       Effect.mapError((e) => {
         return new ConfigError({ source, problems: schemaProblems(e.issue, merged) })

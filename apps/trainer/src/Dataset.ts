@@ -1,26 +1,36 @@
 /**
- * A split of examples from a built-in task or a user's JSONL file, and the seeded order in which
- * training reads them.
+ * A split of examples from a built-in task or a user's file, and the seeded order in which training reads
+ * them.
  *
- * JSONL records use EasyR1's fields: `images` (one path, or a list of one, relative to the JSONL file),
- * `problem` (an `<image>` placeholder is removed), `answer`; optional `response` (a gold trace for SFT)
- * and `subset` (an evaluation subset name). A malformed line, a missing or corrupt image, or an answer the
- * verifier cannot read is reported with file, line and reason; `onBadRecord` decides whether the load
- * stops at the first one or skips them all (and reports how many and why).
+ * Files are EasyR1 datasets: JSONL (one record a line) or Parquet as Hugging Face `datasets` writes it
+ * (see `Parquet.ts`). A record has an image (`images`: a path relative to the file, a `{bytes, path}`
+ * struct, or a list of one of those), a question (`problem`, an `<image>` placeholder is removed) and an
+ * `answer`; optional `response` (a gold trace for SFT) and `subset` (an evaluation subset name). The field
+ * names are `data.imageKey`, `promptKey`, `answerKey`, `responseKey`. A malformed record, a missing or
+ * corrupt image, or an answer the verifier cannot read is reported with file, line (row for Parquet) and
+ * reason; `onBadRecord` decides whether the load stops at the first one or skips them all (and reports
+ * how many and why).
+ *
+ * {@link load} also settles what the config leaves to the data: the policy's image size and channels
+ * and the prompt and response lengths (see `data.*` in `Config.ts`).
  *
  * @since 0.1.0
  */
 import { readFile } from "node:fs/promises"
 import { dirname, resolve } from "node:path"
+import { Tokenizer } from "@papo/model"
 import { Data, Effect } from "effect"
+import type { Config } from "./Config.js"
 import * as Digits from "./Digits.js"
 import type { Example } from "./Example.js"
 import * as Images from "./Images.js"
+import * as Parquet from "./Parquet.js"
 import * as Rng from "./Rng.js"
 import * as Shapes from "./Shapes.js"
 
 /**
- * A record that could not be used: which file, which line (1-based, 0 for the file itself) and why.
+ * A record that could not be used: which file, which line of a JSONL file (1-based) or row of a Parquet
+ * file (0-based, as `datasets` numbers them), 0 for the file itself, and why.
  *
  * @category errors
  */
@@ -28,8 +38,10 @@ export class DatasetError extends Data.TaggedError("DatasetError")<{
   readonly file: string
   readonly line: number
   readonly reason: string
+  readonly unit?: "line" | "row"
 }> {
   override get message(): string {
+    if (this.unit === "row") return `${this.file} row ${this.line}: ${this.reason}`
     return this.line > 0 ? `${this.file}:${this.line}: ${this.reason}` : `${this.file}: ${this.reason}`
   }
 }
@@ -44,6 +56,25 @@ export interface Split {
   readonly examples: ReadonlyArray<Example>
   readonly skipped: ReadonlyArray<DatasetError>
 }
+
+/**
+ * The record fields of a file split (EasyR1's `prompt_key`, `answer_key`, `image_key`).
+ *
+ * @category configuration
+ */
+export interface RecordKeys {
+  readonly promptKey: string
+  readonly answerKey: string
+  readonly imageKey: string
+  readonly responseKey: string
+}
+
+/**
+ * EasyR1's field names.
+ *
+ * @category configuration
+ */
+export const easyR1Keys: RecordKeys = { promptKey: "problem", answerKey: "answer", imageKey: "images", responseKey: "response" }
 
 /**
  * What loading a split needs from the config and the model.
@@ -64,9 +95,85 @@ export interface SplitOptions {
   readonly imageShape: Images.ImageShape
   /** The verifier's reading of a ground-truth answer; null when it cannot read it. */
   readonly parseAnswer: (answer: string) => string | null
+  /** Field names of file records (default: {@link easyR1Keys}). */
+  readonly keys?: RecordKeys
 }
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/**
+ * A record's image: a path (relative to the data file) or embedded bytes (a Parquet `{bytes, path}` struct).
+ *
+ * @category models
+ */
+export type ImageRef = { readonly path: string } | { readonly bytes: Uint8Array; readonly path: string | null }
+
+/**
+ * A record's fields, checked.
+ *
+ * @category models
+ */
+export interface ParsedRecord {
+  readonly image: ImageRef
+  readonly problem: string
+  readonly answer: string
+  readonly response?: string
+  readonly subset?: string
+}
+
+const imageRefOf = (cell: unknown): ImageRef | null => {
+  if (typeof cell === "string" && cell !== "") return { path: cell }
+  if (!isRecord(cell)) return null
+  const path = typeof cell["path"] === "string" && cell["path"] !== "" ? cell["path"] : null
+  if (cell["bytes"] instanceof Uint8Array && cell["bytes"].length > 0) return { bytes: cell["bytes"], path }
+  return path === null ? null : { path }
+}
+
+const describe = (u: unknown): string =>
+  u instanceof Uint8Array ? `${u.length} bytes` : JSON.stringify(u, (_, v) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v)) ?? String(u)
+
+/**
+ * Checks one record's fields (a parsed JSON line or a Parquet row), or says why it cannot be used.
+ *
+ * @example
+ * parseFields({ images: ["a.png"], problem: "<image>Colour?", answer: "red" }, easyR1Keys, (a) => a)
+ * // => { image: { path: "a.png" }, problem: "Colour?", answer: "red" }
+ *
+ * @category constructors
+ */
+export const parseFields = (
+  record: Readonly<Record<string, unknown>>,
+  keys: RecordKeys,
+  parseAnswer: (answer: string) => string | null
+): ParsedRecord | string => {
+  const { imageKey, promptKey, answerKey, responseKey } = keys
+  const cell = record[imageKey]
+  const cells = Array.isArray(cell) ? cell : cell === undefined || cell === null ? [] : [cell]
+  const refs = cells.map(imageRefOf)
+  if (refs.length === 0 || refs.some((r) => r === null)) {
+    return `"${imageKey}" must be an image path, a {bytes, path} struct, or a list of one of those, got ${describe(cell)}`
+  }
+  if (refs.length > 1) return `"${imageKey}" lists ${refs.length} images; the policy takes one image per question`
+  const problem = record[promptKey]
+  if (typeof problem !== "string" || problem.trim() === "") return `"${promptKey}" must be a non-empty string`
+  const rawAnswer = record[answerKey]
+  if (typeof rawAnswer !== "string" && typeof rawAnswer !== "number" && typeof rawAnswer !== "bigint") {
+    return `"${answerKey}" must be a string or a number`
+  }
+  const answer = String(rawAnswer)
+  if (parseAnswer(answer) === null) return `the verifier cannot read the answer ${JSON.stringify(answer)}`
+  for (const k of [responseKey, "subset"]) {
+    if (record[k] !== undefined && record[k] !== null && typeof record[k] !== "string") return `"${k}" must be a string when present`
+  }
+  const response = record[responseKey], subset = record["subset"]
+  return {
+    image: refs[0]!,
+    problem: problem.replace(/<image>/g, "").trim(),
+    answer,
+    ...(typeof response === "string" ? { response } : {}),
+    ...(typeof subset === "string" ? { subset } : {})
+  }
+}
 
 /**
  * Parses one JSONL line into its fields, or says why not.
@@ -75,83 +182,157 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
  */
 export const parseRecord = (
   text: string,
-  parseAnswer: (answer: string) => string | null
-): { readonly image: string; readonly problem: string; readonly answer: string; readonly response?: string; readonly subset?: string } | string => {
+  parseAnswer: (answer: string) => string | null,
+  keys: RecordKeys = easyR1Keys
+): ParsedRecord | string => {
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch (e) {
     return `malformed JSON (${(e as Error).message})`
   }
-  if (!isRecord(json)) return "a record must be a JSON object"
-  const images = typeof json["images"] === "string" ? [json["images"]] : json["images"]
-  if (!Array.isArray(images) || images.length === 0 || !images.every((p) => typeof p === "string")) {
-    return `"images" must be an image path or a list of paths, got ${JSON.stringify(json["images"])}`
+  return isRecord(json) ? parseFields(json, keys, parseAnswer) : "a record must be a JSON object"
+}
+
+/** One raw record of a file and where it is. */
+interface RawRecord {
+  readonly at: number
+  readonly record: Readonly<Record<string, unknown>> | string
+}
+
+const isParquet = (file: string) => file.endsWith(".parquet")
+
+/** A file's records in order: JSONL lines (parsed JSON, or why not) or Parquet rows, read as they are needed. */
+async function* rawRecords(file: string, keys: RecordKeys): AsyncGenerator<RawRecord> {
+  if (isParquet(file)) {
+    for await (const { row, record } of Parquet.readRows(file, [keys.imageKey, keys.promptKey, keys.answerKey, keys.responseKey, "subset"])) {
+      yield { at: row, record }
+    }
+    return
   }
-  if (images.length > 1) return `"images" lists ${images.length} images; the policy takes one image per question`
-  if (typeof json["problem"] !== "string" || json["problem"].trim() === "") return `"problem" must be a non-empty string`
-  const rawAnswer = json["answer"]
-  if (typeof rawAnswer !== "string" && typeof rawAnswer !== "number") return `"answer" must be a string or a number`
-  const answer = String(rawAnswer)
-  if (parseAnswer(answer) === null) return `the verifier cannot read the answer ${JSON.stringify(answer)}`
-  for (const k of ["response", "subset"] as const) {
-    if (json[k] !== undefined && typeof json[k] !== "string") return `"${k}" must be a string when present`
-  }
-  return {
-    image: images[0] as string,
-    problem: json["problem"].replace(/<image>/g, "").trim(),
-    answer,
-    ...(typeof json["response"] === "string" ? { response: json["response"] } : {}),
-    ...(typeof json["subset"] === "string" ? { subset: json["subset"] } : {})
+  const lines = (await readFile(file, "utf8")).split("\n")
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim()
+    if (line === "") continue
+    let json: unknown
+    try {
+      json = JSON.parse(line)
+    } catch (e) {
+      yield { at: i + 1, record: `malformed JSON (${(e as Error).message})` }
+      continue
+    }
+    yield { at: i + 1, record: isRecord(json) ? json : "a record must be a JSON object" }
   }
 }
 
-const loadJsonl = (options: SplitOptions): Effect.Effect<Split, DatasetError> =>
-  Effect.gen(function*() {
-    const file = options.source
-    const text = yield* Effect.tryPromise({
-      try: () => readFile(file, "utf8"),
-      catch: (e) => new DatasetError({ file, line: 0, reason: `cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})` })
-    })
-    const dir = dirname(resolve(file))
-    const examples: Array<Example> = []
-    const skipped: Array<DatasetError> = []
-    const lines = text.split("\n")
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!.trim()
-      if (line === "") continue
-      const fail = (reason: string) => new DatasetError({ file, line: i + 1, reason })
-      const rec = parseRecord(line, options.parseAnswer)
-      let problem: DatasetError | null = typeof rec === "string" ? fail(rec) : null
-      if (typeof rec !== "string") {
-        const path = resolve(dir, rec.image)
-        const bytes = yield* Effect.tryPromise(() => readFile(path)).pipe(Effect.result)
-        if (bytes._tag === "Failure") {
-          problem = fail(`image ${rec.image} cannot be read (${(bytes.failure.cause as NodeJS.ErrnoException)?.code ?? "error"})`)
+const fileError = (file: string, e: unknown) =>
+  new DatasetError({
+    file,
+    line: 0,
+    reason: (e as NodeJS.ErrnoException).code !== undefined
+      ? `cannot read the file (${(e as NodeJS.ErrnoException).code})`
+      : `cannot read the file (${e instanceof Error ? e.message : String(e)})`
+  })
+
+/**
+ * Walks a file's records: each usable one is handed to `use` with its decoded image (RGBA), each bad one
+ * to `bad`; `use` returns false to stop early. A file that cannot be read at all fails.
+ */
+const walk = (
+  file: string,
+  keys: RecordKeys,
+  parseAnswer: (answer: string) => string | null,
+  use: (rec: ParsedRecord, image: Images.Decoded, at: number, source: string) => boolean,
+  bad: (error: DatasetError) => boolean
+): Effect.Effect<void, DatasetError> =>
+  Effect.tryPromise({
+    try: async () => {
+      const dir = dirname(resolve(file))
+      const unit = isParquet(file) ? "row" : "line"
+      for await (const { at, record } of rawRecords(file, keys)) {
+        const fail = (reason: string) => new DatasetError({ file, line: at, reason, unit })
+        const rec = typeof record === "string" ? record : parseFields(record, keys, parseAnswer)
+        if (typeof rec === "string") {
+          if (!bad(fail(rec))) return
+          continue
+        }
+        const ref = rec.image
+        const name = ref.path ?? "(embedded)"
+        let bytes: Uint8Array
+        let source: string
+        if ("bytes" in ref) {
+          bytes = ref.bytes
+          source = `${file}#${unit} ${at}`
         } else {
+          source = resolve(dir, ref.path)
           try {
-            const image = Images.toImage(Images.decode(bytes.success), options.imageShape)
-            examples.push({
-              id: `${file}:${i + 1}`,
-              image,
-              problem: rec.problem,
-              answer: rec.answer,
-              trace: rec.response,
-              subset: rec.subset ?? "all",
-              sources: [path]
-            })
+            bytes = await readFile(source)
           } catch (e) {
-            problem = fail(`image ${rec.image} is corrupt or not a PNG/JPEG (${(e as Error).message})`)
+            if (!bad(fail(`image ${name} cannot be read (${(e as NodeJS.ErrnoException).code ?? "error"})`))) return
+            continue
           }
         }
+        let image: Images.Decoded
+        try {
+          image = Images.decode(bytes)
+        } catch (e) {
+          if (!bad(fail(`image ${name} is corrupt or not a PNG/JPEG (${(e as Error).message})`))) return
+          continue
+        }
+        if (!use(rec, image, at, source)) return
       }
-      if (problem !== null) {
-        if (options.onBadRecord === "stop") return yield* problem
-        skipped.push(problem)
-      }
-    }
+    },
+    catch: (e) => (e instanceof DatasetError ? e : fileError(file, e))
+  })
+
+const loadFile = (options: SplitOptions): Effect.Effect<Split, DatasetError> =>
+  Effect.gen(function*() {
+    const file = options.source
+    const examples: Array<Example> = []
+    const skipped: Array<DatasetError> = []
+    const stopped: Array<DatasetError> = []
+    yield* walk(file, options.keys ?? easyR1Keys, options.parseAnswer, (rec, image, at, source) => {
+      examples.push({
+        id: `${file}:${at}`,
+        image: Images.toImage(image, options.imageShape),
+        problem: rec.problem,
+        answer: rec.answer,
+        trace: rec.response,
+        subset: rec.subset ?? "all",
+        sources: [source]
+      })
+      return true
+    }, (error) => {
+      ;(options.onBadRecord === "stop" ? stopped : skipped).push(error)
+      return options.onBadRecord === "skip"
+    })
+    if (stopped.length > 0) return yield* stopped[0]!
     if (examples.length === 0) return yield* new DatasetError({ file, line: 0, reason: "no usable record" })
     return { name: file, examples, skipped }
+  })
+
+/**
+ * What the first `count` usable images of a file are: the largest height and width, and whether any
+ * has colour. Bad records are passed over (the load reports them).
+ *
+ * @category constructors
+ */
+export const probeImages = (
+  file: string,
+  keys: RecordKeys,
+  parseAnswer: (answer: string) => string | null,
+  count = 256
+): Effect.Effect<{ readonly height: number; readonly width: number; readonly colour: boolean }, DatasetError> =>
+  Effect.gen(function*() {
+    let height = 0, width = 0, colour = false, seen = 0
+    yield* walk(file, keys, parseAnswer, (_, image) => {
+      height = Math.max(height, image.height)
+      width = Math.max(width, image.width)
+      colour ||= Images.hasColour(image)
+      return ++seen < count
+    }, () => true)
+    if (seen === 0) return yield* new DatasetError({ file, line: 0, reason: "no usable record" })
+    return { height, width, colour }
   })
 
 /**
@@ -177,7 +358,7 @@ export const loadSplit = (options: SplitOptions): Effect.Effect<Split, DatasetEr
         skipped: []
       }))
     default:
-      return loadJsonl(options)
+      return loadFile(options)
   }
 }
 
@@ -204,3 +385,160 @@ export const batchAt = (size: number, count: number, cursor: number, seed: numbe
   }
   return out
 }
+
+/**
+ * The SFT target of a record made from its answer alone, in the format PAPO's reward checks
+ * (`<think>.*</think>.*\boxed{.*}`): an empty thought, then the boxed answer.
+ *
+ * @example
+ * answerTarget("red") // => "<think></think>\\boxed{red}"
+ *
+ * @category constructors
+ */
+export const answerTarget = (answer: string): string => `<think></think>\\boxed{${answer}}`
+
+/**
+ * What `papo sft` trains an example on under `sft.target`: its gold response, its {@link answerTarget},
+ * or the response when present and the answer otherwise; null when `response` is asked and absent.
+ *
+ * @example
+ * sftTarget({ ...example, trace: undefined, answer: "3" }, "response-or-answer") // => "<think></think>\\boxed{3}"
+ *
+ * @category constructors
+ */
+export const sftTarget = (example: Example, target: Config["sft"]["target"]): string | null =>
+  target === "answer" ? answerTarget(example.answer) : example.trace ?? (target === "response" ? null : answerTarget(example.answer))
+
+/**
+ * The text lengths of the built-in tasks (their prompts are at most 40 tokens, their traces 12–20).
+ *
+ * @category configuration
+ */
+export const builtinLengths = { maxPromptLength: 48, maxResponseLength: 24 } as const
+
+/**
+ * A length that follows the data: `longest` rounded up to a multiple of 8.
+ *
+ * @example
+ * followLength(41) // => 48
+ *
+ * @category configuration
+ */
+export const followLength = (longest: number): number => Math.max(8, Math.ceil(longest / 8) * 8)
+
+/**
+ * The model sizes a checkpoint fixes (`worker.actor.init`, `--resume`, `papo eval`).
+ *
+ * @category models
+ */
+export interface FixedModel {
+  readonly imageHeight: number
+  readonly imageWidth: number
+  readonly imageChannels: number
+  readonly patchSize: number
+  readonly maxPromptLength: number
+  readonly maxResponseLength: number
+}
+
+const isBuiltin = (source: string) => source === "digits" || source === "shapes"
+
+/** The longest of `lengths` and how many exceed `limit`, as an error naming them, or null. */
+const tooLong = (
+  what: string,
+  key: string,
+  limit: number,
+  items: ReadonlyArray<{ readonly id: string; readonly length: number }>
+): DatasetError | null => {
+  const over = items.filter((i) => i.length > limit)
+  if (over.length === 0) return null
+  const longest = over.reduce((a, b) => (b.length > a.length ? b : a))
+  return new DatasetError({
+    file: longest.id.replace(/:\d+$/, ""),
+    line: 0,
+    reason: `${over.length} of ${items.length} ${what} have more than ${key} = ${limit} tokens (the longest, ${longest.id}, has ${longest.length}); raise ${key}, or leave it unset to follow the data`
+  })
+}
+
+/**
+ * Loads the train and test splits and settles what the config leaves to the data, returning the config
+ * with those values filled in (what a run writes to `config.yaml`):
+ *
+ * - image size and channels (`data.imageHeight`, `imageWidth`, `imageChannels`) and `worker.actor.patchSize`:
+ *   a checkpoint's (`fixed`), else the set value, else the built-in model's for a built-in task, else
+ *   chosen from the training file's first 256 images (`Images.fitShape` into `data.minPixels`..`maxPixels`;
+ *   RGB when any has colour);
+ * - `data.maxPromptLength`: a checkpoint's, else the set value, else the longest prompt of both splits
+ *   rounded up to a multiple of 8 (48 for built-in tasks);
+ * - `data.maxResponseLength`: likewise from 1.5 × the longest SFT target with EOS, at least 16 (24 for
+ *   built-in tasks).
+ *
+ * A set (or fixed) length that some records exceed fails, naming how many and the longest.
+ *
+ * @category constructors
+ */
+export const load = (
+  config: Config,
+  options: {
+    readonly parseAnswer: (answer: string) => string | null
+    readonly named: FixedModel
+    readonly fixed?: FixedModel | null
+  }
+): Effect.Effect<{ readonly config: Config; readonly train: Split; readonly test: Split }, DatasetError> =>
+  Effect.gen(function*() {
+    const d = config.data
+    const fixed = options.fixed ?? null
+    const keys: RecordKeys = { promptKey: d.promptKey, answerKey: d.answerKey, imageKey: d.imageKey, responseKey: d.responseKey }
+    const patchSize = fixed?.patchSize ?? config.worker.actor.patchSize ?? options.named.patchSize
+    let imageShape: Images.ImageShape
+    if (fixed !== null) {
+      imageShape = { height: fixed.imageHeight, width: fixed.imageWidth, channels: fixed.imageChannels }
+    } else if (isBuiltin(d.train) || (d.imageHeight !== null && d.imageWidth !== null && d.imageChannels !== null)) {
+      imageShape = {
+        height: d.imageHeight ?? options.named.imageHeight,
+        width: d.imageWidth ?? options.named.imageWidth,
+        channels: d.imageChannels ?? options.named.imageChannels
+      }
+    } else {
+      const probe = yield* probeImages(d.train, keys, options.parseAnswer)
+      const fit = Images.fitShape(probe.height, probe.width, { minPixels: d.minPixels, maxPixels: d.maxPixels, patchSize })
+      imageShape = { height: d.imageHeight ?? fit.height, width: d.imageWidth ?? fit.width, channels: d.imageChannels ?? (probe.colour ? 3 : 1) }
+    }
+    const common = {
+      numDigits: d.numDigits,
+      questionTypes: d.questionTypes,
+      hintRate: d.hintRate,
+      testImageShare: d.testImageShare,
+      seed: d.seed,
+      onBadRecord: d.onBadRecord,
+      imageShape,
+      parseAnswer: options.parseAnswer,
+      keys
+    }
+    const train = yield* loadSplit({ ...common, source: d.train, split: "train", size: d.trainSize })
+    const test = yield* loadSplit({ ...common, source: d.test, split: "test", size: d.testSize })
+    const all = [...train.examples, ...test.examples]
+    const prompts = all.map((e) => ({ id: e.id, text: e.problem + d.promptSuffix }))
+    const targets = train.examples.flatMap((e) => {
+      const t = sftTarget(e, config.sft.target)
+      return t === null ? [] : [{ id: e.id, text: t }]
+    })
+    const tokenizer = Tokenizer.make([...prompts, ...targets].map((p) => p.text).join(""))
+    const count = (items: ReadonlyArray<{ id: string; text: string }>, extra: number) =>
+      items.map((i) => ({ id: i.id, length: Tokenizer.encode(tokenizer, i.text).length + extra }))
+    const promptLengths = count(prompts, 0), targetLengths = count(targets, 1) // + EOS
+    const longest = (xs: ReadonlyArray<{ length: number }>) => xs.reduce((m, x) => Math.max(m, x.length), 0)
+    const builtin = isBuiltin(d.train) && isBuiltin(d.test)
+    const maxPromptLength = fixed?.maxPromptLength ?? d.maxPromptLength ??
+      (builtin ? builtinLengths.maxPromptLength : followLength(longest(promptLengths)))
+    const maxResponseLength = fixed?.maxResponseLength ?? d.maxResponseLength ??
+      (builtin ? builtinLengths.maxResponseLength : followLength(Math.max(16, 1.5 * longest(targetLengths))))
+    const problem = tooLong("prompts", "data.maxPromptLength", maxPromptLength, promptLengths) ??
+      tooLong("SFT targets (with EOS)", "data.maxResponseLength", maxResponseLength, targetLengths)
+    if (problem !== null) return yield* problem
+    const resolved: Config = {
+      ...config,
+      data: { ...d, imageHeight: imageShape.height, imageWidth: imageShape.width, imageChannels: imageShape.channels as 1 | 3, maxPromptLength, maxResponseLength },
+      worker: { ...config.worker, actor: { ...config.worker.actor, patchSize } }
+    }
+    return { config: resolved, train, test }
+  })

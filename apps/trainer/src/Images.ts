@@ -30,14 +30,25 @@ const isPng = (b: Uint8Array) => b.length > 8 && b[0] === 0x89 && b[1] === 0x50 
 const isJpeg = (b: Uint8Array) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8
 
 /**
+ * A decoded image file: RGBA bytes, row-major.
+ *
+ * @category models
+ */
+export interface Decoded {
+  readonly width: number
+  readonly height: number
+  readonly rgba: Uint8Array
+}
+
+/**
  * Decodes a PNG or JPEG file's bytes (recognized by content, not name) to RGBA bytes. Throws with the
  * reason on an unknown or corrupt file.
  *
  * @category constructors
  */
-export const decode = (bytes: Buffer): { width: number; height: number; rgba: Uint8Array } => {
+export const decode = (bytes: Uint8Array): Decoded => {
   if (isPng(bytes)) {
-    const img = png.read(bytes)
+    const img = png.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
     return { width: img.width, height: img.height, rgba: img.data }
   }
   if (isJpeg(bytes)) {
@@ -53,7 +64,7 @@ export const decode = (bytes: Buffer): { width: number; height: number; rgba: Ui
  *
  * @category constructors
  */
-export const toImage = (src: { width: number; height: number; rgba: Uint8Array }, shape: ImageShape): Image => {
+export const toImage = (src: Decoded, shape: ImageShape): Image => {
   const { height: H, width: W, channels: C } = shape
   const plane = (c: number) => (x: number, y: number) => {
     const o = (y * src.width + x) * 4
@@ -76,6 +87,51 @@ export const toImage = (src: { width: number; height: number; rgba: Uint8Array }
     }
   }
   return { height: H, width: W, channels: C, data }
+}
+
+/**
+ * Whether an image has colour: some pixel's red, green and blue differ by more than `tolerance`
+ * (out of 255; the default absorbs JPEG's chroma noise on grey images).
+ *
+ * @example
+ * hasColour({ width: 1, height: 1, rgba: new Uint8Array([200, 40, 40, 255]) }) // => true
+ *
+ * @category constructors
+ */
+export const hasColour = (image: Decoded, tolerance = 12): boolean => {
+  const { rgba } = image
+  for (let o = 0; o < rgba.length; o += 4) {
+    const r = rgba[o]!, g = rgba[o + 1]!, b = rgba[o + 2]!
+    if (Math.max(r, g, b) - Math.min(r, g, b) > tolerance) return true
+  }
+  return false
+}
+
+/**
+ * The input size for images of `height × width`: its aspect kept, scaled into
+ * `[minPixels, maxPixels]` (down only when above, up only when below), each side a multiple of
+ * `patchSize` — the rule of EasyR1's `max_pixels` / `min_pixels` (Qwen2-VL's smart resize), applied once.
+ *
+ * @example
+ * fitShape(96, 96, { minPixels: 784, maxPixels: 3136, patchSize: 7 }) // => { height: 56, width: 56 }
+ *
+ * @category constructors
+ */
+export const fitShape = (
+  height: number,
+  width: number,
+  limits: { readonly minPixels: number; readonly maxPixels: number; readonly patchSize: number }
+): { readonly height: number; readonly width: number } => {
+  const p = limits.patchSize
+  const at = (scale: number, round: (x: number) => number) => ({
+    height: Math.max(p, round((height * scale) / p) * p),
+    width: Math.max(p, round((width * scale) / p) * p)
+  })
+  const pixels = (s: { height: number; width: number }) => s.height * s.width
+  const near = at(1, Math.round)
+  if (pixels(near) > limits.maxPixels) return at(Math.sqrt(limits.maxPixels / (height * width)), Math.floor)
+  if (pixels(near) < limits.minPixels) return at(Math.sqrt(limits.minPixels / (height * width)), Math.ceil)
+  return near
 }
 
 /**

@@ -8,36 +8,44 @@ import { Checkpoint, Config as ModelConfigs, Optimizer, Parallel, Policy, type R
 import * as tf from "@tensorflow/tfjs"
 import type { Config } from "./Config.js"
 import type { Example } from "./Example.js"
+import { builtinLengths } from "./Dataset.js"
 import type { ImageShape } from "./Images.js"
 
 /**
- * The model's input image shape for a config (before any data is loaded).
+ * The model's input image shape for a config: `data.imageHeight` / `imageWidth` / `imageChannels` as
+ * `Dataset.load` settles them, the named model's where unset.
  *
  * @category configuration
  */
 export const imageShapeOf = (config: Config): ImageShape => {
   const c = ModelConfigs.configs[config.worker.actor.model]
-  return { height: c.imageHeight, width: c.imageWidth, channels: c.imageChannels }
+  const d = config.data
+  return { height: d.imageHeight ?? c.imageHeight, width: d.imageWidth ?? c.imageWidth, channels: d.imageChannels ?? c.imageChannels }
 }
 
 /**
- * The model architecture a config asks for: the named config with the config's overrides, the text
- * lengths of `data`, and the vocabulary of `tokenizer`.
+ * The model architecture a config asks for: the named config with the config's overrides, the image
+ * shape and text lengths of `data` (as `Dataset.load` settles them), and the vocabulary of `tokenizer`.
  *
  * @category configuration
  */
 export const modelConfigOf = (config: Config, tokenizer: Tokenizer.Tokenizer): ModelConfigs.ModelConfig => {
   const a = config.worker.actor
   const named = ModelConfigs.configs[a.model]
+  const image = imageShapeOf(config)
   return ModelConfigs.validateConfig({
     ...named,
+    imageHeight: image.height,
+    imageWidth: image.width,
+    imageChannels: image.channels,
+    patchSize: a.patchSize ?? named.patchSize,
     dModel: a.dModel ?? named.dModel,
     nLayers: a.nLayers ?? named.nLayers,
     nHeads: a.nHeads ?? named.nHeads,
     dMlp: a.dMlp ?? named.dMlp,
     vocabSize: tokenizer.tokens.length,
-    maxPromptLength: config.data.maxPromptLength,
-    maxResponseLength: config.data.maxResponseLength
+    maxPromptLength: config.data.maxPromptLength ?? builtinLengths.maxPromptLength,
+    maxResponseLength: config.data.maxResponseLength ?? builtinLengths.maxResponseLength
   })
 }
 

@@ -12,7 +12,9 @@
  * @since 0.1.0
  */
 import { initBackend } from "@papo/backend"
-import { Checkpoint, type Optimizer, Policy, Random } from "@papo/model"
+import { readFile } from "node:fs/promises"
+import { join } from "node:path"
+import { Checkpoint, Config as ModelConfigs, type Optimizer, Policy, Random } from "@papo/model"
 import type { Mt19937 } from "@papo/masking"
 import { Data, Effect } from "effect"
 import type { Config } from "./Config.js"
@@ -70,33 +72,37 @@ const attemptPromise = <A>(f: () => Promise<A>): Effect.Effect<A, TrainError> =>
   Effect.tryPromise({ try: f, catch: (e) => new TrainError({ reason: e instanceof Error ? e.message : String(e) }) })
 
 /**
- * Loads the train and test splits at the model's input shape, logging skipped records.
+ * Loads the train and test splits and settles what the config leaves to the data (image size, channels,
+ * text lengths: see `Dataset.load`), logging skipped records. `modelDir` is the model checkpoint the
+ * command continues from, whose sizes then hold. Returns the config with those values filled in.
  *
  * @category constructors
  */
-export const loadData = (config: Config, log: (line: string) => void = () => {}) =>
+export const loadData = (config: Config, log: (line: string) => void = () => {}, modelDir: string | null = null) =>
   Effect.gen(function*() {
     const verifier = yield* Verifier
-    const d = config.data
-    const common = {
-      numDigits: d.numDigits,
-      questionTypes: d.questionTypes,
-      hintRate: d.hintRate,
-      testImageShare: d.testImageShare,
-      seed: d.seed,
-      onBadRecord: d.onBadRecord,
-      imageShape: Session.imageShapeOf(config),
-      parseAnswer: verifier.parseAnswer
-    }
-    const train = yield* Dataset.loadSplit({ ...common, source: d.train, split: "train", size: d.trainSize })
-    const test = yield* Dataset.loadSplit({ ...common, source: d.test, split: "test", size: d.testSize })
-    for (const s of [train, test]) {
+    // A model checkpoint's config.json holds its architecture under "model".
+    const fixed = modelDir === null
+      ? null
+      : yield* attemptPromise(async () => (JSON.parse(await readFile(join(modelDir, "config.json"), "utf8")) as { model: ModelConfigs.ModelConfig }).model)
+    const data = yield* Dataset.load(config, { parseAnswer: verifier.parseAnswer, named: ModelConfigs.configs[config.worker.actor.model], fixed })
+    for (const s of [data.train, data.test]) {
       if (s.skipped.length > 0) {
         log(`${s.name}: skipped ${s.skipped.length} bad record(s):`)
         for (const e of s.skipped.slice(0, 10)) log(`  ${e.message}`)
       }
     }
-    return { train, test }
+    return data
+  })
+
+/** The model checkpoint a command continues from: the run's newest with `resume`, else `worker.actor.init`. */
+const continuedFrom = (config: Config, resume: boolean) =>
+  Effect.gen(function*() {
+    if (resume) {
+      const latest = yield* Run.latestCheckpoint(Run.runDir(config))
+      return latest === null ? null : join(latest, "actor")
+    }
+    return config.worker.actor.init === "" ? null : yield* Run.resolveModelCheckpoint(config.worker.actor.init)
   })
 
 const optimConfig = (config: Config): Optimizer.AdamWConfig => {
@@ -213,15 +219,16 @@ const guardConfig = (config: Config): CollapseGuard.CollapseGuardConfig => {
  * One training attempt, watched from `watch`; stops early, asking for a rollback to a step, when the guard
  * sees a collapse.
  */
-const trainOnce = (config: Config, options: RunOptions, mayRollBack: boolean, watch: CollapseGuard.CollapseGuardState) =>
+const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, watch: CollapseGuard.CollapseGuardState) =>
   Effect.gen(function*() {
-    const unsupported = threadProblems(config)
+    const unsupported = threadProblems(given)
     if (unsupported.length > 0) {
       return yield* new TrainError({ reason: `trainer.threads=2 does not support ${unsupported.join(", ")}; set trainer.threads=1` })
     }
-    yield* attemptPromise(() => initBackend(config.trainer.backend))
-    const progress = Run.makeProgress(config.trainer.logger, config.trainer.maxSteps, "train")
-    const data = yield* loadData(config, progress.log)
+    yield* attemptPromise(() => initBackend(given.trainer.backend))
+    const progress = Run.makeProgress(given.trainer.logger, given.trainer.maxSteps, "train")
+    const data = yield* loadData(given, progress.log, yield* continuedFrom(given, options.resume === true))
+    const config = data.config
     const dir = yield* Run.prepare(config, options.resume === true)
     const opened = yield* openSession(config, dir, data, "train", options.resume === true)
     const { session } = opened
@@ -351,15 +358,14 @@ const samplesOf = (out: Step.StepOutput, config: Config): Array<Run.Sample> => {
  *
  * @category commands
  */
-export const sft = (config: Config, options: RunOptions = {}) =>
+export const sft = (given: Config, options: RunOptions = {}) =>
   Effect.gen(function*() {
-    yield* attemptPromise(() => initBackend(config.trainer.backend))
-    const progress = Run.makeProgress(config.trainer.logger, config.sft.steps, "sft")
-    const data = yield* loadData(config, progress.log)
-    const missing = data.train.examples.filter((e) => e.trace === undefined).length
-    if (missing > 0) {
-      return yield* new TrainError({ reason: `sft needs a gold response for every training example; ${missing} of ${data.train.examples.length} in ${data.train.name} have no "response"` })
-    }
+    yield* attemptPromise(() => initBackend(given.trainer.backend))
+    const progress = Run.makeProgress(given.trainer.logger, given.sft.steps, "sft")
+    const data = yield* loadData(given, progress.log, yield* continuedFrom(given, options.resume === true))
+    const config = data.config
+    const targets = yield* attempt(() => Sft.describeTargets(data.train, config.sft.target))
+    if (targets !== null) progress.log(targets)
     const dir = yield* Run.prepare(config, options.resume === true)
     const opened = yield* openSession(config, dir, data, "sft", options.resume === true)
     const { session } = opened
@@ -412,12 +418,13 @@ export const sft = (config: Config, options: RunOptions = {}) =>
  *
  * @category commands
  */
-export const evaluate = (config: Config, options: { readonly checkpoint?: string } = {}) =>
+export const evaluate = (given: Config, options: { readonly checkpoint?: string } = {}) =>
   Effect.gen(function*() {
-    yield* attemptPromise(() => initBackend(config.trainer.backend))
-    const data = yield* loadData(config, (l) => console.log(l))
-    const dir = Run.runDir(config)
-    const path = yield* Run.resolveModelCheckpoint(options.checkpoint || config.worker.actor.init || dir)
+    yield* attemptPromise(() => initBackend(given.trainer.backend))
+    const dir = Run.runDir(given)
+    const path = yield* Run.resolveModelCheckpoint(options.checkpoint || given.worker.actor.init || dir)
+    const data = yield* loadData(given, (l) => console.log(l), path)
+    const config = data.config
     const session = yield* attemptPromise(async () =>
       Session.withThreads(
         await Session.open(config, { text: Session.textOf(config, data.test.examples), init: path, optim: optimConfig(config), withReference: false }),
