@@ -129,7 +129,13 @@ export const fitShape = (
   })
   const pixels = (s: { height: number; width: number }) => s.height * s.width
   const near = at(1, Math.round)
-  if (pixels(near) > limits.maxPixels) return at(Math.sqrt(limits.maxPixels / (height * width)), Math.floor)
+  if (pixels(near) > limits.maxPixels) {
+    const s = at(Math.sqrt(limits.maxPixels / (height * width)), Math.floor)
+    if (pixels(s) <= limits.maxPixels) return s
+    // An extreme aspect, its short side held at one patch: the long side gives way.
+    const fit = (other: number) => Math.max(p, Math.floor(limits.maxPixels / other / p) * p)
+    return s.height >= s.width ? { height: fit(s.width), width: s.width } : { height: s.height, width: fit(s.height) }
+  }
   if (pixels(near) < limits.minPixels) return at(Math.sqrt(limits.minPixels / (height * width)), Math.ceil)
   return near
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict"
 import { mkdtemp, writeFile } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { availableParallelism, tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, it } from "node:test"
 import { PapoLoss } from "@papo/loss"
@@ -79,7 +79,7 @@ describe("Config", () => {
     assert.equal(ps.length, 4)
     assert.ok(ps.some((p) => /"algorithm\.klPrcpCoef": .*greater than or equal to 0, got -1/.test(p)))
     assert.ok(ps.some((p) => /"worker\.actor\.lossAvgMode": Expected "token" \| "seq", got "tok"/.test(p)))
-    assert.ok(ps.some((p) => /"data\.train": .*"digits", "shapes" or a path ending in \.jsonl, got "x\.csv"/.test(p)))
+    assert.ok(ps.some((p) => /"data\.train": .*or a path ending in \.jsonl or \.parquet, got "x\.csv"/.test(p)))
     assert.ok(ps.some((p) => /"worker\.rollout\.n": .*greater than or equal to 2, got 1/.test(p)))
   })
 
@@ -92,5 +92,26 @@ describe("Config", () => {
     await writeFile(join(dir, "bad.yaml"), "algorithm: [1, 2\n")
     const [y] = await problems({ file: join(dir, "bad.yaml") })
     assert.match(y!, /not valid YAML/)
+  })
+
+  it("trainer.threads follows the machine unless set, and is 1 where two threads do not apply", async () => {
+    const threads = async (overrides: ReadonlyArray<string>) => (await Effect.runPromise(Config.loadConfig({ overrides }))).trainer.threads
+    assert.equal(Config.defaultThreads, Math.min(2, availableParallelism()))
+    assert.equal(await threads([]), Config.defaultThreads)
+    assert.equal(await threads(["trainer.threads=1"]), 1)
+    assert.equal(await threads(["algorithm.klPrcpSchedule=annealing"]), 1)
+    assert.equal(await threads(["worker.actor.recomputeMaskedLogProbs=true"]), 1)
+  })
+
+  it("user-data keys: Parquet sources, record fields, image size, SFT target; bad values named", async () => {
+    const c = await Effect.runPromise(Config.loadConfig({
+      overrides: ["data.train=my/train.parquet", "data.promptKey=question", "data.imageChannels=3", "data.maxPixels=9216", "sft.target=answer"]
+    }))
+    assert.deepEqual([c.data.train, c.data.promptKey, c.data.imageKey, c.data.imageChannels, c.data.maxPixels, c.sft.target],
+      ["my/train.parquet", "question", "images", 3, 9216, "answer"])
+    assert.deepEqual([c.data.maxPromptLength, c.data.maxResponseLength, c.data.imageHeight, c.worker.actor.patchSize], [null, null, null, null])
+    const ps = await problems({ overrides: ["data.imageChannels=2", "sft.target=gold"] })
+    assert.ok(ps.some((p) => /"data\.imageChannels": Expected 1 \| 3, got 2/.test(p)), ps.join("\n"))
+    assert.ok(ps.some((p) => /"sft\.target": Expected "response" \| "answer" \| "response-or-answer", got "gold"/.test(p)), ps.join("\n"))
   })
 })

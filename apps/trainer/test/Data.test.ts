@@ -4,7 +4,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, it } from "node:test"
 import { Effect } from "effect"
+import * as fc from "fast-check"
 import * as jpeg from "jpeg-js"
+import { loadConfig } from "../src/Config.js"
 import * as Dataset from "../src/Dataset.js"
 import * as Digits from "../src/Digits.js"
 import { classify, type Example } from "../src/Example.js"
@@ -186,5 +188,66 @@ describe("Data order", () => {
     for (let e = 0; e < 3; e++) assert.deepEqual([...all.slice(e * 10, e * 10 + 10)].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     assert.deepEqual(Dataset.batchAt(10, 7, 8, 5), all.slice(8, 15))
     assert.notDeepEqual(all.slice(0, 10), all.slice(10, 20))
+  })
+})
+
+describe("What the config leaves to the data", () => {
+  it("fitShape: aspect kept, into [minPixels, maxPixels], sides multiples of the patch", () => {
+    const limits = { minPixels: 784, maxPixels: 3136, patchSize: 7 }
+    assert.deepEqual(Images.fitShape(96, 96, limits), { height: 56, width: 56 })
+    assert.deepEqual(Images.fitShape(28, 56, limits), { height: 28, width: 56 }) // the digit task's, untouched
+    assert.deepEqual(Images.fitShape(10, 10, limits), { height: 28, width: 28 }) // scaled up to minPixels
+    assert.deepEqual(Images.fitShape(300, 600, limits), { height: 35, width: 77 })
+    fc.assert(fc.property(fc.integer({ min: 1, max: 2000 }), fc.integer({ min: 1, max: 2000 }), fc.integer({ min: 2, max: 16 }), (h, w, p) => {
+      const s = Images.fitShape(h, w, { minPixels: 4 * p * p, maxPixels: 64 * p * p, patchSize: p })
+      return s.height % p === 0 && s.width % p === 0 && s.height * s.width <= 64 * p * p && s.height * s.width >= p * p
+    }))
+  })
+
+  it("hasColour: RGB with hue, not grey (JPEG noise tolerated)", () => {
+    const px = (...rgb: Array<number>) => ({ width: 1, height: 1, rgba: new Uint8Array([...rgb, 255]) })
+    assert.equal(Images.hasColour(px(200, 40, 40)), true)
+    assert.equal(Images.hasColour(px(120, 125, 118)), false)
+  })
+
+  const named = { imageHeight: 28, imageWidth: 56, imageChannels: 1, patchSize: 7, maxPromptLength: 16, maxResponseLength: 16 }
+  const loaded = async (records: ReadonlyArray<object>, overrides: ReadonlyArray<string> = []) => {
+    const dir = await mkdtemp(join(tmpdir(), "papo-follow-"))
+    const rgba = Buffer.alloc(96 * 64 * 4)
+    for (let p = 0; p < 96 * 64; p++) rgba.set([200, 30, 30, 255], p * 4)
+    await writeFile(join(dir, "red.jpg"), jpeg.encode({ width: 96, height: 64, data: rgba }, 90).data)
+    await writeFile(join(dir, "d.jsonl"), records.map((r) => JSON.stringify({ images: ["red.jpg"], ...r })).join("\n"))
+    const file = join(dir, "d.jsonl")
+    const config = await Effect.runPromise(loadConfig({ overrides: [`data.train=${file}`, `data.test=${file}`, ...overrides] }))
+    return { file, result: await Effect.runPromise(Effect.result(Dataset.load(config, { parseAnswer: (a) => a, named }))) }
+  }
+
+  it("image size from the data (RGB kept), lengths from the longest prompt and target", async () => {
+    const { result } = await loaded([{ problem: "<image>Which colour?", answer: "red" }, { problem: "Colour of the square?", answer: "yellow" }])
+    assert.ok(result._tag === "Success")
+    const d = result.success.config.data
+    // 64 × 96 → 3136 pixels at most, aspect kept, multiples of 7: 42 × 63 (scale 0.714, sides rounded down), RGB.
+    assert.deepEqual([d.imageHeight, d.imageWidth, d.imageChannels], [42, 63, 3])
+    const [r, g, b] = result.success.train.examples[0]!.image.data
+    assert.ok(r! > 0.7 && g! < 0.25 && b! < 0.25, `the red stays red: ${[r, g, b]}`)
+    // "Colour of the square?" is 21 tokens → 24; target "<think></think>\boxed{yellow}" is 3 + 7 tokens + EOS = 11 → 1.5·11 → 16.5 → 24.
+    assert.deepEqual([d.maxPromptLength, d.maxResponseLength], [24, 24])
+  })
+
+  it("a set length that records exceed names how many, and the longest", async () => {
+    const { file, result } = await loaded([
+      { problem: "Which colour is the shape?", answer: "red" },
+      { problem: "Short?", answer: "red" },
+      { problem: "Which colour is the big one?", answer: "red" }
+    ], ["data.maxPromptLength=12"])
+    assert.ok(result._tag === "Failure")
+    assert.equal(result.failure.message,
+      `${file}: 4 of 6 prompts have more than data.maxPromptLength = 12 tokens (the longest, ${file}:3, has 28); raise data.maxPromptLength, or leave it unset to follow the data`)
+  })
+
+  it("the record fields are configurable (EasyR1's prompt_key, answer_key, image_key)", async () => {
+    const rec = Dataset.parseFields({ picture: { path: "a.png", bytes: null }, question: "<image>Q?", solution: 4 },
+      { promptKey: "question", answerKey: "solution", imageKey: "picture", responseKey: "response" }, (a) => a)
+    assert.deepEqual(rec, { image: { path: "a.png" }, problem: "Q?", answer: "4" })
   })
 })
