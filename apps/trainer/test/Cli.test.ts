@@ -1,5 +1,6 @@
 import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
+import { realpathSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { describe, it } from "node:test"
 import { help, parseArgs, UsageError } from "../src/Cli.js"
@@ -43,5 +44,13 @@ describe("papo command line", () => {
     const r = papo("train", "--preset", "papo-g", "algorithm.klPrcpCof=0.02", "worker.actor.lossAvgMode=tok")
     assert.equal(r.status, 2)
     assert.match(r.stderr, /unknown key "algorithm\.klPrcpCof" \(did you mean "algorithm\.klPrcpCoef"\?\)/)
+  })
+
+  it("npm links the papo bin into the root node_modules/.bin, and it runs (npx papo)", () => {
+    const bin = fileURLToPath(new URL("../../../node_modules/.bin/papo", import.meta.url))
+    assert.equal(realpathSync(bin), fileURLToPath(new URL("../bin/papo.mjs", import.meta.url)))
+    const r = spawnSync(process.execPath, [bin, "eval", "--help"], { encoding: "utf8" })
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout.trim(), help["eval"])
   })
 })
