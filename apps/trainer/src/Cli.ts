@@ -7,6 +7,7 @@ import { presetNames } from "./Config.js"
 
 const common = `Options:
   --config <file.yaml>   a config file (EasyR1 layout: data / algorithm / worker.actor / worker.rollout / trainer / sft)
+                         data.train / data.test: digits, shapes, or a .jsonl or .parquet file (EasyR1 records)
   --preset <name>        ${presetNames.join(", ")}
   --print-config         print the resolved config and exit
   key.path=value         override one key, e.g. algorithm.klPrcpCoef=0.02 trainer.maxSteps=50
@@ -24,7 +25,8 @@ Writes runs/<trainer.experimentName>/: config.yaml, metrics.jsonl, eval.json, ch
   --resume               continue from the newest complete checkpoint of the run folder
 Ctrl-C stops after the current step and saves a checkpoint.
 ${common}`,
-  sft: `papo sft: supervised warm start on the training split's gold responses, then an evaluation.
+  sft: `papo sft: supervised warm start on the training split's gold responses (records without one: the answer
+  as <think></think>\\boxed{answer}; sft.target chooses), then an evaluation.
   --resume               continue from the newest complete checkpoint of the run folder
 ${common}`,
   eval: `papo eval: accuracy avg@k (trainer.valAvgK at trainer.valTemperature) on data.test, per subset, with
