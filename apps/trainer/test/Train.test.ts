@@ -16,6 +16,7 @@ const base = (dir: string, name: string) => [
   "worker.actor.model=tiny",
   "trainer.backend=wasm",
   "trainer.logger=quiet",
+  "trainer.threads=1", // the default follows the machine; these runs compare one thread with two explicitly
   `trainer.outputDir=${dir}`,
   `trainer.experimentName=${name}`,
   "data.trainSize=64",
