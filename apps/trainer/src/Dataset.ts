@@ -175,23 +175,15 @@ export const parseFields = (
   }
 }
 
-/**
- * Parses one JSONL line into its fields, or says why not.
- *
- * @category constructors
- */
-export const parseRecord = (
-  text: string,
-  parseAnswer: (answer: string) => string | null,
-  keys: RecordKeys = easyR1Keys
-): ParsedRecord | string => {
+/** A JSONL line as a JSON object, or why it is not one. */
+const jsonObject = (text: string): Readonly<Record<string, unknown>> | string => {
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch (e) {
     return `malformed JSON (${(e as Error).message})`
   }
-  return isRecord(json) ? parseFields(json, keys, parseAnswer) : "a record must be a JSON object"
+  return isRecord(json) ? json : "a record must be a JSON object"
 }
 
 /** One raw record of a file and where it is. */
@@ -213,15 +205,7 @@ async function* rawRecords(file: string, keys: RecordKeys): AsyncGenerator<RawRe
   const lines = (await readFile(file, "utf8")).split("\n")
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim()
-    if (line === "") continue
-    let json: unknown
-    try {
-      json = JSON.parse(line)
-    } catch (e) {
-      yield { at: i + 1, record: `malformed JSON (${(e as Error).message})` }
-      continue
-    }
-    yield { at: i + 1, record: isRecord(json) ? json : "a record must be a JSON object" }
+    if (line !== "") yield { at: i + 1, record: jsonObject(line) }
   }
 }
 
