@@ -165,7 +165,10 @@ const DataConfig = Schema.Struct({
   imageWidth: withDefault(Schema.NullOr(PositiveInt), null),
   /** 1 (luminance) or 3 (RGB). null: 3 when any of those sampled images has colour, else 1 (built-ins: 1). */
   imageChannels: withDefault(Schema.NullOr(Schema.Literals([1, 3])), null),
-  /** EasyR1's max_pixels / min_pixels, for the chosen size (scaled from 12845056 / 3136: 56 × 56 and 28 × 28). */
+  /**
+   * EasyR1's max_pixels / min_pixels, for the chosen size (scaled from PAPO's 1003520 / 200704, i.e. 1280 / 256
+   * patches of 28²: here 56² and 28², 64 / 16 patches of 7²).
+   */
   maxPixels: withDefault(PositiveInt, 3136),
   minPixels: withDefault(PositiveInt, 784),
   /** Prompts per training step (scaled from 384). */
