@@ -57,6 +57,9 @@ export const builtinTasks = ["digits", "shapes"] as const
  * The file kinds a split can name: EasyR1 JSONL (image paths) or Parquet as Hugging Face `datasets`
  * writes it (images embedded as bytes, or paths).
  *
+ * @example
+ * dataFileExtensions.some((x) => "virl/train.parquet".endsWith(x)) // => true
+ *
  * @category configuration
  */
 export const dataFileExtensions = [".jsonl", ".parquet"] as const
@@ -307,6 +310,9 @@ const CollapseGuardSettings = Schema.Struct({
 /**
  * `trainer.threads` when unset: 2 (the most the trainer uses) on a machine with two or more cores, else 1.
  *
+ * @example
+ * defaultThreads // => 2 (on a 2-core machine)
+ *
  * @category configuration
  */
 export const defaultThreads = Math.min(2, availableParallelism())
@@ -354,6 +360,9 @@ const TrainerConfig = Schema.Struct({
 /**
  * Where `papo sft` takes each training example's target: its gold `response`, its `answer` in the reward's
  * format (`<think></think>\boxed{answer}`), or the response when present and the answer otherwise.
+ *
+ * @example
+ * sftTargets[2] // => "response-or-answer" (the default)
  *
  * @category configuration
  */

@@ -72,6 +72,9 @@ export interface RecordKeys {
 /**
  * EasyR1's field names.
  *
+ * @example
+ * easyR1Keys.promptKey // => "problem"
+ *
  * @category configuration
  */
 export const easyR1Keys: RecordKeys = { promptKey: "problem", answerKey: "answer", imageKey: "images", responseKey: "response" }
@@ -299,6 +302,9 @@ const loadFile = (options: SplitOptions): Effect.Effect<Split, DatasetError> =>
  * What the first `count` usable images of a file are: the largest height and width, and whether any
  * has colour. Bad records are passed over (the load reports them).
  *
+ * @example
+ * yield* probeImages("charts/train.jsonl", easyR1Keys, parse) // => { height: 480, width: 640, colour: true }
+ *
  * @category constructors
  */
 export const probeImages = (
@@ -396,6 +402,9 @@ export const sftTarget = (example: Example, target: Config["sft"]["target"]): st
 /**
  * The text lengths of the built-in tasks (their prompts are at most 40 tokens, their traces 12–20).
  *
+ * @example
+ * builtinLengths.maxResponseLength // => 24
+ *
  * @category configuration
  */
 export const builtinLengths = { maxPromptLength: 48, maxResponseLength: 24 } as const
@@ -457,6 +466,10 @@ const tooLong = (
  *   built-in tasks).
  *
  * A set (or fixed) length that some records exceed fails, naming how many and the longest.
+ *
+ * @example
+ * const { config: resolved } = yield* load(config, { parseAnswer, named: ModelConfigs.configs.small })
+ * resolved.data.imageChannels // => 3 (for an RGB dataset)
  *
  * @category constructors
  */
