@@ -14,6 +14,7 @@
  *
  * @since 0.1.0
  */
+import { exactlyEqual } from "./internal/Exact.js"
 import { numericallyEqual, pointScope, evaluateIn, freeSymbols } from "./internal/Numeric.js"
 import { approx, canonical, LatexParseError, parseLatexValue, type RelOp, type Scalar, show, toMathjs, type Value } from "./internal/LatexValue.js"
 import { type MvNormalization, normalizeLatex } from "./internal/MvNormalize.js"
@@ -37,12 +38,21 @@ const envPattern = (prefix: string, context: "boxed" | "plain"): string => {
   let id = "(?:\\\\[$]|[^\\n$])"
   let ip = "(?:[^\\\\\\n]|\\\\(?!\\)))"
   let ib = "[^\\n\\]\\[]"
-  const wrap = (x: string) => (context === "boxed" ? `${x}*?\\\\boxed\\{${x}+?\\}${x}*?` : `${x}+?`)
-  dd = wrap(dd)
-  db = wrap(db)
-  id = wrap(id)
-  ip = wrap(ip)
-  ib = wrap(ib)
+  // Math-Verify's boxed form is `x*?\\boxed\{x+?\}x*?`. Its nested lazy loops backtrack over every later
+  // `\boxed{` and "}" of the span (cubic on unclosed boxes). If a later box or brace completes the
+  // match, the first one does too (x accepts "}" and "\\" alone), so both loops are made atomic with the
+  // lookahead-and-backreference idiom: the same matches, linear work per start.
+  const wrap = (x: string, k: string) => {
+    if (context !== "boxed") return `${x}+?`
+    const a = `${prefix}${k}_box`
+    const b = `${prefix}${k}_brace`
+    return `(?=(?<${a}>${x}*?\\\\boxed\\{))\\k<${a}>(?=(?<${b}>${x}+?\\}))\\k<${b}>${x}*?`
+  }
+  dd = wrap(dd, "dd")
+  db = wrap(db, "db")
+  id = wrap(id, "id")
+  ip = wrap(ip, "ip")
+  ib = wrap(ib, "ib")
   const patterns = [
     `(?<!\\\\)\\$\\$(?<${prefix}latexDisplayDollar>${dd})(?<!\\\\)\\$\\$`,
     `(?<!\\\\)\\\\\\[(?<${prefix}latexDisplayBracket>${db})(?<!\\\\)\\\\\\]`,
@@ -59,11 +69,47 @@ const envPattern = (prefix: string, context: "boxed" | "plain"): string => {
 
 type Kind = "latex" | "expr"
 interface Pattern {
-  readonly re: RegExp
+  /** Every match, left to right, as a global `RegExp.exec` loop would give them. */
+  readonly matches: (text: string) => Iterable<RegExpExecArray>
   readonly priority: number
   readonly kind: Kind
   /** A cheap necessary condition on the lower-cased text (skips the regex when false). */
   readonly gate: (lower: string) => boolean
+}
+
+/** At most this many matches of one pattern are considered (only garbage has more). */
+const MAX_MATCHES = 10_000
+
+/** The matches of a global regex (exec on the shared regex: matchAll would clone the big pattern on every call). */
+const regexMatches = (re: RegExp) =>
+  function* (text: string): Generator<RegExpExecArray> {
+    re.lastIndex = 0
+    try {
+      let n = 0
+      for (let m = re.exec(text); m !== null && n++ < MAX_MATCHES; m = re.exec(text)) {
+        if (m[0].length === 0) re.lastIndex++
+        yield m
+      }
+    } finally {
+      re.lastIndex = 0
+    }
+  }
+
+/**
+ * The matches of Math-Verify's `(?P<latexBoxed>\\boxed{.+})` (DOTALL, greedy) in linear time: the regex
+ * engine tries every `\boxed{` and scans to the end from each one, quadratic in unclosed boxes. The
+ * greedy `.+\}` ends at the last "}" of the text, so the only match runs from the first `\boxed{` that
+ * has at least one character before that "}" to it; after it no "}" is left for another match.
+ */
+function* greedyBoxed(text: string): Generator<RegExpExecArray> {
+  const close = text.lastIndexOf("}")
+  const start = text.indexOf("\\boxed{")
+  if (close < 0 || start < 0) return
+  // leftmost `\boxed{` at i with i + 8 <= close (".+" needs one character); the first one is leftmost
+  if (start + 8 > close) return
+  const full = text.slice(start, close + 1)
+  const m = Object.assign([full], { index: start, input: text, groups: { first_latexBoxed: full } }) as unknown as RegExpExecArray
+  yield m
 }
 
 const hasAny = (...subs: ReadonlyArray<string>) => (lower: string) => subs.some((x) => lower.includes(x))
@@ -82,9 +128,10 @@ const latexPatterns = (withoutAnchor: boolean, boxedPriority: number): Array<Pat
   if (withoutAnchor) out.push([L, 300, env])
   if (boxedPriority >= 0) {
     out.push([`${envPattern("first_", "boxed")}${next("boxed", "\\s*")}`, boxedPriority, hasAny("\\boxed")])
-    out.push(["(?<first_latexBoxed>\\\\boxed\\{.+\\})", boxedPriority, hasAny("\\boxed{")])
   }
-  return out.map(([p, priority, gate]) => ({ re: new RegExp(p, "gs"), priority, kind: "latex" as const, gate }))
+  const patterns = out.map(([p, priority, gate]) => ({ matches: regexMatches(new RegExp(p, "gs")), priority, kind: "latex" as const, gate }))
+  if (boxedPriority >= 0) patterns.push({ matches: greedyBoxed, priority: boxedPriority, kind: "latex", gate: hasAny("\\boxed{") })
+  return patterns
 }
 
 const exprPatterns = (): Array<Pattern> => {
@@ -107,7 +154,7 @@ const exprPatterns = (): Array<Pattern> => {
     [exprWith, 300, digits],
     [numberWith, 300, digits]
   ]
-  return out.map(([p, priority, gate]) => ({ re: new RegExp(p, "g"), priority, kind: "expr" as const, gate }))
+  return out.map(([p, priority, gate]) => ({ matches: regexMatches(new RegExp(p, "g")), priority, kind: "expr" as const, gate }))
 }
 
 const GOLD_PATTERNS = [...latexPatterns(true, 50), ...exprPatterns()].sort((a, b) => a.priority - b.priority)
@@ -199,16 +246,10 @@ const extract = (text: string, patterns: ReadonlyArray<Pattern>, norm: MvNormali
     let order = 0
     for (const p of group) {
       if (!p.gate(lower)) continue
-      // exec on the shared global regex (matchAll would clone the big pattern on every call)
-      const re = p.re
-      re.lastIndex = 0
-      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+      for (const m of p.matches(text)) {
         const start = m.index
         matches.push({ m, start, end: start + m[0].length, kind: p.kind, order: order++ })
-        if (m[0].length === 0) re.lastIndex++
-        if (matches.length > 10_000) break
       }
-      re.lastIndex = 0
     }
     // rightmost end first, then leftmost start, then pattern order (Python's stable sort, reversed)
     matches.sort((a, b) => b.end - a.end || a.start - b.start || b.order - a.order)
@@ -313,6 +354,11 @@ const scalarEq = (a: Scalar, b: Scalar): boolean => {
       const y = valueOf(b)
       if (x !== undefined && y !== undefined && x[1] === 0 && y[1] === 0 && round6(x[0]) === round6(y[0])) return true
     }
+  }
+  // integers, rationals and integer powers (symbols at rational points): exact, as sympy compares them
+  if (!hasFloat(a) && !hasFloat(b)) {
+    const exact = exactlyEqual(a, b)
+    if (exact !== undefined) return exact
   }
   // symbolic: simplify(a − b) is zero; exact when a float is involved
   const relTol = hasFloat(a) || hasFloat(b) ? 0 : 1e-9
