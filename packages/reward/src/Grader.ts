@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import * as Extract from "./Extract.js"
+import { BudgetExceeded, withBudget } from "./internal/Budget.js"
 import * as MathRuler from "./MathRuler.js"
 import * as MathVerify from "./MathVerify.js"
 
@@ -54,6 +55,18 @@ export interface GradeOptions {
    * that letter ("(B)", "B.", "B. 45°", `\text{B}`) is accepted.
    */
   readonly extraction?: "reference" | "lenient"
+  /**
+   * `"mathruler"` only: keep integers exact instead of MathRuler's `int(float(x))` normalization (under
+   * which `12345678901234567` equals `12345678901234568`). Default false, as the reference grades.
+   * (`"math-verify"` is always exact for integers, rationals and integer powers, as Math-Verify is.)
+   */
+  readonly exactIntegers?: boolean
+  /**
+   * Work budget of one grading on the calling thread, in milliseconds (default 1000): the graders check
+   * the clock at every step whose count grows with the input and answer `TimedOut` once it is spent.
+   * (A single regular-expression scan cannot be interrupted; the pool's hard limit covers that.)
+   */
+  readonly workMs?: number
   /** Longer responses are `Invalid` (default 300 000 characters). */
   readonly maxResponseChars?: number
   /** Longer gold answers are `Invalid` (default 20 000 characters). */
@@ -65,7 +78,7 @@ export interface GradeOptions {
  *
  * @category configuration
  */
-export const defaultLimits = { maxResponseChars: 300_000, maxGoldChars: 20_000 } as const
+export const defaultLimits = { maxResponseChars: 300_000, maxGoldChars: 20_000, workMs: 1000 } as const
 
 const check = (response: unknown, gold: unknown, options: GradeOptions): Outcome | undefined => {
   if (typeof response !== "string") return { _tag: "Invalid", reason: "response is not a string" }
@@ -81,7 +94,7 @@ const check = (response: unknown, gold: unknown, options: GradeOptions): Outcome
 }
 
 /** Lenient extraction: the answer users mean, and the choice-letter rule. */
-const gradeLenient = (response: string, gold: string, mode: Mode): Outcome => {
+const gradeLenient = (response: string, gold: string, mode: Mode, exactIntegers: boolean): Outcome => {
   const found = Extract.extractAnswer(mode === "mathruler" ? MathRuler.squeezeTags(response) : response)
   if (found === undefined) return { _tag: "NoAnswer" }
   const extracted = found.answer
@@ -90,14 +103,14 @@ const gradeLenient = (response: string, gold: string, mode: Mode): Outcome => {
     const letter = Extract.choiceLetter(extracted)
     if (letter !== undefined) return letter === goldLetter ? { _tag: "Correct", extracted } : { _tag: "Incorrect", extracted }
   }
-  return gradeUnchecked(`\\boxed{${extracted}}`, gold, mode, extracted)
+  return gradeUnchecked(`\\boxed{${extracted}}`, gold, mode, exactIntegers, extracted)
 }
 
-const gradeUnchecked = (response: string, gold: string, mode: Mode, shown?: string): Outcome => {
+const gradeUnchecked = (response: string, gold: string, mode: Mode, exactIntegers: boolean, shown?: string): Outcome => {
   if (mode === "mathruler") {
     const content = MathRuler.boxedContent(MathRuler.squeezeTags(response))
     const extracted = content ?? "None"
-    if (MathRuler.gradeAnswer(extracted, gold)) return { _tag: "Correct", extracted: shown ?? extracted }
+    if (MathRuler.gradeAnswer(extracted, gold, { exactIntegers })) return { _tag: "Correct", extracted: shown ?? extracted }
     return content === undefined ? { _tag: "NoAnswer" } : { _tag: "Incorrect", extracted: shown ?? extracted }
   }
   const g = MathVerify.parseGold(gold)
@@ -123,8 +136,11 @@ export const grade = (response: string, gold: string, options: GradeOptions): Ou
   const bad = check(response, gold, options)
   if (bad !== undefined) return bad
   try {
-    return options.extraction === "lenient" ? gradeLenient(response, gold, options.mode) : gradeUnchecked(response, gold, options.mode)
+    const exact = options.exactIntegers === true
+    return withBudget(options.workMs ?? defaultLimits.workMs, () =>
+      options.extraction === "lenient" ? gradeLenient(response, gold, options.mode, exact) : gradeUnchecked(response, gold, options.mode, exact))
   } catch (e) {
+    if (e instanceof BudgetExceeded) return { _tag: "TimedOut", limitMs: e.limitMs }
     return { _tag: "Invalid", reason: `grader error: ${e instanceof Error ? e.message : String(e)}` }
   }
 }

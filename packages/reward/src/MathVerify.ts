@@ -14,6 +14,7 @@
  *
  * @since 0.1.0
  */
+import { BudgetExceeded, checkBudget } from "./internal/Budget.js"
 import { exactlyEqual } from "./internal/Exact.js"
 import { numericallyEqual, pointScope, evaluateIn, freeSymbols } from "./internal/Numeric.js"
 import { approx, canonical, LatexParseError, parseLatexValue, type RelOp, type Scalar, show, toMathjs, type Value } from "./internal/LatexValue.js"
@@ -176,7 +177,8 @@ const tryParse = (latex: string): Value | undefined => {
         if (parts.length > 2) {
           try {
             return parseLatexValue(parts[parts.length - 1]!)
-          } catch {
+          } catch (e2) {
+            if (e2 instanceof BudgetExceeded) throw e2
             return undefined
           }
         }
@@ -246,7 +248,9 @@ const extract = (text: string, patterns: ReadonlyArray<Pattern>, norm: MvNormali
     let order = 0
     for (const p of group) {
       if (!p.gate(lower)) continue
+      checkBudget()
       for (const m of p.matches(text)) {
+        checkBudget()
         const start = m.index
         matches.push({ m, start, end: start + m[0].length, kind: p.kind, order: order++ })
       }
@@ -255,6 +259,7 @@ const extract = (text: string, patterns: ReadonlyArray<Pattern>, norm: MvNormali
     matches.sort((a, b) => b.end - a.end || a.start - b.start || b.order - a.order)
     let found = false
     for (const x of matches) {
+      checkBudget()
       const r = x.kind === "latex" ? extractLatex(x.m, norm) : extractExpr(x.m)
       found = true
       if (r.text) fallbacks.push(r.text)
@@ -527,6 +532,7 @@ const relationAsSet = (r: Rel): Value | undefined => {
 
 /** Math-Verify's `sympy_expr_eq(gold, pred)` on the value model (strict mode). */
 const valueEq = (gold0: Value, pred0: Value): boolean => {
+  checkBudget()
   let gold = gold0
   let pred = pred0
   const goldAssign = isAssignment(gold)
@@ -572,7 +578,8 @@ export const verify = (gold: ReadonlyArray<Extracted>, answer: ReadonlyArray<Ext
       if (g._tag === "Value" && a._tag === "Value") {
         try {
           return valueEq(g.value, a.value)
-        } catch {
+        } catch (e) {
+          if (e instanceof BudgetExceeded) throw e
           return false
         }
       }
