@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { BudgetExceeded, checkBudget } from "./internal/Budget.js"
+import { BudgetExceeded, checkBudget, checkPredictedWork } from "./internal/Budget.js"
 import { exactlyEqual } from "./internal/Exact.js"
 import { numericallyEqual, pointScope, evaluateIn, freeSymbols } from "./internal/Numeric.js"
 import { approx, canonical, LatexParseError, parseLatexValue, type RelOp, type Scalar, show, toMathjs, type Value } from "./internal/LatexValue.js"
@@ -235,7 +235,45 @@ const extractExpr = (m: RegExpMatchArray): { value: Value | undefined; text: str
   return { value: undefined, text: expr }
 }
 
+/**
+ * The steps the extraction regexes can take on `text`, within a constant factor. Every span pattern
+ * scans lazily from its opening delimiter to its closing one. `$…$`, `$$…$$` and ` […] ` spans end at the
+ * next delimiter of their kind, which is the next start, so they cost O(n) in all. `\(…\)` (which may
+ * contain `\(`, not a newline) and `\[…\]` (which may contain `\[`) can overlap: each opening
+ * scans to its closing delimiter, and the sum of those distances is the quadratic part.
+ */
+export const regexWork = (text: string): number => {
+  const n = text.length
+  // an "answer" anchor retries the spans that open within its `.{0,50}?` reach: weight by the anchors
+  // in the 60 characters before an opening
+  const anchors = new Int32Array(n + 1)
+  const lower = text.toLowerCase()
+  for (let at = lower.indexOf("answer"); at >= 0; at = lower.indexOf("answer", at + 1)) anchors[at + 1] = 1
+  for (let i = 1; i <= n; i++) anchors[i]! += anchors[i - 1]!
+  const weight = (i: number) => 1 + anchors[i]! - anchors[Math.max(0, i - 60)]!
+  let work = n
+  let parenClose = n
+  let newline = n
+  let bracketClose = n
+  for (let i = n - 2; i >= 0; i--) {
+    const c = text.charCodeAt(i)
+    if (c === 10) newline = i
+    else if (c === 92) {
+      const d = text.charCodeAt(i + 1)
+      if (d === 41) parenClose = i // \)
+      else if (d === 93) bracketClose = i // \]
+      else if (d === 40) work += (Math.min(parenClose, newline) - i) * weight(i) // \(
+      else if (d === 91) work += (bracketClose - i) * weight(i) // \[
+    }
+  }
+  return work
+}
+
+/** Predicted regex steps beyond which grading under a budget answers `TimedOut` at once (≈ 0.2 s here). */
+export const MAX_REGEX_WORK = 40_000_000
+
 const extract = (text: string, patterns: ReadonlyArray<Pattern>, norm: MvNormalization, firstMatch: boolean): Array<Extracted> => {
+  checkPredictedWork(regexWork(text), MAX_REGEX_WORK)
   const extracted: Array<Extracted> = []
   const fallbacks: Array<string> = []
   const lower = text.toLowerCase()

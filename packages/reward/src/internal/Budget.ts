@@ -37,3 +37,12 @@ export const withBudget = <A>(ms: number, f: () => A): A => {
 export const checkBudget = (): void => {
   if (deadline !== Infinity && performance.now() > deadline) throw new BudgetExceeded(limit)
 }
+
+/**
+ * Refuses, when a budget is active, work predicted to exceed `max` steps (`steps` is the prediction):
+ * a single regular-expression scan cannot be interrupted, so its cost is bounded before it starts.
+ * Outside a budget (a direct library call) it never throws.
+ */
+export const checkPredictedWork = (steps: number, max: number): void => {
+  if (deadline !== Infinity && steps > max) throw new BudgetExceeded(limit)
+}
