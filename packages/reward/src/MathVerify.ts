@@ -189,12 +189,21 @@ const tryParse = (latex: string): Value | undefined => {
   }
 }
 
+const PREFIXES = ["first", "next1", "next2", "next3", "next4", "next5"]
+const SPAN_KINDS = ["latexDisplayDollar", "latexDisplayBracket", "latexInlineDollar", "latexInlineParenthesis", "latexInlineBracket", "latexFraction", "latexBoxed"]
+
 const extractLatex = (m: RegExpMatchArray, norm: MvNormalization): { value: Value | undefined; text: string } => {
   const groups = m.groups ?? {}
   const found: Array<{ latex: string; prefix: string }> = []
-  for (const prefix of ["first", "next1", "next2", "next3", "next4", "next5"]) {
-    const entry = Object.entries(groups).find(([name, v]) => name.startsWith(`${prefix}_latex`) && v !== undefined && v !== "")
-    if (entry !== undefined) found.push({ latex: entry[1]!, prefix })
+  for (const prefix of PREFIXES) {
+    // one alternative of an environment matches, so at most one of these groups is set
+    for (const kind of SPAN_KINDS) {
+      const v = groups[`${prefix}_${kind}`]
+      if (v !== undefined && v !== "") {
+        found.push({ latex: v, prefix })
+        break
+      }
+    }
   }
   if (found.length === 0) return { value: undefined, text: "" }
   const values: Array<Value | undefined> = []
@@ -251,7 +260,8 @@ export const regexWork = (text: string): number => {
   for (let at = lower.indexOf("answer"); at >= 0; at = lower.indexOf("answer", at + 1)) anchors[at + 1] = 1
   for (let i = 1; i <= n; i++) anchors[i]! += anchors[i - 1]!
   const weight = (i: number) => 1 + anchors[i]! - anchors[Math.max(0, i - 60)]!
-  let work = n
+  // each anchor also tries every span alternative at each of the 50 positions after it (≈ 2000 steps)
+  let work = n + 2000 * anchors[n]!
   let parenClose = n
   let newline = n
   let bracketClose = n
@@ -269,11 +279,30 @@ export const regexWork = (text: string): number => {
   return work
 }
 
-/** Predicted regex steps beyond which grading under a budget answers `TimedOut` at once (≈ 0.2 s here). */
-export const MAX_REGEX_WORK = 40_000_000
+/**
+ * The steps of the plain-expression patterns (gold answers only): an expression starts at a digit and
+ * its `[digits . whitespace operators]*` run is scanned to its end and back from every such start.
+ */
+export const exprWork = (text: string): number => {
+  let work = text.length
+  let runEnd = text.length
+  for (let i = text.length - 1; i >= 0; i--) {
+    const c = text[i]!
+    if (!/[\d.\s+\-*×/^()÷]/.test(c)) runEnd = i
+    else if (c >= "0" && c <= "9") work += runEnd - i
+  }
+  return work
+}
+
+/**
+ * Regex steps per millisecond of work budget: a scan predicted to need more than the budget allows is
+ * refused at once (`TimedOut`). Measured here at ≈ 8 ns per step, so the default 1000 ms admits 4·10⁷
+ * steps, ≈ 0.3 s.
+ */
+export const REGEX_STEPS_PER_MS = 40_000
 
 const extract = (text: string, patterns: ReadonlyArray<Pattern>, norm: MvNormalization, firstMatch: boolean): Array<Extracted> => {
-  checkPredictedWork(regexWork(text), MAX_REGEX_WORK)
+  checkPredictedWork(regexWork(text) + (patterns.some((p) => p.kind === "expr") ? exprWork(text) : 0), REGEX_STEPS_PER_MS)
   const extracted: Array<Extracted> = []
   const fallbacks: Array<string> = []
   const lower = text.toLowerCase()

@@ -39,10 +39,10 @@ export const checkBudget = (): void => {
 }
 
 /**
- * Refuses, when a budget is active, work predicted to exceed `max` steps (`steps` is the prediction):
- * a single regular-expression scan cannot be interrupted, so its cost is bounded before it starts.
- * Outside a budget (a direct library call) it never throws.
+ * Refuses, when a budget is active, work predicted to take longer than the budget: `steps` is the
+ * prediction, `stepsPerMs` a conservative rate. A single regular-expression scan cannot be interrupted,
+ * so its cost is bounded before it starts. Outside a budget (a direct library call) it never throws.
  */
-export const checkPredictedWork = (steps: number, max: number): void => {
-  if (deadline !== Infinity && steps > max) throw new BudgetExceeded(limit)
+export const checkPredictedWork = (steps: number, stepsPerMs: number): void => {
+  if (deadline !== Infinity && steps > limit * stepsPerMs) throw new BudgetExceeded(limit)
 }
