@@ -8,16 +8,8 @@ import { test } from "node:test"
 import * as tf from "@tensorflow/tfjs"
 import fc from "fast-check"
 import { Advantage, Aggregation, Entropy, Kl, PapoLoss, PerceptionKl, PolicyLoss, Schedule } from "../src/index.js"
-import { close, mask, matrix, read, shape, t2 } from "./arbitraries.js"
+import { close, mask, matrix, prcpConfig, read, shape, t2 } from "./arbitraries.js"
 
-const prcpConfig: PerceptionKl.PerceptionKlConfig = {
-  klPrcpPenalty: "low_var_kl",
-  lossAggMode: "token",
-  useKlPrcpClipping: false,
-  klPrcpClipping: 0.2,
-  useKlPrcpTokenLevelMask: false,
-  klPrcpTokenLevelMaskTopP: 0.2
-}
 
 /** A batch with log-probs spread wide enough to reach the clamps, and both ratios' clip regions. */
 const wideBatch = shape.chain(({ b, t }) =>
