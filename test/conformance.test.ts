@@ -62,7 +62,7 @@ test("the CLI grades the exact-numbers verifier cases, and names a case that dis
     cases: Array<{ id: string; math_verify: { correct: boolean | null } }>
   }
   const good = spawnSync(process.execPath, ["apps/conformance/dist/src/main.js", "test/fixtures/verifier/cases-exact.json"], { encoding: "utf8" })
-  assert.equal(good.stdout.trim().split("\n").at(-1), `${2 * corpus.cases.length} passed, 0 failed`)
+  assert.equal(good.stdout.trim().split("\n").at(-1), `${2 * corpus.cases.length} passed, 0 failed`, good.stdout.split("\n").filter((l) => l.startsWith("FAIL")).join("\n"))
   assert.equal(good.status, 0)
   // flip one reference verdict: the run must fail on exactly that case
   const flipped = corpus.cases.find((c) => c.id === "exact/int17-neighbour")!

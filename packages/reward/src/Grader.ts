@@ -121,6 +121,17 @@ const gradeUnchecked = (response: string, gold: string, mode: Mode, exactInteger
   return MathVerify.verify(g, a) ? { _tag: "Correct", extracted } : { _tag: "Incorrect", extracted }
 }
 
+const warm = new Set<Mode>()
+/**
+ * The first grading in a process compiles the extraction regexes and mathjs's functions (≈ 0.3 s for
+ * `math-verify`): done once, outside the work budget, so that the budget measures the input's cost only.
+ */
+const warmUp = (mode: Mode) => {
+  if (warm.has(mode)) return
+  warm.add(mode)
+  gradeUnchecked("<think>w</think> \\boxed{x^2+\\frac{1}{2}}", "x^2+0.5", mode, false)
+}
+
 /**
  * Grades one response against one gold answer, synchronously. Never throws.
  *
@@ -137,6 +148,7 @@ export const grade = (response: string, gold: string, options: GradeOptions): Ou
   if (bad !== undefined) return bad
   try {
     const exact = options.exactIntegers === true
+    warmUp(options.mode)
     return withBudget(options.workMs ?? defaultLimits.workMs, () =>
       options.extraction === "lenient" ? gradeLenient(response, gold, options.mode, exact) : gradeUnchecked(response, gold, options.mode, exact))
   } catch (e) {

@@ -251,7 +251,7 @@ const extractExpr = (m: RegExpMatchArray): { value: Value | undefined; text: str
  * contain `\(`, not a newline) and `\[…\]` (which may contain `\[`) can overlap: each opening
  * scans to its closing delimiter, and the sum of those distances is the quadratic part.
  */
-export const regexWork = (text: string): number => {
+const regexWork = (text: string): number => {
   const n = text.length
   // an "answer" anchor retries the spans that open within its `.{0,50}?` reach: weight by the anchors
   // in the 60 characters before an opening
@@ -283,7 +283,7 @@ export const regexWork = (text: string): number => {
  * The steps of the plain-expression patterns (gold answers only): an expression starts at a digit and
  * its `[digits . whitespace operators]*` run is scanned to its end and back from every such start.
  */
-export const exprWork = (text: string): number => {
+const exprWork = (text: string): number => {
   let work = text.length
   let runEnd = text.length
   for (let i = text.length - 1; i >= 0; i--) {
@@ -299,7 +299,7 @@ export const exprWork = (text: string): number => {
  * refused at once (`TimedOut`). Measured here at ≈ 8 ns per step, so the default 1000 ms admits 4·10⁷
  * steps, ≈ 0.3 s.
  */
-export const REGEX_STEPS_PER_MS = 40_000
+const REGEX_STEPS_PER_MS = 40_000
 
 const extract = (text: string, patterns: ReadonlyArray<Pattern>, norm: MvNormalization, firstMatch: boolean): Array<Extracted> => {
   checkPredictedWork(regexWork(text) + (patterns.some((p) => p.kind === "expr") ? exprWork(text) : 0), REGEX_STEPS_PER_MS)

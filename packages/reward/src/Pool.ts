@@ -22,7 +22,7 @@ import * as MathRuler from "./MathRuler.js"
 export interface PoolOptions {
   /** Number of worker threads (default: the machine's available parallelism). */
   readonly size?: number
-  /** Hard wall-clock limit per verification, in milliseconds (default 5000). */
+  /** Hard wall-clock limit per verification, in milliseconds (default 5000); also the workers' default work budget. */
   readonly timeoutMs?: number
   /**
    * The module each worker runs (default: this package's `Worker.js`). For tests that need a
@@ -226,10 +226,12 @@ export class VerifierPool {
     this.updateRefs()
   }
 
-  private submit(req: PoolRequest): Promise<PoolResponse> {
+  private submit(request: PoolRequest): Promise<PoolResponse> {
     if (this.closed || this.broken !== undefined) {
-      return Promise.resolve(failed(req, { _tag: "Invalid", reason: this.broken ?? "pool is closed" }))
+      return Promise.resolve(failed(request, { _tag: "Invalid", reason: this.broken ?? "pool is closed" }))
     }
+    // in a worker the work budget defaults to the hard limit (the in-thread default is for the main thread)
+    const req = request.options.workMs === undefined ? ({ ...request, options: { ...request.options, workMs: this.timeoutMs } } as PoolRequest) : request
     return new Promise((resolve) => {
       this.queue.push({ req, resolve })
       this.dispatch()
