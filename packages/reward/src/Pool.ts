@@ -142,6 +142,7 @@ export class VerifierPool {
         slot.ready = true
         this.startFailures = 0
         this.dispatch()
+        this.notifyReady()
         return
       }
       const job = slot.chunk[0]
@@ -167,14 +168,34 @@ export class VerifierPool {
     return slot
   }
 
+  private readyWaiters: Array<() => void> = []
+
+  private notifyReady() {
+    if (this.slots.every((s) => s.ready) && this.standby.ready) for (const w of this.readyWaiters.splice(0)) w()
+    this.updateRefs()
+  }
+
+  /**
+   * Resolves once every worker, the standby included, has started (a replaced worker takes ~0.1–1 s to
+   * start, more on a loaded machine; a verification submitted meanwhile waits in the queue, off the clock).
+   */
+  ready(): Promise<void> {
+    return new Promise((resolve) => {
+      this.readyWaiters.push(resolve)
+      this.notifyReady()
+    })
+  }
+
   /** Workers keep the process alive exactly while there is work queued or running. */
   private updateRefs() {
     const busy = this.queue.length > 0 || this.slots.some((s) => s.chunk.length > 0)
+    const waiting = this.readyWaiters.length > 0
     for (const s of this.slots) {
-      if (busy) s.worker.ref()
+      if (busy || (waiting && !s.ready)) s.worker.ref()
       else s.worker.unref()
     }
-    this.standby.worker.unref()
+    if (waiting && !this.standby.ready) this.standby.worker.ref()
+    else this.standby.worker.unref()
   }
 
   private finish(slot: Slot, res: PoolResponse) {
@@ -263,6 +284,7 @@ export class VerifierPool {
   /** Stops every worker; pending verifications answer `Invalid`. */
   async close(): Promise<void> {
     this.closed = true
+    for (const w of this.readyWaiters.splice(0)) w()
     for (const p of this.queue.splice(0)) p.resolve(failed(p.req, { _tag: "Invalid", reason: "pool is closed" }))
     for (const slot of this.slots) {
       if (slot.timer !== undefined) clearTimeout(slot.timer)

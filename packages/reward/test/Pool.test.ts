@@ -40,7 +40,8 @@ describe("VerifierPool", () => {
     // a score keeps its format part: the spin response has none
     const s = await pool.score("spin:600000", "1", { mode: "mathruler" })
     assert.deepEqual(s, { overall: 0, format: 0, accuracy: 0, outcome: { _tag: "TimedOut", limitMs: limit } })
-    // the replacement workers serve
+    // the replacement workers start and serve
+    await pool.ready()
     const again = await pool.gradeBatch([{ response: "\\boxed{9}", gold: "9" }, { response: "\\boxed{8}", gold: "9" }], { mode: "mathruler" })
     assert.deepEqual(again.map((o) => o._tag), ["Correct", "Incorrect"])
   })

@@ -5,7 +5,7 @@
  * @internal
  */
 import { isMainThread, parentPort } from "node:worker_threads"
-import { grade, score } from "../Grader.js"
+import { grade, modes, score } from "../Grader.js"
 import type { PoolBatch, PoolRequest, PoolResponse } from "../Pool.js"
 
 /** Answers one request with the synchronous grader. */
@@ -21,5 +21,7 @@ export const serve = (answer: (req: PoolRequest) => PoolResponse): void => {
   port.on("message", (msg: PoolBatch) => {
     for (const req of msg.batch) port.postMessage(answer(req))
   })
+  // compile the regexes and mathjs's functions before the first clock starts
+  for (const mode of modes) grade("<think>w</think> \\boxed{x^2+\\frac{1}{2}}", "x^2+0.5", { mode })
   port.postMessage({ ready: true })
 }
