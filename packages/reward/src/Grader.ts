@@ -64,7 +64,9 @@ export interface GradeOptions {
   /**
    * Work budget of one grading on the calling thread, in milliseconds (default 1000): the graders check
    * the clock at every step whose count grows with the input and answer `TimedOut` once it is spent.
-   * (A single regular-expression scan cannot be interrupted; the pool's hard limit covers that.)
+   * A single regular-expression scan cannot be interrupted: in `"math-verify"` mode one predicted to
+   * need more than the budget allows is refused at once, also `TimedOut`. In a pool's workers the
+   * default is the pool's `timeoutMs`.
    */
   readonly workMs?: number
   /** Longer responses are `Invalid` (default 300 000 characters). */

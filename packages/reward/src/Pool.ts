@@ -3,7 +3,8 @@
  * at a time, with a hard wall-clock limit per verification: a worker that exceeds it is terminated (a
  * synchronous CAS call cannot be interrupted any other way), the verification answers `TimedOut`, and a
  * standby worker, started in advance, takes its place at once (so the next verification does not wait
- * for a worker to start, and its own limit still holds). A worker that crashes answers `Invalid` and is replaced the same way.
+ * for a worker to start, and its own limit still holds). A worker that crashes answers `Invalid` and is
+ * replaced the same way.
  *
  * Idle workers do not keep the process alive; call `close()` when done anyway.
  *

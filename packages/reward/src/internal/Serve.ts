@@ -21,7 +21,7 @@ export const serve = (answer: (req: PoolRequest) => PoolResponse): void => {
   port.on("message", (msg: PoolBatch) => {
     for (const req of msg.batch) port.postMessage(answer(req))
   })
-  // compile the regexes and mathjs's functions before the first clock starts
-  for (const mode of modes) grade("<think>w</think> \\boxed{x^2+\\frac{1}{2}}", "x^2+0.5", { mode })
+  // the first grading in each mode warms the grader up (regexes, mathjs): before the first clock starts
+  for (const mode of modes) grade("\\boxed{1}", "1", { mode })
   port.postMessage({ ready: true })
 }
