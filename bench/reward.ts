@@ -9,7 +9,16 @@
  * The Python references took, per call on this kind of machine (corpus README §8): MathRuler
  * 0.16 ms median (PAPO's compute_score), Math-Verify 1.41 ms median (gold parse + response parse + verify).
  *
- *   npm run bench -- reward [--rounds N]
+ * Then the adversarial workload (the corpus's adversarial cases and generated pathological responses
+ * of up to 300k characters: unclosed boxes, overlapping \( and \[ spans, "answer" anchors, …; answer
+ * against a gold of the same kind of up to 20k characters too), per mode: the worst time of one
+ * grading on the main thread under the default work budget (`in_thread`), and the worst time from
+ * submission to answer on a pool whose workers have all started (`pool.ready()`) and run without a work
+ * budget, so that only the pool's hard limit stops them (`pool`), against `--limit-ms` (default 1000)
+ * and the bound limit·1.1 + 50 ms. (Waiting for a replacement worker to start is queueing, off the
+ * clock; `replaced` counts the kills.)
+ *
+ *   npm run bench -- reward [--rounds N] [--limit-ms L]
  */
 import { readFileSync } from "node:fs"
 import { availableParallelism } from "node:os"
@@ -26,9 +35,23 @@ interface Case {
 const argv = process.argv.slice(2)
 const roundsArg = argv.indexOf("--rounds")
 const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : 5
+const limitArg = argv.indexOf("--limit-ms")
+const limitMs = limitArg >= 0 ? Number(argv[limitArg + 1]) : 1000
 const corpus = JSON.parse(readFileSync("test/fixtures/verifier/cases-public.json", "utf8")) as { cases: Array<Case> }
 // the adversarial cases measure robustness, not throughput
 const cases = corpus.cases.filter((c) => c.source !== "adversarial")
+
+/** Pathological inputs: a unit repeated to just under the response limit, and as a 20k-character gold. */
+const generated = Object.entries({
+  "unclosed-boxed": "\\boxed{", "paren-boxed": "\\(\\boxed{", "bracket-boxed": "\\[\\boxed{", "answer-paren": "answer \\(",
+  "dollar-boxed": "$\\boxed{", "display-dollar-boxed": "$$\\boxed{", "boxed-dollar": "\\boxed{$", "answer-dollar": "answer $",
+  "closed-boxes": "\\boxed{1}", "empty-boxes-close": "\\boxed{}}", "braces": "{", "fracs": "\\frac{", "sqrt": "\\sqrt{",
+  "digits": "1 ", "sum": "1+", "left-paren": "\\left(", "final-answer": "final answer is "
+}).flatMap(([name, unit]) => [
+  { id: `generated/${name}`, gold: "1", response: unit.repeat(Math.floor(299_000 / unit.length)) },
+  { id: `generated/${name}/gold`, gold: unit.repeat(Math.floor(19_000 / unit.length)), response: "<think>x</think> \\boxed{1}" }
+])
+const adversarial = [...corpus.cases.filter((c) => c.source === "adversarial"), ...generated]
 const reference = { mathruler: 0.16, "math-verify": 1.41 }
 
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -92,4 +115,44 @@ try {
   }
 } finally {
   await pool.close()
+}
+
+// ---------------------------------------------------------------------------------------------------
+// adversarial: the worst case in-thread (work budget) and on the pool (hard limit)
+
+const worst = (xs: Array<{ id: string; ms: number; outcome: string }>) => xs.reduce((a, b) => (b.ms > a.ms ? b : a))
+const bound = limitMs * 1.1 + 50
+for (const mode of Grader.modes) {
+  const inThread = adversarial.map((c) => {
+    const t = performance.now()
+    const o = Grader.grade(c.response, c.gold, { mode })
+    return { id: c.id, ms: performance.now() - t, outcome: o._tag }
+  })
+  const w = worst(inThread)
+  console.log(JSON.stringify({
+    bench: "reward-adversarial", mode, runner: "in-thread", cases: adversarial.length, work_budget_ms: Grader.defaultLimits.workMs,
+    worst_ms: Number(w.ms.toFixed(1)), worst_case: w.id, worst_outcome: w.outcome,
+    timed_out: inThread.filter((x) => x.outcome === "TimedOut").length, within_budget: w.ms <= Grader.defaultLimits.workMs
+  }))
+}
+const hardPool = VerifierPool.create({ size: threads, timeoutMs: limitMs })
+try {
+  await hardPool.gradeBatch(cases.slice(0, 64), { mode: "math-verify" }) // workers started and warm
+  for (const mode of Grader.modes) {
+    const onPool: Array<{ id: string; ms: number; outcome: string }> = []
+    for (const c of adversarial) {
+      await hardPool.ready() // after a kill, the replacement has started: the clock measures the verification
+      const t = performance.now()
+      const o = await hardPool.grade(c.response, c.gold, { mode, workMs: 600_000 }) // no work budget: only the hard limit
+      onPool.push({ id: c.id, ms: performance.now() - t, outcome: o._tag })
+    }
+    const w = worst(onPool)
+    console.log(JSON.stringify({
+      bench: "reward-adversarial", mode, runner: "pool", threads, cases: adversarial.length, limit_ms: limitMs, bound_ms: bound,
+      worst_ms: Number(w.ms.toFixed(1)), worst_case: w.id, worst_outcome: w.outcome,
+      timed_out: onPool.filter((x) => x.outcome === "TimedOut").length, replaced: hardPool.counters.replaced, within_bound: w.ms <= bound
+    }))
+  }
+} finally {
+  await hardPool.close()
 }

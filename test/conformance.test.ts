@@ -55,3 +55,23 @@ test("the CLI refuses a file that is not a conformance file, naming it", () => {
   assert.equal(r.status, 2)
   assert.match(r.stderr, /other\.json: not a conformance file/)
 })
+
+test("the CLI grades the exact-numbers verifier cases, and names a case that disagrees", () => {
+  const dir = mkdtempSync(join(tmpdir(), "papo-conf-"))
+  const corpus = JSON.parse(readFileSync("test/fixtures/verifier/cases-exact.json", "utf8")) as {
+    cases: Array<{ id: string; math_verify: { correct: boolean | null } }>
+  }
+  const good = spawnSync(process.execPath, ["apps/conformance/dist/src/main.js", "test/fixtures/verifier/cases-exact.json"], { encoding: "utf8" })
+  assert.equal(good.stdout.trim().split("\n").at(-1), `${2 * corpus.cases.length} passed, 0 failed`, good.stdout.split("\n").filter((l) => l.startsWith("FAIL")).join("\n"))
+  assert.equal(good.status, 0)
+  // flip one reference verdict: the run must fail on exactly that case
+  const flipped = corpus.cases.find((c) => c.id === "exact/int17-neighbour")!
+  flipped.math_verify.correct = true
+  const file = join(dir, "exact-tampered.json")
+  writeFileSync(file, JSON.stringify(corpus))
+  const bad = spawnSync(process.execPath, ["apps/conformance/dist/src/main.js", file], { encoding: "utf8" })
+  const fails = bad.stdout.split("\n").filter((l) => l.startsWith("FAIL"))
+  assert.deepEqual(fails.map((l) => l.split(":")[0]), ["FAIL exact/int17-neighbour [math-verify]"])
+  assert.equal(bad.stdout.trim().split("\n").at(-1), `${2 * corpus.cases.length - 1} passed, 1 failed`)
+  assert.equal(bad.status, 1)
+})

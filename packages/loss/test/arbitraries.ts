@@ -5,6 +5,7 @@
 import assert from "node:assert/strict"
 import * as tf from "@tensorflow/tfjs"
 import fc from "fast-check"
+import type { PerceptionKl } from "../src/index.js"
 
 export const shape = fc.record({ b: fc.integer({ min: 1, max: 4 }), t: fc.integer({ min: 1, max: 6 }) })
 
@@ -45,4 +46,14 @@ export const assertNoLeak = (f: () => tf.TensorContainer | object) => {
   const out = f()
   tf.dispose(out as tf.TensorContainer)
   assert.equal(tf.memory().numTensors, before, "tensors leaked")
+}
+
+/** KL_prcp as the reference configures it: k3, token-mean, no clipping and no token mask. */
+export const prcpConfig: PerceptionKl.PerceptionKlConfig = {
+  klPrcpPenalty: "low_var_kl",
+  lossAggMode: "token",
+  useKlPrcpClipping: false,
+  klPrcpClipping: 0.2,
+  useKlPrcpTokenLevelMask: false,
+  klPrcpTokenLevelMaskTopP: 0.2
 }

@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import * as Extract from "./Extract.js"
+import { BudgetExceeded, withBudget } from "./internal/Budget.js"
 import * as MathRuler from "./MathRuler.js"
 import * as MathVerify from "./MathVerify.js"
 
@@ -54,6 +55,20 @@ export interface GradeOptions {
    * that letter ("(B)", "B.", "B. 45°", `\text{B}`) is accepted.
    */
   readonly extraction?: "reference" | "lenient"
+  /**
+   * `"mathruler"` only: keep integers exact instead of MathRuler's `int(float(x))` normalization (under
+   * which `12345678901234567` equals `12345678901234568`). Default false, as the reference grades.
+   * (`"math-verify"` is always exact for integers, rationals and integer powers, as Math-Verify is.)
+   */
+  readonly exactIntegers?: boolean
+  /**
+   * Work budget of one grading on the calling thread, in milliseconds (default 1000): the graders check
+   * the clock at every step whose count grows with the input and answer `TimedOut` once it is spent.
+   * A single regular-expression scan cannot be interrupted: in `"math-verify"` mode one predicted to
+   * need more than the budget allows is refused at once, also `TimedOut`. In a pool's workers the
+   * default is the pool's `timeoutMs`.
+   */
+  readonly workMs?: number
   /** Longer responses are `Invalid` (default 300 000 characters). */
   readonly maxResponseChars?: number
   /** Longer gold answers are `Invalid` (default 20 000 characters). */
@@ -65,7 +80,7 @@ export interface GradeOptions {
  *
  * @category configuration
  */
-export const defaultLimits = { maxResponseChars: 300_000, maxGoldChars: 20_000 } as const
+export const defaultLimits = { maxResponseChars: 300_000, maxGoldChars: 20_000, workMs: 1000 } as const
 
 const check = (response: unknown, gold: unknown, options: GradeOptions): Outcome | undefined => {
   if (typeof response !== "string") return { _tag: "Invalid", reason: "response is not a string" }
@@ -81,7 +96,7 @@ const check = (response: unknown, gold: unknown, options: GradeOptions): Outcome
 }
 
 /** Lenient extraction: the answer users mean, and the choice-letter rule. */
-const gradeLenient = (response: string, gold: string, mode: Mode): Outcome => {
+const gradeLenient = (response: string, gold: string, mode: Mode, exactIntegers: boolean): Outcome => {
   const found = Extract.extractAnswer(mode === "mathruler" ? MathRuler.squeezeTags(response) : response)
   if (found === undefined) return { _tag: "NoAnswer" }
   const extracted = found.answer
@@ -90,14 +105,14 @@ const gradeLenient = (response: string, gold: string, mode: Mode): Outcome => {
     const letter = Extract.choiceLetter(extracted)
     if (letter !== undefined) return letter === goldLetter ? { _tag: "Correct", extracted } : { _tag: "Incorrect", extracted }
   }
-  return gradeUnchecked(`\\boxed{${extracted}}`, gold, mode, extracted)
+  return gradeUnchecked(`\\boxed{${extracted}}`, gold, mode, exactIntegers, extracted)
 }
 
-const gradeUnchecked = (response: string, gold: string, mode: Mode, shown?: string): Outcome => {
+const gradeUnchecked = (response: string, gold: string, mode: Mode, exactIntegers: boolean, shown?: string): Outcome => {
   if (mode === "mathruler") {
     const content = MathRuler.boxedContent(MathRuler.squeezeTags(response))
     const extracted = content ?? "None"
-    if (MathRuler.gradeAnswer(extracted, gold)) return { _tag: "Correct", extracted: shown ?? extracted }
+    if (MathRuler.gradeAnswer(extracted, gold, { exactIntegers })) return { _tag: "Correct", extracted: shown ?? extracted }
     return content === undefined ? { _tag: "NoAnswer" } : { _tag: "Incorrect", extracted: shown ?? extracted }
   }
   const g = MathVerify.parseGold(gold)
@@ -106,6 +121,17 @@ const gradeUnchecked = (response: string, gold: string, mode: Mode, shown?: stri
   if (a.length === 0) return { _tag: "NoAnswer" }
   const extracted = shown ?? a[0]!.text
   return MathVerify.verify(g, a) ? { _tag: "Correct", extracted } : { _tag: "Incorrect", extracted }
+}
+
+const warm = new Set<Mode>()
+/**
+ * The first grading in a process compiles the extraction regexes and mathjs's functions (≈ 0.3 s for
+ * `math-verify`): done once, outside the work budget, so that the budget measures the input's cost only.
+ */
+const warmUp = (mode: Mode) => {
+  if (warm.has(mode)) return
+  warm.add(mode)
+  gradeUnchecked("<think>w</think> \\boxed{x^2+\\frac{1}{2}}", "x^2+0.5", mode, false)
 }
 
 /**
@@ -123,8 +149,12 @@ export const grade = (response: string, gold: string, options: GradeOptions): Ou
   const bad = check(response, gold, options)
   if (bad !== undefined) return bad
   try {
-    return options.extraction === "lenient" ? gradeLenient(response, gold, options.mode) : gradeUnchecked(response, gold, options.mode)
+    const exact = options.exactIntegers === true
+    warmUp(options.mode)
+    return withBudget(options.workMs ?? defaultLimits.workMs, () =>
+      options.extraction === "lenient" ? gradeLenient(response, gold, options.mode, exact) : gradeUnchecked(response, gold, options.mode, exact))
   } catch (e) {
+    if (e instanceof BudgetExceeded) return { _tag: "TimedOut", limitMs: e.limitMs }
     return { _tag: "Invalid", reason: `grader error: ${e instanceof Error ? e.message : String(e)}` }
   }
 }

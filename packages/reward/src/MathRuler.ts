@@ -203,6 +203,26 @@ const strIsInt = (x: string): boolean => {
 
 const strToInt = (x: string): string => pyIntString(pyFloat(x.replace(/,/g, ""))!)
 
+/** An integer literal as Python's `int()` reads it (sign, digits, underscores between digits, outer whitespace). */
+const INT_LITERAL = /^[ \t\n\r\f\v]*[+-]?\d(?:_?\d)*[ \t\n\r\f\v]*$/
+
+/** The exact decimal string of an integer literal, or undefined. */
+const exactInt = (x: string): string | undefined => (INT_LITERAL.test(x) ? BigInt(x.replace(/_/g, "").trim()).toString() : undefined)
+
+/**
+ * Options of {@link normalize} and {@link gradeAnswer}.
+ *
+ * @category configuration
+ */
+export interface MathRulerOptions {
+  /**
+   * `false` (default, MathRuler's behaviour): integers are normalized through a double, as
+   * `str(int(float(x)))` does, so integers beyond 2^53 that round to the same double are equal
+   * (`12345678901234567` = `12345678901234568`). `true`: integer literals are kept exact (BigInt).
+   */
+  readonly exactIntegers?: boolean
+}
+
 /**
  * MathRuler's `_normalize`: removes an enclosing `\text{}`, `%`, `$`, unit words, `^\circ`, one pair of
  * outer braces and `,\!`; maps " or "/" and " to commas and million/billion/trillion to powers of ten;
@@ -213,7 +233,8 @@ const strToInt = (x: string): string => pyIntString(pyFloat(x.replace(/,/g, ""))
  * import { MathRuler } from "@papo/reward"
  * MathRuler.normalize("\\text{5 meters}") // => "5"
  */
-export const normalize = (input: string): string => {
+export const normalize = (input: string, options: MathRulerOptions = {}): string => {
+  const exact = options.exactIntegers === true
   let expr = input
   const m = /^\\text\{([^\n]+?)\}\n?$/.exec(expr)
   if (m !== null) expr = m[1]!
@@ -224,14 +245,14 @@ export const normalize = (input: string): string => {
   expr = expr.replace(/\^ *\\circ/g, "")
   if (expr.length > 0 && expr[0] === "{" && expr[expr.length - 1] === "}") expr = expr.slice(1, -1)
   expr = expr.replace(/,\\! */g, "")
-  const asInt = isFloatInt(expr)
+  const asInt = (exact ? exactInt(expr) : undefined) ?? isFloatInt(expr)
   if (asInt !== undefined) expr = asInt
   if (expr.includes("\\")) expr = parseLatexToText(expr)
   expr = expr.replace(/- */g, "-")
   expr = expr.replace(/([0-9]) +([0-9])/g, "$1+$2")
   expr = expr.replaceAll(" ", "").replaceAll("{", "").replaceAll("}", "")
   expr = expr.toLowerCase()
-  if (strIsInt(expr)) expr = strToInt(expr)
+  if (strIsInt(expr)) expr = (exact ? exactInt(expr.replace(/,/g, "")) : undefined) ?? strToInt(expr)
   return expr
 }
 
@@ -262,8 +283,13 @@ const shouldAllowEval = (expr: string): boolean =>
 /** MathRuler's `are_equal_under_sympy`: `simplify(gt − given) == 0`, guarded by `should_allow_eval`. */
 const PLAIN_NUMBER = /^-?(?:[1-9]\d*|0)?(?:\.\d*)?$/
 
-const equalUnderSympy = (gt: string, given: string): boolean => {
+const equalUnderSympy = (gt: string, given: string, exact: boolean): boolean => {
   if (!shouldAllowEval(`(${gt})-(${given})`)) return false
+  if (exact) {
+    const a = exactInt(gt)
+    const b = exactInt(given)
+    if (a !== undefined && b !== undefined) return a === b
+  }
   // fast path: two plain decimal literals (what most answers are) compare exactly, as sympy's Floats do
   if (PLAIN_NUMBER.test(gt) && PLAIN_NUMBER.test(given) && /\d/.test(gt) && /\d/.test(given)) return Number(gt) === Number(given)
   const a = pyToMathjs(gt.replaceAll("^", "**"))
@@ -280,11 +306,13 @@ const equalUnderSympy = (gt: string, given: string): boolean => {
  * import { MathRuler } from "@papo/reward"
  * MathRuler.gradeAnswer("\\frac{2}{4}", "\\frac{1}{2}") // => false
  * MathRuler.gradeAnswer("0.5", "\\frac{1}{2}") // => true
+ * MathRuler.gradeAnswer("12345678901234567", "12345678901234568") // => true (int(float(x)))
+ * MathRuler.gradeAnswer("12345678901234567", "12345678901234568", { exactIntegers: true }) // => false
  */
-export const gradeAnswer = (given: string, groundTruth: string): boolean => {
+export const gradeAnswer = (given: string, groundTruth: string, options: MathRulerOptions = {}): boolean => {
   if (mathdNormalize(groundTruth) === mathdNormalize(given)) return true
-  const gtN = normalize(groundTruth)
-  const givenN = normalize(given)
+  const gtN = normalize(groundTruth, options)
+  const givenN = normalize(given, options)
   if (gtN === givenN) return true
   if (givenN.length === 0) return false
   const gtElems = splitTuple(gtN)
@@ -297,7 +325,7 @@ export const gradeAnswer = (given: string, groundTruth: string): boolean => {
     let ok: boolean
     if (isFrac(g) && isFrac(a)) ok = g === a
     else if (strIsInt(g) !== strIsInt(a)) ok = false
-    else ok = equalUnderSympy(g, a)
+    else ok = equalUnderSympy(g, a, options.exactIntegers === true)
     if (!ok) return false
   }
   // Python's loop leaves is_correct unset for zero elements, which only happens for an empty gt (caught above)

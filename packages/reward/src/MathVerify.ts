@@ -14,6 +14,8 @@
  *
  * @since 0.1.0
  */
+import { BudgetExceeded, checkBudget, checkPredictedWork } from "./internal/Budget.js"
+import { exactlyEqual } from "./internal/Exact.js"
 import { numericallyEqual, pointScope, evaluateIn, freeSymbols } from "./internal/Numeric.js"
 import { approx, canonical, LatexParseError, parseLatexValue, type RelOp, type Scalar, show, toMathjs, type Value } from "./internal/LatexValue.js"
 import { type MvNormalization, normalizeLatex } from "./internal/MvNormalize.js"
@@ -37,12 +39,21 @@ const envPattern = (prefix: string, context: "boxed" | "plain"): string => {
   let id = "(?:\\\\[$]|[^\\n$])"
   let ip = "(?:[^\\\\\\n]|\\\\(?!\\)))"
   let ib = "[^\\n\\]\\[]"
-  const wrap = (x: string) => (context === "boxed" ? `${x}*?\\\\boxed\\{${x}+?\\}${x}*?` : `${x}+?`)
-  dd = wrap(dd)
-  db = wrap(db)
-  id = wrap(id)
-  ip = wrap(ip)
-  ib = wrap(ib)
+  // Math-Verify's boxed form is `x*?\\boxed\{x+?\}x*?`. Its nested lazy loops backtrack over every later
+  // `\boxed{` and "}" of the span (cubic on unclosed boxes). If a later box or brace completes the
+  // match, the first one does too (x accepts "}" and "\\" alone), so both loops are made atomic with the
+  // lookahead-and-backreference idiom: the same matches, linear work per start.
+  const wrap = (x: string, k: string) => {
+    if (context !== "boxed") return `${x}+?`
+    const a = `${prefix}${k}_box`
+    const b = `${prefix}${k}_brace`
+    return `(?=(?<${a}>${x}*?\\\\boxed\\{))\\k<${a}>(?=(?<${b}>${x}+?\\}))\\k<${b}>${x}*?`
+  }
+  dd = wrap(dd, "dd")
+  db = wrap(db, "db")
+  id = wrap(id, "id")
+  ip = wrap(ip, "ip")
+  ib = wrap(ib, "ib")
   const patterns = [
     `(?<!\\\\)\\$\\$(?<${prefix}latexDisplayDollar>${dd})(?<!\\\\)\\$\\$`,
     `(?<!\\\\)\\\\\\[(?<${prefix}latexDisplayBracket>${db})(?<!\\\\)\\\\\\]`,
@@ -59,11 +70,47 @@ const envPattern = (prefix: string, context: "boxed" | "plain"): string => {
 
 type Kind = "latex" | "expr"
 interface Pattern {
-  readonly re: RegExp
+  /** Every match, left to right, as a global `RegExp.exec` loop would give them. */
+  readonly matches: (text: string) => Iterable<RegExpExecArray>
   readonly priority: number
   readonly kind: Kind
   /** A cheap necessary condition on the lower-cased text (skips the regex when false). */
   readonly gate: (lower: string) => boolean
+}
+
+/** At most this many matches of one pattern are considered (only garbage has more). */
+const MAX_MATCHES = 10_000
+
+/** The matches of a global regex (exec on the shared regex: matchAll would clone the big pattern on every call). */
+const regexMatches = (re: RegExp) =>
+  function* (text: string): Generator<RegExpExecArray> {
+    re.lastIndex = 0
+    try {
+      let n = 0
+      for (let m = re.exec(text); m !== null && n++ < MAX_MATCHES; m = re.exec(text)) {
+        if (m[0].length === 0) re.lastIndex++
+        yield m
+      }
+    } finally {
+      re.lastIndex = 0
+    }
+  }
+
+/**
+ * The matches of Math-Verify's `(?P<latexBoxed>\\boxed{.+})` (DOTALL, greedy) in linear time: the regex
+ * engine tries every `\boxed{` and scans to the end from each one, quadratic in unclosed boxes. The
+ * greedy `.+\}` ends at the last "}" of the text, so the only match runs from the first `\boxed{` that
+ * has at least one character before that "}" to it; after it no "}" is left for another match.
+ */
+function* greedyBoxed(text: string): Generator<RegExpExecArray> {
+  const close = text.lastIndexOf("}")
+  const start = text.indexOf("\\boxed{")
+  if (close < 0 || start < 0) return
+  // leftmost `\boxed{` at i with i + 8 <= close (".+" needs one character); the first one is leftmost
+  if (start + 8 > close) return
+  const full = text.slice(start, close + 1)
+  const m = Object.assign([full], { index: start, input: text, groups: { first_latexBoxed: full } }) as unknown as RegExpExecArray
+  yield m
 }
 
 const hasAny = (...subs: ReadonlyArray<string>) => (lower: string) => subs.some((x) => lower.includes(x))
@@ -82,9 +129,10 @@ const latexPatterns = (withoutAnchor: boolean, boxedPriority: number): Array<Pat
   if (withoutAnchor) out.push([L, 300, env])
   if (boxedPriority >= 0) {
     out.push([`${envPattern("first_", "boxed")}${next("boxed", "\\s*")}`, boxedPriority, hasAny("\\boxed")])
-    out.push(["(?<first_latexBoxed>\\\\boxed\\{.+\\})", boxedPriority, hasAny("\\boxed{")])
   }
-  return out.map(([p, priority, gate]) => ({ re: new RegExp(p, "gs"), priority, kind: "latex" as const, gate }))
+  const patterns = out.map(([p, priority, gate]) => ({ matches: regexMatches(new RegExp(p, "gs")), priority, kind: "latex" as const, gate }))
+  if (boxedPriority >= 0) patterns.push({ matches: greedyBoxed, priority: boxedPriority, kind: "latex", gate: hasAny("\\boxed{") })
+  return patterns
 }
 
 const exprPatterns = (): Array<Pattern> => {
@@ -107,7 +155,7 @@ const exprPatterns = (): Array<Pattern> => {
     [exprWith, 300, digits],
     [numberWith, 300, digits]
   ]
-  return out.map(([p, priority, gate]) => ({ re: new RegExp(p, "g"), priority, kind: "expr" as const, gate }))
+  return out.map(([p, priority, gate]) => ({ matches: regexMatches(new RegExp(p, "g")), priority, kind: "expr" as const, gate }))
 }
 
 const GOLD_PATTERNS = [...latexPatterns(true, 50), ...exprPatterns()].sort((a, b) => a.priority - b.priority)
@@ -129,7 +177,8 @@ const tryParse = (latex: string): Value | undefined => {
         if (parts.length > 2) {
           try {
             return parseLatexValue(parts[parts.length - 1]!)
-          } catch {
+          } catch (e2) {
+            if (e2 instanceof BudgetExceeded) throw e2
             return undefined
           }
         }
@@ -140,12 +189,21 @@ const tryParse = (latex: string): Value | undefined => {
   }
 }
 
+const PREFIXES = ["first", "next1", "next2", "next3", "next4", "next5"]
+const SPAN_KINDS = ["latexDisplayDollar", "latexDisplayBracket", "latexInlineDollar", "latexInlineParenthesis", "latexInlineBracket", "latexFraction", "latexBoxed"]
+
 const extractLatex = (m: RegExpMatchArray, norm: MvNormalization): { value: Value | undefined; text: string } => {
   const groups = m.groups ?? {}
   const found: Array<{ latex: string; prefix: string }> = []
-  for (const prefix of ["first", "next1", "next2", "next3", "next4", "next5"]) {
-    const entry = Object.entries(groups).find(([name, v]) => name.startsWith(`${prefix}_latex`) && v !== undefined && v !== "")
-    if (entry !== undefined) found.push({ latex: entry[1]!, prefix })
+  for (const prefix of PREFIXES) {
+    // one alternative of an environment matches, so at most one of these groups is set
+    for (const kind of SPAN_KINDS) {
+      const v = groups[`${prefix}_${kind}`]
+      if (v !== undefined && v !== "") {
+        found.push({ latex: v, prefix })
+        break
+      }
+    }
   }
   if (found.length === 0) return { value: undefined, text: "" }
   const values: Array<Value | undefined> = []
@@ -186,7 +244,65 @@ const extractExpr = (m: RegExpMatchArray): { value: Value | undefined; text: str
   return { value: undefined, text: expr }
 }
 
+/**
+ * The steps the extraction regexes can take on `text`, within a constant factor. Every span pattern
+ * scans lazily from its opening delimiter to its closing one. `$…$`, `$$…$$` and ` […] ` spans end at the
+ * next delimiter of their kind, which is the next start, so they cost O(n) in all. `\(…\)` (which may
+ * contain `\(`, not a newline) and `\[…\]` (which may contain `\[`) can overlap: each opening
+ * scans to its closing delimiter, and the sum of those distances is the quadratic part.
+ */
+const regexWork = (text: string): number => {
+  const n = text.length
+  // an "answer" anchor retries the spans that open within its `.{0,50}?` reach: weight by the anchors
+  // in the 60 characters before an opening
+  const anchors = new Int32Array(n + 1)
+  const lower = text.toLowerCase()
+  for (let at = lower.indexOf("answer"); at >= 0; at = lower.indexOf("answer", at + 1)) anchors[at + 1] = 1
+  for (let i = 1; i <= n; i++) anchors[i]! += anchors[i - 1]!
+  const weight = (i: number) => 1 + anchors[i]! - anchors[Math.max(0, i - 60)]!
+  // each anchor also tries every span alternative at each of the 50 positions after it (≈ 2000 steps)
+  let work = n + 2000 * anchors[n]!
+  let parenClose = n
+  let newline = n
+  let bracketClose = n
+  for (let i = n - 2; i >= 0; i--) {
+    const c = text.charCodeAt(i)
+    if (c === 10) newline = i
+    else if (c === 92) {
+      const d = text.charCodeAt(i + 1)
+      if (d === 41) parenClose = i // \)
+      else if (d === 93) bracketClose = i // \]
+      else if (d === 40) work += (Math.min(parenClose, newline) - i) * weight(i) // \(
+      else if (d === 91) work += (bracketClose - i) * weight(i) // \[
+    }
+  }
+  return work
+}
+
+/**
+ * The steps of the plain-expression patterns (gold answers only): an expression starts at a digit and
+ * its `[digits . whitespace operators]*` run is scanned to its end and back from every such start.
+ */
+const exprWork = (text: string): number => {
+  let work = text.length
+  let runEnd = text.length
+  for (let i = text.length - 1; i >= 0; i--) {
+    const c = text[i]!
+    if (!/[\d.\s+\-*×/^()÷]/.test(c)) runEnd = i
+    else if (c >= "0" && c <= "9") work += runEnd - i
+  }
+  return work
+}
+
+/**
+ * Regex steps per millisecond of work budget: a scan predicted to need more than the budget allows is
+ * refused at once (`TimedOut`). Measured here at ≈ 8 ns per step, so the default 1000 ms admits 4·10⁷
+ * steps, ≈ 0.3 s.
+ */
+const REGEX_STEPS_PER_MS = 40_000
+
 const extract = (text: string, patterns: ReadonlyArray<Pattern>, norm: MvNormalization, firstMatch: boolean): Array<Extracted> => {
+  checkPredictedWork(regexWork(text) + (patterns.some((p) => p.kind === "expr") ? exprWork(text) : 0), REGEX_STEPS_PER_MS)
   const extracted: Array<Extracted> = []
   const fallbacks: Array<string> = []
   const lower = text.toLowerCase()
@@ -199,21 +315,18 @@ const extract = (text: string, patterns: ReadonlyArray<Pattern>, norm: MvNormali
     let order = 0
     for (const p of group) {
       if (!p.gate(lower)) continue
-      // exec on the shared global regex (matchAll would clone the big pattern on every call)
-      const re = p.re
-      re.lastIndex = 0
-      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+      checkBudget()
+      for (const m of p.matches(text)) {
+        checkBudget()
         const start = m.index
         matches.push({ m, start, end: start + m[0].length, kind: p.kind, order: order++ })
-        if (m[0].length === 0) re.lastIndex++
-        if (matches.length > 10_000) break
       }
-      re.lastIndex = 0
     }
     // rightmost end first, then leftmost start, then pattern order (Python's stable sort, reversed)
     matches.sort((a, b) => b.end - a.end || a.start - b.start || b.order - a.order)
     let found = false
     for (const x of matches) {
+      checkBudget()
       const r = x.kind === "latex" ? extractLatex(x.m, norm) : extractExpr(x.m)
       found = true
       if (r.text) fallbacks.push(r.text)
@@ -313,6 +426,11 @@ const scalarEq = (a: Scalar, b: Scalar): boolean => {
       const y = valueOf(b)
       if (x !== undefined && y !== undefined && x[1] === 0 && y[1] === 0 && round6(x[0]) === round6(y[0])) return true
     }
+  }
+  // integers, rationals and integer powers (symbols at rational points): exact, as sympy compares them
+  if (!hasFloat(a) && !hasFloat(b)) {
+    const exact = exactlyEqual(a, b)
+    if (exact !== undefined) return exact
   }
   // symbolic: simplify(a − b) is zero; exact when a float is involved
   const relTol = hasFloat(a) || hasFloat(b) ? 0 : 1e-9
@@ -481,6 +599,7 @@ const relationAsSet = (r: Rel): Value | undefined => {
 
 /** Math-Verify's `sympy_expr_eq(gold, pred)` on the value model (strict mode). */
 const valueEq = (gold0: Value, pred0: Value): boolean => {
+  checkBudget()
   let gold = gold0
   let pred = pred0
   const goldAssign = isAssignment(gold)
@@ -526,7 +645,8 @@ export const verify = (gold: ReadonlyArray<Extracted>, answer: ReadonlyArray<Ext
       if (g._tag === "Value" && a._tag === "Value") {
         try {
           return valueEq(g.value, a.value)
-        } catch {
+        } catch (e) {
+          if (e instanceof BudgetExceeded) throw e
           return false
         }
       }

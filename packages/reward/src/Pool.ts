@@ -2,7 +2,9 @@
  * A pool of worker threads (`node:worker_threads`) that grades in parallel, one verification per worker
  * at a time, with a hard wall-clock limit per verification: a worker that exceeds it is terminated (a
  * synchronous CAS call cannot be interrupted any other way), the verification answers `TimedOut`, and a
- * fresh worker takes its place. A worker that crashes answers `Invalid` and is replaced the same way.
+ * standby worker, started in advance, takes its place at once (so the next verification does not wait
+ * for a worker to start, and its own limit still holds). A worker that crashes answers `Invalid` and is
+ * replaced the same way.
  *
  * Idle workers do not keep the process alive; call `close()` when done anyway.
  *
@@ -21,8 +23,14 @@ import * as MathRuler from "./MathRuler.js"
 export interface PoolOptions {
   /** Number of worker threads (default: the machine's available parallelism). */
   readonly size?: number
-  /** Hard wall-clock limit per verification, in milliseconds (default 5000). */
+  /** Hard wall-clock limit per verification, in milliseconds (default 5000); also the workers' default work budget. */
   readonly timeoutMs?: number
+  /**
+   * The module each worker runs (default: this package's `Worker.js`). For tests that need a
+   * deterministic slow verification: such a module calls `serve` from `internal/Serve.js` with its own
+   * handler.
+   */
+  readonly workerModule?: URL
 }
 
 /**
@@ -68,10 +76,10 @@ const MAX_CHUNK = 32
  * A worker running `Worker.js`; when this module runs from its TypeScript source (tests, under tsx), the
  * worker registers tsx's loader first, since loader hooks are not inherited by worker threads.
  */
-const startWorker = (): Worker => {
-  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./Worker.js", import.meta.url))
+const startWorker = (module: URL | undefined): Worker => {
+  const entry = module?.href ?? new URL(import.meta.url.endsWith(".ts") ? "./Worker.ts" : "./Worker.js", import.meta.url).href
+  if (!entry.endsWith(".ts")) return new Worker(new URL(entry))
   const tsx = import.meta.resolve("tsx/esm/api")
-  const entry = new URL("./Worker.ts", import.meta.url).href
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}) })`
   return new Worker(code, { eval: true })
 }
@@ -103,6 +111,8 @@ const failed = (req: PoolRequest, outcome: Outcome): PoolResponse => {
  */
 export class VerifierPool {
   private readonly slots: Array<Slot> = []
+  /** A started, idle worker that takes a killed worker's place at once (a worker takes ~0.1–1 s to start). */
+  private standby: Slot
   private readonly queue: Array<Pending> = []
   private nextId = 0
   private closed = false
@@ -111,8 +121,9 @@ export class VerifierPool {
   /** Verifications that hit the time limit, and workers replaced (timeouts and crashes). */
   readonly counters = { timedOut: 0, replaced: 0 }
 
-  private constructor(readonly size: number, readonly timeoutMs: number) {
+  private constructor(readonly size: number, readonly timeoutMs: number, private readonly workerModule: URL | undefined) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn())
+    this.standby = this.spawn()
     this.updateRefs()
   }
 
@@ -121,17 +132,18 @@ export class VerifierPool {
     const size = Math.max(1, Math.floor(options.size ?? availableParallelism()))
     const timeoutMs = options.timeoutMs ?? 5000
     if (!(timeoutMs > 0)) throw new RangeError(`VerifierPool: timeoutMs must be > 0, got ${timeoutMs}`)
-    return new VerifierPool(size, timeoutMs)
+    return new VerifierPool(size, timeoutMs, options.workerModule)
   }
 
   private spawn(): Slot {
-    const worker = startWorker()
+    const worker = startWorker(this.workerModule)
     const slot: Slot = { worker, ready: false, chunk: [], timer: undefined }
     worker.on("message", (res: PoolResponse | { readonly ready: true }) => {
       if ("ready" in res) {
         slot.ready = true
         this.startFailures = 0
         this.dispatch()
+        this.notifyReady()
         return
       }
       const job = slot.chunk[0]
@@ -148,6 +160,7 @@ export class VerifierPool {
           for (const p of this.queue.splice(0)) p.resolve(failed(p.req, { _tag: "Invalid", reason: this.broken }))
         } else {
           this.counters.replaced++
+          if (slot === this.standby) this.standby = this.spawn()
           const i = this.slots.indexOf(slot)
           if (i >= 0) this.slots[i] = this.spawn()
         }
@@ -156,13 +169,34 @@ export class VerifierPool {
     return slot
   }
 
+  private readyWaiters: Array<() => void> = []
+
+  private notifyReady() {
+    if (this.slots.every((s) => s.ready) && this.standby.ready) for (const w of this.readyWaiters.splice(0)) w()
+    this.updateRefs()
+  }
+
+  /**
+   * Resolves once every worker, the standby included, has started (a replaced worker takes ~0.1–1 s to
+   * start, more on a loaded machine; a verification submitted meanwhile waits in the queue, off the clock).
+   */
+  ready(): Promise<void> {
+    return new Promise((resolve) => {
+      this.readyWaiters.push(resolve)
+      this.notifyReady()
+    })
+  }
+
   /** Workers keep the process alive exactly while there is work queued or running. */
   private updateRefs() {
     const busy = this.queue.length > 0 || this.slots.some((s) => s.chunk.length > 0)
+    const waiting = this.readyWaiters.length > 0
     for (const s of this.slots) {
-      if (busy) s.worker.ref()
+      if (busy || (waiting && !s.ready)) s.worker.ref()
       else s.worker.unref()
     }
+    if (waiting && !this.standby.ready) this.standby.worker.ref()
+    else this.standby.worker.unref()
   }
 
   private finish(slot: Slot, res: PoolResponse) {
@@ -181,7 +215,9 @@ export class VerifierPool {
     slot.chunk = []
     void slot.worker.terminate()
     this.counters.replaced++
-    const fresh = this.spawn()
+    let fresh = this.standby
+    if (fresh.ready) this.standby = this.spawn()
+    else fresh = this.spawn()
     const i = this.slots.indexOf(slot)
     if (i >= 0) this.slots[i] = fresh
     this.queue.unshift(...rest)
@@ -212,10 +248,12 @@ export class VerifierPool {
     this.updateRefs()
   }
 
-  private submit(req: PoolRequest): Promise<PoolResponse> {
+  private submit(request: PoolRequest): Promise<PoolResponse> {
     if (this.closed || this.broken !== undefined) {
-      return Promise.resolve(failed(req, { _tag: "Invalid", reason: this.broken ?? "pool is closed" }))
+      return Promise.resolve(failed(request, { _tag: "Invalid", reason: this.broken ?? "pool is closed" }))
     }
+    // in a worker the work budget defaults to the hard limit (the in-thread default is for the main thread)
+    const req = request.options.workMs === undefined ? ({ ...request, options: { ...request.options, workMs: this.timeoutMs } } as PoolRequest) : request
     return new Promise((resolve) => {
       this.queue.push({ req, resolve })
       this.dispatch()
@@ -247,12 +285,13 @@ export class VerifierPool {
   /** Stops every worker; pending verifications answer `Invalid`. */
   async close(): Promise<void> {
     this.closed = true
+    for (const w of this.readyWaiters.splice(0)) w()
     for (const p of this.queue.splice(0)) p.resolve(failed(p.req, { _tag: "Invalid", reason: "pool is closed" }))
     for (const slot of this.slots) {
       if (slot.timer !== undefined) clearTimeout(slot.timer)
       for (const p of slot.chunk) p.resolve(failed(p.req, { _tag: "Invalid", reason: "pool is closed" }))
       slot.chunk = []
     }
-    await Promise.all(this.slots.map((s) => s.worker.terminate()))
+    await Promise.all([...this.slots, this.standby].map((s) => s.worker.terminate()))
   }
 }

@@ -29,6 +29,61 @@ describe("Grader", () => {
     assert.equal(mr("1.2\\times10^{3}", "1200"), "Incorrect") // integer gt needs an integer answer
   })
 
+  it("math-verify mode compares large integers, rationals and integer powers exactly (issue 14)", () => {
+    const mv = (a: string, g: string) => Grader.grade(boxedResponse(a), g, { mode: "math-verify" })._tag
+    assert.equal(mv("12345678901234567", "12345678901234568"), "Incorrect")
+    assert.equal(mv("100000000000000000001", "100000000000000000002"), "Incorrect")
+    assert.equal(mv("2^{64}", "18446744073709551616"), "Correct") // 2^64 by hand
+    assert.equal(mv("2^{64}", "18446744073709551617"), "Incorrect")
+    assert.equal(mv("1000000001", "1000000000"), "Incorrect") // a relative tolerance of 1e-9 accepted this
+    assert.equal(mv("\\frac{10^{20}+1}{3}", "\\frac{100000000000000000001}{3}"), "Correct")
+    assert.equal(mv("x\\cdot 10^{20}+1", "10^{20}x"), "Incorrect") // symbols at exact rational points
+  })
+
+  it("mathruler mode keeps MathRuler's int(float(x)) by default, and is exact with exactIntegers", () => {
+    const mr = (a: string, g: string, exactIntegers?: boolean) => Grader.grade(boxedResponse(a), g, { mode: "mathruler", exactIntegers })._tag
+    assert.equal(mr("12345678901234567", "12345678901234568"), "Correct") // both are the double 12345678901234568
+    assert.equal(mr("100000000000000000001", "100000000000000000002"), "Correct")
+    assert.equal(mr("12345678901234567", "12345678901234568", true), "Incorrect")
+    assert.equal(mr("100000000000000000001", "100000000000000000002", true), "Incorrect")
+    assert.equal(mr("12345678901234567", "12345678901234567", true), "Correct")
+  })
+
+  it("large integers: equal ones agree, neighbours differ (math-verify; mathruler with exactIntegers)", () => {
+    const big = fc.bigInt({ min: 10n ** 16n, max: 10n ** 40n })
+    fc.assert(
+      fc.property(big, fc.bigInt({ min: 1n, max: 1000n }), (n, d) => {
+        const g = n.toString()
+        for (const options of [{ mode: "math-verify" }, { mode: "mathruler", exactIntegers: true }] as const) {
+          assert.equal(Grader.grade(boxedResponse(g), g, options)._tag, "Correct")
+          assert.equal(Grader.grade(boxedResponse((n + d).toString()), g, options)._tag, "Incorrect", `${options.mode}: ${n + d} vs ${g}`)
+        }
+      }),
+      { numRuns: 100 }
+    )
+  })
+
+  it("integer powers are exact: b^k equals its decimal expansion and not its neighbours (math-verify)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 12 }), fc.integer({ min: 20, max: 60 }), (b, k) => {
+        const exact = BigInt(b) ** BigInt(k)
+        const mv = (g: bigint) => Grader.grade(boxedResponse(`${b}^{${k}}`), g.toString(), { mode: "math-verify" })._tag
+        assert.equal(mv(exact), "Correct")
+        assert.equal(mv(exact + 1n), "Incorrect")
+        assert.equal(mv(exact - 1n), "Incorrect")
+      }),
+      { numRuns: 60 }
+    )
+  })
+
+  it("the in-thread work budget answers TimedOut instead of running on", () => {
+    const heavy = boxedResponse("1+".repeat(500) + "1")
+    assert.deepEqual(Grader.grade(heavy, "501", { mode: "math-verify", workMs: 0 }), { _tag: "TimedOut", limitMs: 0 })
+    assert.equal(Grader.grade(heavy, "501", { mode: "math-verify", workMs: 60_000 })._tag, "Correct")
+    // 40k unclosed boxes (280k characters): the extraction is linear, the verdict is NoAnswer
+    for (const mode of Grader.modes) assert.equal(Grader.grade("\\boxed{".repeat(40_000), "1", { mode, workMs: 60_000 })._tag, "NoAnswer")
+  })
+
   it("tells NoAnswer, Invalid and Incorrect apart", () => {
     assert.deepEqual(Grader.grade("no box here", "7", { mode: "mathruler" }), { _tag: "NoAnswer" })
     assert.deepEqual(Grader.grade("just text", "7", { mode: "math-verify" }), { _tag: "NoAnswer" })

@@ -10,6 +10,8 @@
  * @internal
  */
 
+import { checkBudget } from "./Budget.js"
+
 /** A scalar expression tree. */
 export type Scalar =
   | { readonly k: "num"; readonly text: string; readonly float: boolean }
@@ -159,6 +161,7 @@ class Parser {
     }
   }
   private enter() {
+    checkBudget()
     if (++this.depth > MAX_DEPTH) fail("too deep")
   }
   private leave() {

@@ -70,9 +70,13 @@ export const extractAllBoxed = (text: string): string => {
   const results: Array<string> = []
   let current = text.length
   let maxPos = text.length
+  // the last occurrence of each before `current`, searched again only once passed (one search per
+  // occurrence: searching both every time is quadratic when one of them never occurs)
+  let b = text.lastIndexOf("\\boxed", current - 1)
+  let f = text.lastIndexOf("\\fbox", current - 1)
   for (let guard = 0; guard < 100_000; guard++) {
-    const b = text.lastIndexOf("\\boxed", current - 1)
-    const f = text.lastIndexOf("\\fbox", current - 1)
+    if (b >= current) b = text.lastIndexOf("\\boxed", current - 1)
+    if (f >= current) f = text.lastIndexOf("\\fbox", current - 1)
     if (b < 0 && f < 0) break
     const start = Math.max(b, f)
     let p = start + (b > f ? 6 : 5)

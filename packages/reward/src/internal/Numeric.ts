@@ -7,6 +7,7 @@
  * @internal
  */
 import { all, create, type MathNode } from "mathjs"
+import { checkBudget } from "./Budget.js"
 
 /** One mathjs instance, numbers as IEEE doubles (fast; exact rationals are not needed for a zero test). */
 export const math = create(all!, { number: "number", predictable: false })
@@ -64,6 +65,7 @@ export const pointScope = (symbols: ReadonlyArray<string>, k: number): Record<st
 
 /** Evaluates an expression in a scope; undefined on any failure or a non-scalar result. */
 export const evaluateIn = (expr: string, scope: Readonly<Record<string, unknown>>): readonly [number, number] | undefined => {
+  checkBudget()
   try {
     return toPair(compile(expr).fn({ ...scope }))
   } catch {

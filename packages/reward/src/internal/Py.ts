@@ -61,11 +61,10 @@ export const pyRoundIntString = (x: number): string => {
   const d = x - f
   let r = d > 0.5 ? f + 1 : d < 0.5 ? f : f % 2 === 0 ? f : f + 1
   if (Object.is(r, -0)) r = 0
-  return Math.abs(r) < 1e21 ? String(r) : BigInt(r).toString()
+  return BigInt(r).toString() // the double's exact integer value, as Python prints it
 }
 
 /** `str(int(x))` for a finite float: truncation toward zero, printed in full. */
 export const pyIntString = (x: number): string => {
-  const t = Math.trunc(x)
-  return Math.abs(t) < 1e21 ? String(Object.is(t, -0) ? 0 : t) : BigInt(t).toString()
+  return BigInt(Math.trunc(x)).toString() // the double's exact integer value, as Python prints it
 }
