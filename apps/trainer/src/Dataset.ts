@@ -13,6 +13,8 @@
 import { readFile } from "node:fs/promises"
 import { dirname, resolve } from "node:path"
 import { Data, Effect } from "effect"
+import { type Config, defaultConfig } from "./Config.js"
+import * as Cued from "./Cued.js"
 import * as Digits from "./Digits.js"
 import type { Example } from "./Example.js"
 import * as Images from "./Images.js"
@@ -60,6 +62,8 @@ export interface SplitOptions {
   readonly testImageShare: number
   readonly seed: number
   readonly onBadRecord: "stop" | "skip"
+  /** The cued-digit task's settings (`data.cued`); its defaults when absent. */
+  readonly cued?: Config["data"]["cued"] | undefined
   /** The model's input: every image is resized to it. */
   readonly imageShape: Images.ImageShape
   /** The verifier's reading of a ground-truth answer; null when it cannot read it. */
@@ -174,6 +178,20 @@ export const loadSplit = (options: SplitOptions): Effect.Effect<Split, DatasetEr
         examples: Shapes.generate({ ...options, height: 28, width: 56 }).map(
           (e) => ({ ...e, image: Images.resize(e.image, options.imageShape) })
         ),
+        skipped: []
+      }))
+    case "cued":
+      return Effect.sync(() => ({
+        name: "cued",
+        // Drawn at the model's input size (no resize blurs the glyph), in its channels.
+        examples: Cued.generate({
+          ...(options.cued ?? defaultConfig.data.cued),
+          split: options.split,
+          size: options.size,
+          seed: options.seed,
+          height: options.imageShape.height,
+          width: options.imageShape.width
+        }).map((e) => ({ ...e, image: Images.resize(e.image, options.imageShape) })),
         skipped: []
       }))
     default:
