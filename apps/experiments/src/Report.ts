@@ -318,14 +318,14 @@ export const forestPlot = (cs: ReadonlyArray<Comparison>): string => {
   const step = span > 20 ? 10 : span > 8 ? 5 : span > 4 ? 2 : 1
   const ticks = Array.from({ length: 2 * Math.floor(span / step) + 1 }, (_, i) => (i - Math.floor(span / step)) * step)
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">` +
-    `<text x="${left}" y="14">paired difference vs baseline (points), mean and 95% t-interval across seeds</text>` +
+    `<text x="10" y="14">paired difference vs baseline (points): mean and 95% t-interval across seeds</text>` +
     `${ticks.map(tick).join("")}${body}</svg>`
 }
 
 /** The curves the paper watches, each with the metric names that may hold it, first found wins. */
-const curves: ReadonlyArray<{ readonly file: string; readonly title: string; readonly keys: ReadonlyArray<string> }> = [
-  { file: "greedy_conflict", title: "greedy accuracy on the conflict test items (learning speed)", keys: ["val/greedy_accuracy/conflict"] },
-  { file: "greedy_uncued", title: "greedy accuracy on the uncued test items", keys: ["val/greedy_accuracy/uncued"] },
+const curves: ReadonlyArray<{ readonly file: string; readonly title: string; readonly keys: ReadonlyArray<string>; readonly raw?: boolean }> = [
+  { file: "greedy_conflict", title: "greedy accuracy on the conflict test items (learning speed)", keys: ["val/greedy_accuracy/conflict"], raw: true },
+  { file: "greedy_uncued", title: "greedy accuracy on the uncued test items", keys: ["val/greedy_accuracy/uncued"], raw: true },
   { file: "reward", title: "training reward (overall = 0.9·accuracy + 0.1·format)", keys: ["reward/overall"] },
   { file: "accuracy", title: "training accuracy", keys: ["reward/accuracy"] },
   { file: "kl_prcp", title: "actor/kl_prcp_loss (= −KL_prcp; a sharp drop is the collapse sign)", keys: ["actor/kl_prcp_loss", "monitor/kl_prcp_loss"] },
@@ -372,6 +372,12 @@ const samplesOf = async (dir: string, count: number, keep: (s: { readonly proble
     if (out.length >= count) break
   }
   return out
+}
+
+/** What a cued question's image shows and what its cue says. */
+const readingOf = (s: { readonly problem: string; readonly answer: string }) => {
+  const q = Cued.readQuestion(s.problem, s.answer)
+  return q === null ? "" : `; the image shows ${q.digit}${q.cue === null ? "" : `, the cue says ${q.cue}`}`
 }
 
 /** A cued-digit question whose cue names another digit than the image's. */
@@ -424,7 +430,7 @@ export const writeReport = async (dir: string, result: StudyResult): Promise<str
   for (const c of curves) {
     const series = result.arms.map((a) => seriesFor(result.runs, a, c.keys)).filter((s): s is Series => s !== null)
     if (series.length === 0) continue
-    images.push({ title: c.title, file: `${c.file}.png`, png: lineChart({ title: c.title, xLabel: "step", yLabel: c.file, series, smoothing: 0.6 }) })
+    images.push({ title: c.title, file: `${c.file}.png`, png: lineChart({ title: c.title, xLabel: "step", yLabel: c.file, series, smoothing: c.raw ? 0 : 0.6 }) })
   }
   for (const im of images) await writeFile(join(figures, im.file), im.png)
 
@@ -435,7 +441,7 @@ export const writeReport = async (dir: string, result: StudyResult): Promise<str
     if (run === undefined) continue
     for (const s of await samplesOf(run.dir, 3, conflictTask ? isConflict : () => true)) {
       examples.push(`<figure><img src="data:image/png;base64,${s.image.toString("base64")}" alt="original | masked">
-<figcaption><b>${escape(arm)}</b>, ${escape(s.step)}: <i>${escape(s.problem)}</i> (answer ${escape(s.answer)})<br>
+<figcaption><b>${escape(arm)}</b>, ${escape(s.step)}: <i>${escape(s.problem)}</i> (answer ${escape(s.answer)}${conflictTask ? readingOf(s) : ""})<br>
 <code>${escape(s.response)}</code><br>reward ${s.reward.toFixed(2)}, ${escape(s.outcome)}</figcaption></figure>`)
     }
   }
