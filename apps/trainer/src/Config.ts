@@ -50,7 +50,7 @@ const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
  *
  * @category configuration
  */
-export const builtinTasks = ["digits", "shapes", "cued"] as const
+export const builtinTasks = ["cued", "digits", "shapes"] as const
 
 /**
  * A split: a built-in task or a JSONL file (EasyR1 fields `images`, `problem`, `answer`).
@@ -133,7 +133,7 @@ const CuedConfig = Schema.Struct({
 })
 
 const DataConfig = Schema.Struct({
-  /** Training split: "digits", "shapes", "cued" or a .jsonl file. */
+  /** Training split: "cued", "digits", "shapes" or a .jsonl file. */
   train: withDefault(DataSource, "digits"),
   /** Held-out split; a built-in task draws it from digit images disjoint from training. */
   test: withDefault(DataSource, "digits"),
