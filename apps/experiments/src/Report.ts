@@ -217,16 +217,14 @@ export const primary = (result: StudyResult) => {
   if (result.primary === null) return null
   const { method, subset } = result.primary
   const c = comparisons(result).find((x) => x.arm === method && x.measure.name === `accuracy, ${subset}`)
-  if (c === undefined) return null
-  return {
+  const head = {
     metric: `accuracy on the ${subset} test subset (avg@k, fraction)`,
     baseline: result.presets[result.baseline] ?? result.baseline,
-    method: result.presets[method] ?? method,
-    seeds: c.paired.n,
-    diffMean: c.paired.mean,
-    ci95: c.paired.ci95,
-    verdict: c.verdict
+    method: result.presets[method] ?? method
   }
+  // Not compared (the warm start failed its checks, or the arms did not run): no numbers, and why.
+  if (c === undefined) return { ...head, seeds: 0, diffMean: null, ci95: null, verdict: "not compared" }
+  return { ...head, seeds: c.paired.n, diffMean: c.paired.mean, ci95: c.paired.ci95, verdict: c.verdict }
 }
 
 const pctOf = (x: number) => `${(100 * x).toFixed(1)}%`

@@ -64,11 +64,15 @@ test("the primary result: conflict accuracy, PAPO-G − GRPO, with its hand-comp
   assert.equal(p.baseline, "grpo")
   assert.equal(p.method, "papo-g")
   assert.equal(p.seeds, 3)
-  assert.ok(Math.abs(p.diffMean - 0.102) < 1e-12)
-  assert.ok(Math.abs(p.ci95[0] - 0.0995159) < 1e-6 && Math.abs(p.ci95[1] - 0.1044841) < 1e-6, String(p.ci95))
+  assert.ok(Math.abs(p.diffMean! - 0.102) < 1e-12)
+  assert.ok(Math.abs(p.ci95![0] - 0.0995159) < 1e-6 && Math.abs(p.ci95![1] - 0.1044841) < 1e-6, String(p.ci95))
   assert.match(verdicts(study(0.6, 0.2, [1, 2, 3], "cued"))[0]!, /accuracy on the conflict test items: \+10\.2 points/)
   assert.match(verdicts(study(0.6, 0.2, [1, 2, 3], "cued"))[0]!, /Answers following the cue on conflict items: −5\.0 points/)
   assert.equal(primary(study(0.6, 0.2)), null)
+  const invalid = { ...checked(0.5, 0.7), runs: checked(0.5, 0.7).runs.filter((r) => r.kind === "sft") }
+  assert.deepEqual(primary(invalid), {
+    metric: "accuracy on the conflict test subset (avg@k, fraction)", baseline: "grpo", method: "papo-g", seeds: 0, diffMean: null, ci95: null, verdict: "not compared"
+  })
 })
 
 test("failed warm-start checks replace the comparison with the sentence that the miniature is invalid", () => {
