@@ -111,7 +111,7 @@ const Range = Schema.Tuple([NonNegative, NonNegative]).check(
 /**
  * The cued-digit task (`cued`, see Cued.ts): one bitmap digit, a question adding to it, and on some
  * questions a cue word tied to a digit (the language prior). Defaults from the warm-start pilots in
- * apps/experiments/studies/README.md: at these values the warm start can see and still follows the cue.
+ * apps/experiments/README.md: at these values the warm start can see and still follows the cue.
  */
 const CuedConfig = Schema.Struct({
   /** Share of training questions with a cue word (the test split has equal conflict / agree / uncued thirds). */
