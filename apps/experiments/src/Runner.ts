@@ -31,6 +31,34 @@ export interface RunOutcome {
 }
 
 /**
+ * The warm-start checks of a task with a language prior: uncued accuracy (it can see) and the share of
+ * conflict answers that follow the cue (the shortcut exists), fractions in [0, 1], against the study's
+ * thresholds.
+ *
+ * @category models
+ */
+export interface Checks {
+  readonly canSee: number
+  readonly followsPrior: number
+  readonly valid: boolean
+  readonly thresholds: { readonly canSee: number; readonly followsPrior: number }
+}
+
+/**
+ * The checks of a warm start's evaluation (NaN, and not valid, when a subset is missing).
+ *
+ * @example
+ * warmStartChecks(evalOfWarmStart, { canSee: 0.8, followsPrior: 0.6 }) // => { canSee: 0.91, followsPrior: 0.72, valid: true, thresholds }
+ *
+ * @category constructors
+ */
+export const warmStartChecks = (result: Evaluate.EvalResult, thresholds: Checks["thresholds"]): Checks => {
+  const canSee = result.subsets["uncued"]?.accuracy ?? NaN
+  const followsPrior = result.subsets["conflict"]?.priorRate ?? NaN
+  return { canSee, followsPrior, valid: canSee >= thresholds.canSee && followsPrior >= thresholds.followsPrior, thresholds }
+}
+
+/**
  * Everything a report needs.
  *
  * @category models
@@ -42,6 +70,12 @@ export interface StudyResult {
   readonly arms: ReadonlyArray<string>
   readonly seeds: ReadonlyArray<number>
   readonly runs: ReadonlyArray<RunOutcome>
+  /** The warm-start checks, when the study asks for them; the arms ran only if they passed. */
+  readonly checks: Checks | null
+  /** The primary comparison the study names: this arm minus the baseline on this subset's accuracy. */
+  readonly primary: { readonly method: string; readonly subset: string } | null
+  /** Arm label → preset name. */
+  readonly presets: Readonly<Record<string, string>>
   /** `git describe` of the code, or "unknown" outside a git checkout. */
   readonly codeVersion: string
   readonly backend: string
@@ -112,12 +146,23 @@ export const runStudy = (plan: Plan, options: { readonly fresh?: boolean; readon
     if (options.fresh) yield* Effect.tryPromise(() => rm(root, { recursive: true, force: true }))
     const outcomes: Array<RunOutcome> = []
     let init: string | null = null
+    let checks: Checks | null = null
     for (const [i, run] of plan.runs.entries()) {
+      if (run.kind === "rl" && checks !== null && !checks.valid) break
       const { done, dir }: { readonly done: Done; readonly dir: string } = yield* runOne(run, run.kind === "sft" ? null : init, i + 1, plan.runs.length)
       if (run.kind === "sft") {
         const checkpoint: string | null = yield* Run.latestCheckpoint(dir)
         if (checkpoint === null) return yield* Effect.die(new Error(`the warm start in ${dir} left no checkpoint`))
         init = checkpoint
+        const thresholds = plan.spec.checks
+        if (thresholds !== undefined) {
+          checks = warmStartChecks(done.eval, thresholds)
+          const pct = (x: number) => `${(100 * x).toFixed(1)}%`
+          yield* Console.log(
+            `warm-start checks: uncued accuracy ${pct(checks.canSee)} (needs ≥ ${pct(thresholds.canSee)}), conflict answers following the cue ` +
+              `${pct(checks.followsPrior)} (needs ≥ ${pct(thresholds.followsPrior)}): ${checks.valid ? "valid" : "INVALID for the question; the arms are not run"}`
+          )
+        }
       }
       const metrics = run.kind === "rl" ? yield* Run.readMetrics(dir) : []
       const events = yield* readEvents(dir)
@@ -130,6 +175,9 @@ export const runStudy = (plan: Plan, options: { readonly fresh?: boolean; readon
       arms: plan.spec.arms.map((a) => a.label),
       seeds: plan.spec.seeds,
       runs: outcomes,
+      checks,
+      primary: plan.spec.primary ?? null,
+      presets: Object.fromEntries(plan.spec.arms.map((a) => [a.label, a.preset])),
       codeVersion: codeVersion(),
       backend: options.backend,
       startedAt,

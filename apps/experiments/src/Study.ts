@@ -1,7 +1,8 @@
 /**
- * A study: one SFT warm start per seed, then several RL arms trained from that same checkpoint with the
- * same seeds and data order, each evaluated on the held-out split. `compare` (the main job) is the
- * smallest one: GRPO vs PAPO-G. Studies are YAML files in `apps/experiments/studies/`.
+ * A study: an SFT warm start (one per seed, or one shared by all with `sharedWarmStart`), then several RL
+ * arms trained from that checkpoint with the same seeds and data order, each evaluated on the held-out
+ * split. `compare` (the main job) is GRPO vs PAPO-G on the cued-digit task, with the warm-start checks
+ * and a primary result paired by seed. Studies are YAML files in `apps/experiments/studies/`.
  *
  * ```yaml
  * description: GRPO vs PAPO-G on the digit task
@@ -56,7 +57,21 @@ export const StudySpec = Schema.Struct({
   sft: OptionalPartial,
   arms: Schema.Array(Arm).check(Schema.isMinLength(1)),
   /** Which arm the others are compared with (its label); default the first. */
-  baseline: Schema.optionalKey(Schema.String)
+  baseline: Schema.optionalKey(Schema.String),
+  /**
+   * The seed of one warm start that every seed's arms start from (the arms still differ by seed: data
+   * order, sampling, masks). Absent: one warm start per seed.
+   */
+  sharedWarmStart: Schema.optionalKey(Schema.Int),
+  /**
+   * The warm-start checks of a task with a language prior (test subsets `uncued` and `conflict`): the
+   * least uncued accuracy (it can see) and the least share of conflict answers that follow the cue (the
+   * shortcut exists). When either fails, the arms are not run and the report says the miniature is
+   * invalid for the question.
+   */
+  checks: Schema.optionalKey(Schema.Struct({ canSee: Schema.Number, followsPrior: Schema.Number })),
+  /** The primary result: this arm minus the baseline on this test subset's accuracy, paired by seed. */
+  primary: Schema.optionalKey(Schema.Struct({ method: Schema.String, subset: Schema.String }))
 })
 
 /**
@@ -119,21 +134,27 @@ new StudyError({ source, problems: Config.schemaProblems(e.issue, raw) })
     const duplicate = labels.find((l, i) => labels.indexOf(l) !== i)
     if (duplicate !== undefined) return yield* new StudyError({ source, problems: [`arm label "${duplicate}" is used twice`] })
     const baseline = spec.baseline ?? labels[0]!
-    if (!labels.includes(baseline)) {
-      return yield* new StudyError({ source, problems: [`baseline "${baseline}" is not an arm; arms: ${labels.join(", ")}`] })
+    for (const [what, label] of [["baseline", baseline], ["primary.method", spec.primary?.method ?? baseline]] as const) {
+      if (!labels.includes(label)) return yield* new StudyError({ source, problems: [`${what} "${label}" is not an arm; arms: ${labels.join(", ")}`] })
     }
     // Command-line overrides win over the study's own settings, for every run.
     const resolve = (label: string, seed: number, extra: Config.Partial, kind: "sft" | "rl") =>
       Config.resolveConfig(
         Config.deepMerge(Config.deepMerge(Config.deepMerge(spec.base, extra), options.overrides ?? {}), {
-          trainer: { seed, outputDir: options.outputDir, experimentName: `${name}/seed-${seed}/${slug(label)}` },
+          trainer: {
+            seed,
+            outputDir: options.outputDir,
+            experimentName: kind === "sft" && spec.sharedWarmStart !== undefined ? `${name}/warm-start` : `${name}/seed-${seed}/${slug(label)}`
+          },
           data: { seed }
         }),
         `${source}, ${kind === "sft" ? "warm start" : `arm "${label}"`}, seed ${seed}`
       ).pipe(Effect.map((config): PlannedRun => ({ kind, label, seed, config })))
     const runs: Array<PlannedRun> = []
+    const shared = spec.sharedWarmStart
+    if (shared !== undefined) runs.push(yield* resolve("SFT", shared, { ...spec.sft, preset: "grpo" }, "sft"))
     for (const seed of spec.seeds) {
-      runs.push(yield* resolve("SFT", seed, { ...spec.sft, preset: "grpo" }, "sft"))
+      if (shared === undefined) runs.push(yield* resolve("SFT", seed, { ...spec.sft, preset: "grpo" }, "sft"))
       for (const arm of spec.arms) runs.push(yield* resolve(arm.label, seed, { ...arm.overrides, preset: arm.preset }, "rl"))
     }
     return { name, spec, baseline, runs } satisfies Plan

@@ -11,23 +11,40 @@ const failure = async (text: string) => {
   return String(exit.cause)
 }
 
-test("every shipped study resolves: one warm start per seed, then each arm, all valid configs", async () => {
+test("every shipped study resolves: a warm start per seed (or one shared), then each arm, all valid configs", async () => {
   const dir = "apps/experiments/studies"
   for (const f of (await readdir(dir)).filter((x) => x.endsWith(".yaml"))) {
-    const p = await Effect.runPromise(Study.plan(f.slice(0, -5), await readFile(`${dir}/${f}`, "utf8"), { outputDir: "out" }))
-    assert.equal(p.runs.length, p.spec.seeds.length * (1 + p.spec.arms.length), f)
+    const name = f.slice(0, -5)
+    const p = await Effect.runPromise(Study.plan(name, await readFile(`${dir}/${f}`, "utf8"), { outputDir: "out" }))
+    const shared = p.spec.sharedWarmStart !== undefined
+    assert.equal(p.runs.length, (shared ? 1 : p.spec.seeds.length) + p.spec.seeds.length * p.spec.arms.length, f)
     assert.equal(p.runs[0]!.kind, "sft")
+    assert.equal(p.runs.filter((r) => r.kind === "sft").length, shared ? 1 : p.spec.seeds.length, f)
     for (const r of p.runs) {
       assert.equal(r.config.trainer.seed, r.seed)
       assert.equal(r.config.data.seed, r.seed)
-      assert.ok(r.config.trainer.experimentName.startsWith(`${f.slice(0, -5)}/seed-${r.seed}/`))
+      const folder = shared && r.kind === "sft" ? `${name}/warm-start` : `${name}/seed-${r.seed}/`
+      assert.ok(r.config.trainer.experimentName.startsWith(folder), `${f}: ${r.config.trainer.experimentName}`)
     }
   }
 })
 
+test("compare: one shared warm start on cue-heavy data, six or more seeds of RL on data with conflicts", async () => {
+  const p = await Effect.runPromise(Study.plan("compare", await readFile("apps/experiments/studies/compare.yaml", "utf8"), { outputDir: "out" }))
+  const [sft, ...rl] = p.runs
+  assert.equal(sft!.kind, "sft")
+  assert.ok(rl.every((r) => r.kind === "rl"))
+  assert.ok(p.spec.seeds.length >= 6)
+  assert.equal(sft!.config.data.train, "cued")
+  assert.ok(sft!.config.data.cued.agree >= 0.9, "the warm start learns the prior")
+  for (const r of rl) assert.equal(r.config.data.cued.agree, 0.5, "RL data has conflicts")
+  assert.deepEqual(p.spec.checks, { canSee: 0.8, followsPrior: 0.6 })
+  assert.deepEqual(p.spec.primary, { method: "PAPO-G", subset: "conflict" })
+})
+
 test("arms differ only in what their presets and overrides set: same seeds, same data, same steps", async () => {
   const p = await Effect.runPromise(Study.plan("c", await readFile("apps/experiments/studies/compare.yaml", "utf8"), { outputDir: "out" }))
-  const [grpo, papo] = p.runs.filter((r) => r.kind === "rl")
+  const [grpo, papo] = p.runs.filter((r) => r.kind === "rl" && r.seed === p.spec.seeds[0])
   assert.deepEqual(grpo!.config.data, papo!.config.data)
   assert.equal(grpo!.config.trainer.maxSteps, papo!.config.trainer.maxSteps)
   assert.equal(grpo!.config.algorithm.useKlPrcp, false)
@@ -45,4 +62,5 @@ test("an unknown preset, a duplicate label and a missing baseline are refused", 
   assert.match(await failure("description: x\nseeds: [1]\narms: [{ label: A, preset: ppo }]\n"), /preset/)
   assert.match(await failure("description: x\nseeds: [1]\narms: [{ label: A, preset: grpo }, { label: A, preset: papo-g }]\n"), /arm label "A" is used twice/)
   assert.match(await failure("description: x\nseeds: [1]\nbaseline: B\narms: [{ label: A, preset: grpo }]\n"), /baseline "B" is not an arm/)
+  assert.match(await failure("description: x\nseeds: [1]\nprimary: { method: B, subset: conflict }\narms: [{ label: A, preset: grpo }]\n"), /primary.method "B" is not an arm/)
 })

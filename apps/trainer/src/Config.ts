@@ -51,7 +51,7 @@ const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
  *
  * @category configuration
  */
-export const builtinTasks = ["digits", "shapes"] as const
+export const builtinTasks = ["cued", "digits", "shapes"] as const
 
 /**
  * The file kinds a split can name: EasyR1 JSONL (image paths) or Parquet as Hugging Face `datasets`
@@ -116,8 +116,37 @@ const base = PapoLoss.presets.grpo
 /** The per-token KL estimators (`full` is left out: with per-token inputs it is not a KL). */
 const KlEstimator = Schema.Literals(["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3"])
 
+/** A `[lo, hi]` range of per-item values. */
+const Range = Schema.Tuple([NonNegative, NonNegative]).check(
+  Schema.makeFilter(([lo, hi]) => lo <= hi, { expected: "a range [lo, hi] with lo ≤ hi" })
+)
+
+/**
+ * The cued-digit task (`cued`, see Cued.ts): one bitmap digit, a question adding to it, and on some
+ * questions a cue word tied to a digit (the language prior). Defaults from the warm-start pilots in
+ * apps/experiments/README.md: at these values the warm start can see and still follows the cue.
+ */
+const CuedConfig = Schema.Struct({
+  /** Share of training questions with a cue word (the test split has equal conflict / agree / uncued thirds). */
+  cueRate: withDefault(Probability, 0.7),
+  /**
+   * Probability that a training cue names the digit drawn. 1 (the warm start's): the cue is a perfect
+   * shortcut, learned beside reading (at 0.95 the warm start looked instead: 6.5% of conflict answers
+   * followed the cue). RL data uses 0.5: half the cues conflict with the image.
+   */
+  agree: withDefault(Probability, 1),
+  /** Per-item pixel-noise σ, uniform in [lo, hi] (a spread, [0.25, 0.4], kept the warm start from learning to read in 600 steps). */
+  noise: withDefault(Range, [0.35, 0.35]),
+  /** Per-item stroke intensity, uniform in [lo, hi]. */
+  intensity: withDefault(Range, [1, 1]),
+  /** Glyph offset in pixels, uniform in ±jitter (the patch embedding has no translation invariance: keep it small). */
+  jitter: withDefault(NonNegativeInt, 0),
+  /** Font pixels become scale × scale blocks (5×7 font × 3 = 15×21 on the 28×56 canvas). */
+  scale: withDefault(PositiveInt, 3)
+})
+
 const DataConfig = Schema.Struct({
-  /** Training split: "digits", "shapes", or a .jsonl or .parquet file. */
+  /** Training split: "cued", "digits", "shapes", or a .jsonl or .parquet file. */
   train: withDefault(DataSource, "digits"),
   /** Held-out split; a built-in task draws it from digit images disjoint from training. */
   test: withDefault(DataSource, "digits"),
@@ -181,7 +210,8 @@ const DataConfig = Schema.Struct({
   /** A malformed record in a JSONL split: stop the run, or skip it (counted and reported). */
   onBadRecord: withDefault(Schema.Literals(["stop", "skip"]), "stop"),
   /** Seed of task generation and data order. */
-  seed: withDefault(Schema.Int, 1)
+  seed: withDefault(Schema.Int, 1),
+  cued: section(CuedConfig)
 })
 
 const AlgorithmConfig = Schema.Struct({
@@ -329,6 +359,8 @@ const TrainerConfig = Schema.Struct({
   saveLimit: withDefault(PositiveInt, 3),
   /** Evaluate every N steps (0: only at the end). */
   valFreq: withDefault(NonNegativeInt, 0),
+  /** Greedy accuracy per test subset every N steps, logged as `val/greedy_accuracy/<subset>` (a learning curve; 0: never). */
+  curveFreq: withDefault(NonNegativeInt, 0),
   /** avg@k: responses per test question (the paper: avg@8 at temperature 1.0). */
   valAvgK: withDefault(PositiveInt, 8),
   /** 0 means greedy decoding. */

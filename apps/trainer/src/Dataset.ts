@@ -20,7 +20,8 @@ import { readFile } from "node:fs/promises"
 import { dirname, resolve } from "node:path"
 import { Tokenizer } from "@papo/model"
 import { Data, Effect } from "effect"
-import type { Config } from "./Config.js"
+import { builtinTasks, type Config, defaultConfig } from "./Config.js"
+import * as Cued from "./Cued.js"
 import * as Digits from "./Digits.js"
 import type { Example } from "./Example.js"
 import * as Images from "./Images.js"
@@ -94,6 +95,8 @@ export interface SplitOptions {
   readonly testImageShare: number
   readonly seed: number
   readonly onBadRecord: "stop" | "skip"
+  /** The cued-digit task's settings (`data.cued`); its defaults when absent. */
+  readonly cued?: Config["data"]["cued"] | undefined
   /** The model's input: every image is resized to it. */
   readonly imageShape: Images.ImageShape
   /** The verifier's reading of a ground-truth answer; null when it cannot read it. */
@@ -347,6 +350,20 @@ export const loadSplit = (options: SplitOptions): Effect.Effect<Split, DatasetEr
         ),
         skipped: []
       }))
+    case "cued":
+      return Effect.sync(() => ({
+        name: "cued",
+        // Drawn at the model's input size (no resize blurs the glyph), in its channels.
+        examples: Cued.generate({
+          ...(options.cued ?? defaultConfig.data.cued),
+          split: options.split,
+          size: options.size,
+          seed: options.seed,
+          height: options.imageShape.height,
+          width: options.imageShape.width
+        }).map((e) => ({ ...e, image: Images.resize(e.image, options.imageShape) })),
+        skipped: []
+      }))
     default:
       return loadFile(options)
   }
@@ -433,7 +450,7 @@ export interface FixedModel {
   readonly maxResponseLength: number
 }
 
-const isBuiltin = (source: string) => source === "digits" || source === "shapes"
+const isBuiltin = (source: string) => (builtinTasks as ReadonlyArray<string>).includes(source)
 
 /** The longest of `lengths` and how many exceed `limit`, as an error naming them, or null. */
 const tooLong = (
@@ -507,6 +524,7 @@ export const load = (
       testImageShare: d.testImageShare,
       seed: d.seed,
       onBadRecord: d.onBadRecord,
+      cued: d.cued,
       imageShape,
       parseAnswer: options.parseAnswer,
       keys

@@ -1,15 +1,22 @@
 /**
  * Evaluation as the paper reports it: accuracy avg@k (k responses per question at a temperature; the
- * paper: avg@8 at 1.0, top-p 1.0), overall and per subset (high / low vision dependency), with every wrong
- * response classified as a perception, reasoning or format error.
+ * paper: avg@8 at 1.0, top-p 1.0), overall and per subset, with every wrong response classified as
+ * following the prior, another perception error, a reasoning error or a format error. Beside it, how
+ * much the policy relies on the image: accuracy with a blank image and with a 60%-masked copy
+ * (`algorithm.maskRatio`), and KL_prcp (k3, as in the loss) on the tokens that carry the answer: the
+ * reading the thinking states and the boxed answer.
  *
  * @since 0.1.0
  */
+import { Kl } from "@papo/loss"
 import { Random, Tokenizer } from "@papo/model"
+import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import type { Config } from "./Config.js"
-import { classify, type Example, type Outcome } from "./Example.js"
+import { classify, type Example, type Outcome, outcomes as outcomeNames } from "./Example.js"
+import * as Rng from "./Rng.js"
 import * as Session from "./Session.js"
+import * as Step from "./Step.js"
 import { Verifier } from "./Verifier.js"
 
 /**
@@ -26,10 +33,18 @@ export interface SubsetResult {
   readonly accuracy: number
   readonly format: number
   readonly outcomes: Readonly<Record<Outcome, number>>
-  /** Perception errors / responses. */
+  /** Misreadings of the image (followed the prior or another perception error) / responses. */
   readonly perceptionErrorRate: number
-  /** Perception errors / wrong responses (the paper's Fig. 1 share). */
+  /** Misreadings / wrong responses (the paper's Fig. 1 share). */
   readonly perceptionErrorShare: number
+  /** Responses that followed the prior (stated the cue's digit where the image shows another) / responses. */
+  readonly priorRate: number
+  /** Accuracy with a blank (all-zero) image. */
+  readonly blankAccuracy: number
+  /** Accuracy with the image patch-masked at `algorithm.maskRatio`. */
+  readonly maskedAccuracy: number
+  /** Mean per-token KL_prcp (k3: original vs masked image) over the answer-bearing tokens; NaN without any. */
+  readonly klPrcpAnswer: number
 }
 
 /**
@@ -42,31 +57,145 @@ export interface EvalResult {
   readonly split: string
   readonly k: number
   readonly temperature: number
+  /** Responses per question of the blank- and masked-image probes. */
+  readonly probeK: number
   readonly overall: SubsetResult
   readonly subsets: Readonly<Record<string, SubsetResult>>
   /** The first few responses, for reading. */
   readonly examples: ReadonlyArray<{ readonly id: string; readonly problem: string; readonly answer: string; readonly response: string; readonly outcome: Outcome }>
 }
 
-const summarize = (rows: ReadonlyArray<{ readonly example: Example; readonly accuracy: number; readonly format: number; readonly outcome: Outcome }>): SubsetResult => {
-  const outcomes: Record<Outcome, number> = { correct: 0, perception: 0, reasoning: 0, format: 0, unclassified: 0 }
-  for (const r of rows) outcomes[r.outcome]++
+interface Row {
+  readonly example: Example
+  readonly response: string
+  readonly accuracy: number
+  readonly format: number
+  readonly outcome: Outcome
+}
+
+interface Probe {
+  readonly example: Example
+  readonly blank: number
+  readonly masked: number
+  /** Sum and count of KL_prcp over the answer tokens of this question's responses. */
+  readonly kl: number
+  readonly klTokens: number
+}
+
+const mean = (xs: ReadonlyArray<number>) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0)
+
+const summarize = (rows: ReadonlyArray<Row>, probes: ReadonlyArray<Probe>): SubsetResult => {
+  const counts = Object.fromEntries(outcomeNames.map((o) => [o, 0])) as Record<Outcome, number>
+  for (const r of rows) counts[r.outcome]++
   const n = rows.length
-  const wrong = n - outcomes.correct
+  const wrong = n - counts.correct
+  const misread = counts.perception + counts.prior
+  const klTokens = probes.reduce((s, p) => s + p.klTokens, 0)
   return {
     questions: new Set(rows.map((r) => r.example.id)).size,
     responses: n,
-    accuracy: n ? rows.reduce((s, r) => s + r.accuracy, 0) / n : 0,
-    format: n ? rows.reduce((s, r) => s + r.format, 0) / n : 0,
-    outcomes,
-    perceptionErrorRate: n ? outcomes.perception / n : 0,
-    perceptionErrorShare: wrong ? outcomes.perception / wrong : 0
+    accuracy: mean(rows.map((r) => r.accuracy)),
+    format: mean(rows.map((r) => r.format)),
+    outcomes: counts,
+    perceptionErrorRate: n ? misread / n : 0,
+    perceptionErrorShare: wrong ? misread / wrong : 0,
+    priorRate: n ? counts.prior / n : 0,
+    blankAccuracy: mean(probes.map((p) => p.blank)),
+    maskedAccuracy: mean(probes.map((p) => p.masked)),
+    klPrcpAnswer: klTokens ? probes.reduce((s, p) => s + p.kl, 0) / klTokens : NaN
   }
 }
 
 /**
+ * Which response tokens carry the answer: the digits right after `<think>` (the reading) and the tokens
+ * inside `\boxed{…}`. One flag per position of `ids` (length `T`, the first `length` tokens are the response).
+ *
+ * @example
+ * answerTokens(tok, encode(tok, "<think>7+3=10</think>\\boxed{10}"), 16, 12) // => flags on "7", "1", "0"
+ *
+ * @category math
+ */
+export const answerTokens = (tok: Tokenizer.Tokenizer, ids: ArrayLike<number>, T: number, length: number): Float32Array => {
+  const flags = new Float32Array(T)
+  let mode: "none" | "reading" | "boxed" = "none"
+  for (let j = 0; j < length; j++) {
+    const t = tok.tokens[ids[j]!] ?? ""
+    if (t === "<think>") mode = "reading"
+    else if (t === "\\boxed{") mode = "boxed"
+    else if (mode === "reading" && /^\d$/.test(t)) flags[j] = 1
+    else if (mode === "boxed" && t !== "}") flags[j] = 1
+    else mode = "none"
+  }
+  return flags
+}
+
+/** k responses per question for `images`, decoded and graded. */
+const respond = (
+  session: Session.Session,
+  config: Config,
+  examples: ReadonlyArray<Example>,
+  images: Float32Array,
+  k: number,
+  temperature: number,
+  rng: Random.Rng
+) =>
+  Effect.gen(function*() {
+    const verifier = yield* Verifier
+    const T = session.modelConfig.maxResponseLength
+    const prompts = Session.encodePrompts(session, config, examples)
+    const out = yield* Effect.promise(() =>
+      Session.sample(session, images, prompts, {
+        groupSize: k,
+        maxNewTokens: T,
+        padId: session.tokenizer.padId,
+        temperature,
+        topP: 1,
+        stopTokens: [session.tokenizer.eosId]
+      }, rng)
+    )
+    const responses = Array.from({ length: examples.length * k }, (_, r) => Tokenizer.decode(session.tokenizer, out.ids.subarray(r * T, r * T + out.lengths[r]!)))
+    const grades = yield* verifier.grade(responses.map((response, r) => ({ response, answer: examples[Math.floor(r / k)]!.answer })))
+    return { prompts, out, responses, grades }
+  })
+
+/** Per-token KL_prcp of sampled responses: log-probs on the original and the masked images, k3. */
+const klPrcpOf = async (
+  session: Session.Session,
+  config: Config,
+  prompts: { readonly ids: Int32Array; readonly length: number },
+  out: { readonly ids: Int32Array; readonly responseMask: Float32Array },
+  images: { readonly original: Float32Array; readonly masked: Float32Array },
+  k: number
+): Promise<Float32Array> => {
+  const T = session.modelConfig.maxResponseLength
+  const n = out.ids.length / T
+  const rows: Session.Rows = {
+    n,
+    images: Session.repeatRows(images.original, images.original.length / (n / k), k),
+    promptIds: Session.repeatRows(prompts.ids, prompts.length, k),
+    promptLength: prompts.length,
+    responseIds: out.ids,
+    responseMask: out.responseMask,
+    responseLength: T
+  }
+  const micro = config.worker.actor.microBatchSizePerDeviceForExperience
+  const temperature = config.worker.rollout.temperature
+  const old = await Session.logProbsOf(session, "policy", rows, { temperature, microBatch: micro })
+  const masked = await Session.logProbsOf(session, "policy", rows, {
+    temperature,
+    microBatch: micro,
+    images: Session.repeatRows(images.masked, images.masked.length / (n / k), k)
+  })
+  const kl = tf.tidy(() => Kl.lowVarKl(tf.tensor2d(old, [n, T]), tf.tensor2d(masked, [n, T])))
+  const values = kl.dataSync() as Float32Array
+  kl.dispose()
+  return values
+}
+
+/**
  * Samples k responses for every question of `test` (seeded by `trainer.seed`, independent of training's
- * generators), grades and classifies them.
+ * generators), grades and classifies them; then the probes: `probeK` responses with a blank and with a
+ * masked image, and KL_prcp on the answer tokens of the k responses.
  *
  * @category math
  */
@@ -77,44 +206,56 @@ export const evaluate = (
   options: { readonly step: number; readonly split: string; readonly k?: number; readonly temperature?: number; readonly batchPrompts?: number }
 ): Effect.Effect<EvalResult, never, Verifier> =>
   Effect.gen(function*() {
-    const verifier = yield* Verifier
     const k = options.k ?? config.trainer.valAvgK
+    const probeK = Math.max(1, Math.round(k / 4))
     const temperature = options.temperature ?? config.trainer.valTemperature
     const rng = new Random.Rng(config.trainer.seed * 7919 + 17)
-    const c = session.modelConfig
+    const maskRng = Rng.make(config.trainer.seed, "eval-masks")
+    const maskConfig = Step.maskingConfig(config)
+    const T = session.modelConfig.maxResponseLength
     const per = options.batchPrompts ?? Math.max(1, Math.floor(256 / k))
-    const rows: Array<{ example: Example; response: string; accuracy: number; format: number; outcome: Outcome }> = []
+    const rows: Array<Row> = []
+    const probes: Array<Probe> = []
     for (let s = 0; s < test.length; s += per) {
       const examples = test.slice(s, s + per)
-      const prompts = Session.encodePrompts(session, config, examples)
-      const out = yield* Effect.promise(() =>
-        Session.sample(session, Session.stackImages(examples.map((e) => e.image.data)), prompts, {
-          groupSize: k,
-          maxNewTokens: c.maxResponseLength,
-          padId: session.tokenizer.padId,
-          temperature,
-          topP: 1,
-          stopTokens: [session.tokenizer.eosId]
-        }, rng)
-      )
-      const T = c.maxResponseLength
-      const responses = Array.from({ length: examples.length * k }, (_, r) =>
-        Tokenizer.decode(session.tokenizer, out.ids.subarray(r * T, r * T + out.lengths[r]!)))
-      const grades = yield* verifier.grade(responses.map((response, r) => ({ response, answer: examples[Math.floor(r / k)]!.answer })))
-      responses.forEach((response, r) => {
+      const original = Session.stackImages(examples.map((e) => e.image.data))
+      const masked = Session.stackImages(Step.maskPrompts(session, examples, maskConfig, maskRng))
+      const main = yield* respond(session, config, examples, original, k, temperature, rng)
+      main.responses.forEach((response, r) => {
         const example = examples[Math.floor(r / k)]!
-        const g = grades[r]!
+        const g = main.grades[r]!
         rows.push({ example, response, accuracy: g.accuracy, format: g.format, outcome: classify(example, response, g.accuracy === 1) })
+      })
+      const blank = yield* respond(session, config, examples, new Float32Array(original.length), probeK, temperature, rng)
+      const maskedRun = yield* respond(session, config, examples, masked, probeK, temperature, rng)
+      const kl = yield* Effect.promise(() => klPrcpOf(session, config, main.prompts, main.out, { original, masked }, k))
+      examples.forEach((example, i) => {
+        let klSum = 0
+        let klTokens = 0
+        for (let r = i * k; r < (i + 1) * k; r++) {
+          const flags = answerTokens(session.tokenizer, main.out.ids.subarray(r * T, (r + 1) * T), T, main.out.lengths[r]!)
+          for (let j = 0; j < T; j++) {
+            if (flags[j] === 1) {
+              klSum += kl[r * T + j]!
+              klTokens++
+            }
+          }
+        }
+        const acc = (run: typeof blank) => mean(run.grades.slice(i * probeK, (i + 1) * probeK).map((g) => g.accuracy))
+        probes.push({ example, blank: acc(blank), masked: acc(maskedRun), kl: klSum, klTokens })
       })
     }
     const subsets: Record<string, SubsetResult> = {}
-    for (const name of [...new Set(test.map((e) => e.subset))].sort()) subsets[name] = summarize(rows.filter((r) => r.example.subset === name))
+    for (const name of [...new Set(test.map((e) => e.subset))].sort()) {
+      subsets[name] = summarize(rows.filter((r) => r.example.subset === name), probes.filter((p) => p.example.subset === name))
+    }
     return {
       step: options.step,
       split: options.split,
       k,
       temperature,
-      overall: summarize(rows),
+      probeK,
+      overall: summarize(rows, probes),
       subsets,
       examples: rows.filter((_, i) => i % k === 0).slice(0, 8).map((r) => ({
         id: r.example.id,
@@ -127,12 +268,37 @@ export const evaluate = (
   })
 
 /**
+ * Greedy accuracy per subset (one response per question at temperature 0): a cheap learning-curve point,
+ * as metrics `val/greedy_accuracy/<subset>`.
+ *
+ * @category math
+ */
+export const greedyAccuracy = (
+  session: Session.Session,
+  config: Config,
+  test: ReadonlyArray<Example>
+): Effect.Effect<Record<string, number>, never, Verifier> =>
+  Effect.gen(function*() {
+    const rng = new Random.Rng(config.trainer.seed * 7919 + 29)
+    const per = 256
+    const correct = new Map<string, Array<number>>()
+    for (let s = 0; s < test.length; s += per) {
+      const examples = test.slice(s, s + per)
+      const run = yield* respond(session, config, examples, Session.stackImages(examples.map((e) => e.image.data)), 1, 0, rng)
+      examples.forEach((e, i) => correct.set(e.subset, [...(correct.get(e.subset) ?? []), run.grades[i]!.accuracy]))
+    }
+    return Object.fromEntries([...correct].map(([name, xs]) => [`val/greedy_accuracy/${name}`, mean(xs)]))
+  })
+
+/**
  * One console line for an evaluation.
  *
  * @category constructors
  */
 export const formatEval = (r: EvalResult): string => {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`
-  const subsets = Object.entries(r.subsets).map(([k, s]) => `${k} ${pct(s.accuracy)}`).join(", ")
-  return `eval @${r.step} ${r.split}: avg@${r.k} ${pct(r.overall.accuracy)} (${subsets}); perception errors ${pct(r.overall.perceptionErrorRate)} of responses, ${pct(r.overall.perceptionErrorShare)} of errors`
+  const subsets = Object.entries(r.subsets).map(([k, s]) => `${k} ${pct(s.accuracy)}${s.outcomes.prior > 0 ? ` (prior ${pct(s.priorRate)})` : ""}`).join(", ")
+  return `eval @${r.step} ${r.split}: avg@${r.k} ${pct(r.overall.accuracy)} (${subsets}); perception errors ${pct(r.overall.perceptionErrorRate)} of responses, ` +
+    `${pct(r.overall.perceptionErrorShare)} of errors; blank image ${pct(r.overall.blankAccuracy)}, masked ${pct(r.overall.maskedAccuracy)}, ` +
+    `KL_prcp on answer tokens ${r.overall.klPrcpAnswer.toFixed(3)}`
 }

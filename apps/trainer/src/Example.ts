@@ -27,6 +27,8 @@ export interface Perceived {
   readonly values: ReadonlyArray<number>
   /** Reads the values a response's `<think>` states; null when it states none in the expected form. */
   readonly parse: (think: string) => ReadonlyArray<number> | null
+  /** The values the question's text suggests (a cue's digit), when it suggests any: stating them where the image shows others is following the prior. */
+  readonly prior?: ReadonlyArray<number> | undefined
 }
 
 /**
@@ -50,12 +52,14 @@ export interface Example {
 }
 
 /**
- * How a graded response turned out. Wrong answers are split by whether what the thinking states it saw
- * matches the image (`perception`) or not; `format` when it states nothing readable.
+ * How a graded response turned out. Wrong answers are split by what the thinking states it saw: the
+ * image's values (`reasoning`: the computation went wrong), the values the text suggests where the image
+ * shows others (`prior`: it followed the language prior), other values (`perception`); `format` when it
+ * states nothing readable.
  *
  * @category models
  */
-export type Outcome = "correct" | "perception" | "reasoning" | "format" | "unclassified"
+export type Outcome = "correct" | "prior" | "perception" | "reasoning" | "format" | "unclassified"
 
 /**
  * The thinking of a response: the text between `<think>` and `</think>`, or null.
@@ -81,6 +85,15 @@ export const classify = (example: Example, response: string, correct: boolean): 
   const think = thinkOf(response)
   const seen = think === null ? null : example.perceived.parse(think)
   if (seen === null) return "format"
-  const truth = example.perceived.values
-  return seen.length === truth.length && seen.every((v, i) => v === truth[i]) ? "reasoning" : "perception"
+  const same = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) => a.length === b.length && a.every((v, i) => v === b[i])
+  const { values, prior } = example.perceived
+  if (same(seen, values)) return "reasoning"
+  return prior !== undefined && same(seen, prior) ? "prior" : "perception"
 }
+
+/**
+ * Every outcome, in the order tables show them.
+ *
+ * @category models
+ */
+export const outcomes: ReadonlyArray<Outcome> = ["correct", "prior", "perception", "reasoning", "format", "unclassified"]

@@ -269,7 +269,13 @@ const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, wat
     let interrupted = false
     let guard = watch
     let rollBackTo: number | null = null
+    // Greedy accuracy per test subset every `trainer.curveFreq` steps (and before the first), for learning curves.
+    const curvePoint = () =>
+      config.trainer.curveFreq > 0 && state.step % config.trainer.curveFreq === 0
+        ? Evaluation.greedyAccuracy(session, config, data.test.examples)
+        : Effect.succeed({})
     const result = yield* Effect.gen(function*() {
+      if (state.step === 0 && config.trainer.curveFreq > 0) yield* Run.appendMetrics(dir, 0, yield* curvePoint())
       while (state.step < config.trainer.maxSteps) {
         if (options.signal?.aborted) {
           interrupted = true
@@ -279,8 +285,8 @@ const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, wat
           Effect.catch((e) => Effect.fail(new TrainError({ reason: e.message })))
         )
         state = out.state
-        lastMetrics = out.metrics
-        yield* Run.appendMetrics(dir, state.step, out.metrics)
+        lastMetrics = { ...out.metrics, ...(yield* curvePoint()) }
+        yield* Run.appendMetrics(dir, state.step, lastMetrics)
         progress.update(state.step, summary(out.metrics, [["reward/accuracy", "acc"], ["reward/overall", "reward"], ["actor/kl_prcp_loss", "kl_prcp"], ["actor/pg_clipfrac_higher", "clip_hi"], ["timing_s/step", "s/step"]]))
         if (out.nonFinite > 0) progress.log(`step ${state.step}: ${out.nonFinite} update(s) skipped, non-finite loss or gradient`)
         if (config.trainer.collapseGuard.action !== "off") {

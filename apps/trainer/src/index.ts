@@ -6,6 +6,7 @@
  */
 export * as CollapseGuard from "./CollapseGuard.js"
 export * as Config from "./Config.js"
+export * as Cued from "./Cued.js"
 export * as Dataset from "./Dataset.js"
 export * as Digits from "./Digits.js"
 export * as Evaluate from "./Evaluate.js"
