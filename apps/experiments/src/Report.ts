@@ -15,7 +15,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { barChart, lineChart, type Series } from "@papo/plot"
 import { Cued, type Evaluate } from "@papo/trainer"
-import type { RunOutcome, StudyResult } from "./Runner.js"
+import { checksText, type RunOutcome, type StudyResult } from "./Runner.js"
 import * as Statistics from "./Statistics.js"
 
 const WARM = "Warm start (SFT)"
@@ -237,8 +237,7 @@ const pctOf = (x: number) => `${(100 * x).toFixed(1)}%`
 export const checksSentence = (result: StudyResult): string | null => {
   const c = result.checks
   if (c === null) return null
-  const parts = `uncued accuracy ${pctOf(c.canSee)} (needs ≥ ${pctOf(c.thresholds.canSee)}: it can see), ` +
-    `conflict answers that follow the cue ${pctOf(c.followsPrior)} (needs ≥ ${pctOf(c.thresholds.followsPrior)}: it has learned the prior)`
+  const parts = checksText(c)
   return c.valid
     ? `Warm-start checks passed: ${parts}.`
     : `The miniature is invalid for the question: the warm start fails its checks (${parts}), so the arms were not run and nothing is compared.`

@@ -32,7 +32,8 @@ export interface RunOutcome {
 
 /**
  * The warm-start checks of a task with a language prior: uncued accuracy (it can see) and the share of
- * conflict answers that follow the cue (the shortcut exists), fractions in [0, 1], against the study's
+ * conflict answers that follow the cue (the shortcut exists, and — below `followsPriorMax` — RL still
+ * samples a correct reading often enough to learn from), fractions in [0, 1], against the study's
  * thresholds.
  *
  * @category models
@@ -41,21 +42,39 @@ export interface Checks {
   readonly canSee: number
   readonly followsPrior: number
   readonly valid: boolean
-  readonly thresholds: { readonly canSee: number; readonly followsPrior: number }
+  readonly thresholds: { readonly canSee: number; readonly followsPrior: number; readonly followsPriorMax?: number | undefined }
 }
 
 /**
  * The checks of a warm start's evaluation (NaN, and not valid, when a subset is missing).
  *
  * @example
- * warmStartChecks(evalOfWarmStart, { canSee: 0.8, followsPrior: 0.6 }) // => { canSee: 0.91, followsPrior: 0.72, valid: true, thresholds }
+ * warmStartChecks(evalOfWarmStart, { canSee: 0.8, followsPrior: 0.6, followsPriorMax: 0.9 }) // => { canSee: 0.91, followsPrior: 0.72, valid: true, thresholds }
  *
  * @category constructors
  */
 export const warmStartChecks = (result: Evaluate.EvalResult, thresholds: Checks["thresholds"]): Checks => {
   const canSee = result.subsets["uncued"]?.accuracy ?? NaN
   const followsPrior = result.subsets["conflict"]?.priorRate ?? NaN
-  return { canSee, followsPrior, valid: canSee >= thresholds.canSee && followsPrior >= thresholds.followsPrior, thresholds }
+  const valid = canSee >= thresholds.canSee && followsPrior >= thresholds.followsPrior && followsPrior <= (thresholds.followsPriorMax ?? 1)
+  return { canSee, followsPrior, valid, thresholds }
+}
+
+/**
+ * The checks' figures against their thresholds, in words (for the console and the report).
+ *
+ * @example
+ * checksText(checks) // => "uncued accuracy 98.5% (needs ≥ 80.0%: it can see), conflict answers that follow the cue 72.0% (needs 60.0% … 90.0%: …)"
+ *
+ * @category constructors
+ */
+export const checksText = (c: Checks): string => {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`
+  const t = c.thresholds
+  const follow = t.followsPriorMax === undefined
+    ? `needs ≥ ${pct(t.followsPrior)}: it has learned the prior`
+    : `needs ${pct(t.followsPrior)} … ${pct(t.followsPriorMax)}: it has learned the prior, and still reads often enough for RL to learn from`
+  return `uncued accuracy ${pct(c.canSee)} (needs ≥ ${pct(t.canSee)}: it can see), conflict answers that follow the cue ${pct(c.followsPrior)} (${follow})`
 }
 
 /**
@@ -157,11 +176,7 @@ export const runStudy = (plan: Plan, options: { readonly fresh?: boolean; readon
         const thresholds = plan.spec.checks
         if (thresholds !== undefined) {
           checks = warmStartChecks(done.eval, thresholds)
-          const pct = (x: number) => `${(100 * x).toFixed(1)}%`
-          yield* Console.log(
-            `warm-start checks: uncued accuracy ${pct(checks.canSee)} (needs ≥ ${pct(thresholds.canSee)}), conflict answers following the cue ` +
-              `${pct(checks.followsPrior)} (needs ≥ ${pct(thresholds.followsPrior)}): ${checks.valid ? "valid" : "INVALID for the question; the arms are not run"}`
-          )
+          yield* Console.log(`warm-start checks: ${checksText(checks)}: ${checks.valid ? "valid" : "INVALID for the question; the arms are not run"}`)
         }
       }
       const metrics = run.kind === "rl" ? yield* Run.readMetrics(dir) : []

@@ -66,10 +66,11 @@ export const StudySpec = Schema.Struct({
   /**
    * The warm-start checks of a task with a language prior (test subsets `uncued` and `conflict`): the
    * least uncued accuracy (it can see) and the least share of conflict answers that follow the cue (the
-   * shortcut exists). When either fails, the arms are not run and the report says the miniature is
-   * invalid for the question.
+   * shortcut exists); optionally the most (`followsPriorMax`: above it a group of rollouts almost never
+   * holds a correct reading of a conflict, so RL has nothing to learn there). When one fails, the arms
+   * are not run and the report says the miniature is invalid for the question.
    */
-  checks: Schema.optionalKey(Schema.Struct({ canSee: Schema.Number, followsPrior: Schema.Number })),
+  checks: Schema.optionalKey(Schema.Struct({ canSee: Schema.Number, followsPrior: Schema.Number, followsPriorMax: Schema.optionalKey(Schema.Number) })),
   /** The primary result: this arm minus the baseline on this test subset's accuracy, paired by seed. */
   primary: Schema.optionalKey(Schema.Struct({ method: Schema.String, subset: Schema.String }))
 })

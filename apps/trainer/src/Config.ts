@@ -135,6 +135,12 @@ const CuedConfig = Schema.Struct({
    * followed the cue). RL data uses 0.5: half the cues conflict with the image.
    */
   agree: withDefault(Probability, 1),
+  /**
+   * Probability that the gold trace of a conflicting training question states the cue's digit (a teacher
+   * that leans on the prior; the answer stays the image's, so it only matters for SFT). With agree < 1 it
+   * sets how often the warm start follows the cue on a conflict, hence whether RL gets any signal there.
+   */
+  followRate: withDefault(Probability, 0),
   /** Per-item pixel-noise σ, uniform in [lo, hi] (a spread, [0.25, 0.4], kept the warm start from learning to read in 600 steps). */
   noise: withDefault(Range, [0.35, 0.35]),
   /** Per-item stroke intensity, uniform in [lo, hi]. */

@@ -8,7 +8,9 @@
  *
  * The gold trace states the digit read, then computes (`<think>7+3=10</think>\boxed{10}`), so every
  * response is classified exactly: correct; followed the prior (stated the cue's digit where the image
- * shows another); other perception error; reasoning error; format.
+ * shows another); other perception error; reasoning error; format. With `followRate` > 0 the gold trace of
+ * a conflicting training question states the cue's digit that often (the warm start then learns to follow
+ * the prior at about that rate, and still to read).
  *
  * The test split holds three equal subsets, `conflict` (cue ≠ image), `agree` (cue = image) and
  * `uncued`, and is drawn from a stream that does not depend on the seed, so every run of a study is
@@ -34,6 +36,12 @@ export interface CuedOptions {
   readonly cueRate: number
   /** Probability that a training cue names the digit drawn. */
   readonly agree: number
+  /**
+   * Probability that the gold trace of a conflicting training question reads the cue's digit instead of
+   * the image's: a teacher that leans on the prior, as a pretrained VLM does. The answer stays the
+   * image's, so only SFT (which imitates the trace) sees it; 0 for RL and test data.
+   */
+  readonly followRate: number
   /** Per-item pixel-noise standard deviation, drawn uniformly from `[lo, hi]`. */
   readonly noise: readonly [number, number]
   /** Per-item stroke intensity, drawn uniformly from `[lo, hi]`. */
@@ -184,13 +192,16 @@ export const generate = (options: CuedOptions): Array<Example> => {
     // A conflicting cue names one of the nine other digits, uniformly.
     const cued = subset === "uncued" ? null : subset === "agree" ? d : (d + 1 + Rng.int(rng, 9)) % 10
     const q = question(d, k, cued === null ? null : cueWords[cued]!)
+    // The teacher follows the cue on a conflicting training question with probability followRate (no draw at 0).
+    const follows = subset === "conflict" && options.split === "train" && options.followRate > 0 && rng.random() < options.followRate
+    const trace = follows ? question(cued!, k, null).trace : q.trace
     const perceived: Perceived = { values: [d], parse: parseReading, ...(cued === null ? {} : { prior: [cued] }) }
     return {
       id: `cued-${options.split}-${i}`,
       image,
       problem: q.problem,
       answer: q.answer,
-      trace: q.trace,
+      trace,
       subset,
       perceived
     }

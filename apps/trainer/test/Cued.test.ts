@@ -12,6 +12,7 @@ const options = (over: Partial<Cued.CuedOptions> = {}): Cued.CuedOptions => ({
   width: 56,
   cueRate: 0.7,
   agree: 0.95,
+  followRate: 0,
   noise: [0.2, 0.4],
   intensity: [0.6, 1],
   jitter: 0,
@@ -84,6 +85,26 @@ describe("Cued task: generation", () => {
       assert.ok(Math.abs(agreeing / cued.length - agree) < 4 * se(agree, cued.length), `agree ${agreeing / cued.length} for ${agree}`)
       for (const e of cued) assert.equal(e.subset, e.perceived!.prior![0] === e.perceived!.values[0] ? "agree" : "conflict")
     }
+  })
+
+  it("followRate: that share of conflicting training traces states the cue's digit; the answer stays the image's", () => {
+    const followRate = 0.8
+    const xs = Cued.generate(options({ agree: 0.5, followRate }))
+    const conflicts = xs.filter((e) => e.subset === "conflict")
+    const stated = (e: Example) => Number(/^<think>(\d)\+/.exec(e.trace!)![1])
+    const following = count(conflicts, (e) => stated(e) === e.perceived!.prior![0])
+    const se = Math.sqrt((followRate * (1 - followRate)) / conflicts.length)
+    assert.ok(Math.abs(following / conflicts.length - followRate) < 4 * se, `follow share ${following / conflicts.length}`)
+    for (const e of conflicts) {
+      const { k } = parts(e)
+      const digit = stated(e)
+      assert.equal(e.trace, `<think>${digit}+${k}=${digit + k}</think>\\boxed{${digit + k}}`)
+      assert.equal(e.answer, String(e.perceived!.values[0]! + k))
+    }
+    // Agreeing and uncued traces, and every test trace, state the image's digit.
+    for (const e of xs.filter((x) => x.subset !== "conflict")) assert.equal(stated(e), e.perceived!.values[0])
+    const test = Cued.generate(options({ split: "test", size: 300, followRate: 1 }))
+    for (const e of test) assert.equal(stated(e), e.perceived!.values[0])
   })
 
   it("the test split is equal conflict / agree / uncued thirds", () => {
