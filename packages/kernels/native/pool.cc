@@ -1,0 +1,81 @@
+#include "pool.h"
+
+#include <sched.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+namespace papo {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// The helper spins this many pause instructions (tens of microseconds) for the next job before sleeping:
+// kernels of one step follow each other closely, and a wake-up from sleep costs more than a small matMul.
+constexpr int kSpin = 1 << 15;
+
+struct Pool {
+  std::mutex busy;  // one caller at a time (worker_threads each load the addon but share this helper)
+  std::mutex m;
+  std::condition_variable cv;
+  std::atomic<uint64_t> posted{0}, done{0};
+  void (*fn)(void*, int) = nullptr;
+  void* arg = nullptr;
+
+  Pool() { std::thread([this] { loop(); }).detach(); }
+
+  void loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      uint64_t job = posted.load(std::memory_order_acquire);
+      for (int i = 0; job == seen && i < kSpin; i++) {
+        cpu_relax();
+        job = posted.load(std::memory_order_acquire);
+      }
+      if (job == seen) {
+        std::unique_lock<std::mutex> lock(m);
+        cv.wait(lock, [&] { return posted.load(std::memory_order_acquire) != seen; });
+        job = posted.load(std::memory_order_acquire);
+      }
+      seen = job;
+      fn(arg, 1);
+      done.store(job, std::memory_order_release);
+    }
+  }
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: the helper outlives every caller
+  return *p;
+}
+
+}  // namespace
+
+bool pool_run(void (*fn)(void*, int), void* arg) {
+  Pool& p = pool();
+  std::unique_lock<std::mutex> owner(p.busy, std::try_to_lock);
+  if (!owner.owns_lock()) return false;
+  p.fn = fn, p.arg = arg;
+  uint64_t job;
+  {
+    std::lock_guard<std::mutex> lock(p.m);
+    job = p.posted.load(std::memory_order_relaxed) + 1;
+    p.posted.store(job, std::memory_order_release);
+  }
+  p.cv.notify_one();
+  fn(arg, 0);
+  for (int i = 0; p.done.load(std::memory_order_acquire) != job; i++) {
+    if (i < kSpin) cpu_relax();
+    else sched_yield();
+  }
+  return true;
+}
+
+}  // namespace papo
