@@ -4,8 +4,10 @@
  * GFLOP/s of every matMul shape the papo-step update runs (forward and backward, one layer's worth: the
  * other layers repeat them), on the wasm backend's own kernels and on the native kernels of @papo/kernels,
  * with the same tfjs call (`tf.matMul` with the same transpose flags, or `tf.fused.matMul` with a bias).
- * One JSON line per shape; `native_peak` is the native rate as a fraction of the machine's fp32 peak
- * (`--peak`, default 200 GFLOP/s: 2 cores × 2 FMA pipes × 8 lanes × 2 flops × ~3.1 GHz).
+ * One JSON line per shape: wall-clock GFLOP/s (`wasm_gflops`, `native_gflops`), `native_peak` = the native
+ * rate as a fraction of the machine's fp32 peak (`--peak`, default 200 GFLOP/s: 2 cores × 2 FMA pipes ×
+ * 8 lanes × 2 flops × ~3.1 GHz), and `native_core_gflops` = flops per CPU-second of this process (all its
+ * threads): the rate per busy core, which a machine shared with other work does not inflate.
  *
  * Shapes (rows M = 80 sequences × 56 tokens = 4480; d, MLP hidden f, heads H, head size 32):
  * dense x·W (d→d for q, k, v and the attention output, d→f, f→d), their input gradients dy·Wᵀ, their
@@ -62,7 +64,7 @@ const shapesOf = (c: { d: number; f: number; h: number }): Array<Shape> => {
   ]
 }
 
-const rate = (sh: Shape): number => {
+const rate = (sh: Shape): { readonly wall: number; readonly core: number } => {
   const a = tf.randomNormal(sh.batch > 1 ? [sh.batch, ...(sh.transposeA ? [sh.k, sh.m] : [sh.m, sh.k])] : sh.transposeA ? [sh.k, sh.m] : [sh.m, sh.k])
   const b = tf.randomNormal(sh.batch > 1 ? [sh.batch, ...(sh.transposeB ? [sh.n, sh.k] : [sh.k, sh.n])] : sh.transposeB ? [sh.n, sh.k] : [sh.k, sh.n])
   const bias = sh.bias ? tf.randomNormal([sh.n]) : null
@@ -74,14 +76,18 @@ const rate = (sh: Shape): number => {
   }
   once()
   let reps = 0
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
   while (performance.now() - t0 < minMs || reps < 3) {
     once()
     reps++
   }
   const ms = (performance.now() - t0) / reps
+  const cpu = process.cpuUsage(c0)
+  const cpuMs = (cpu.user + cpu.system) / 1000 / reps
   tf.dispose([a, b, ...(bias ? [bias] : [])])
-  return (2 * sh.batch * sh.m * sh.n * sh.k) / (ms * 1e6)
+  const flops = 2 * sh.batch * sh.m * sh.n * sh.k
+  return { wall: flops / (ms * 1e6), core: flops / (cpuMs * 1e6) }
 }
 
 await tf.setBackend("wasm")
@@ -101,9 +107,10 @@ todo.forEach(({ config, shape }, i) => {
       config,
       ...shape,
       threads,
-      wasm_gflops: +wasm[i]!.toFixed(1),
-      native_gflops: native === null ? null : +native.toFixed(1),
-      native_peak: native === null ? null : +(native / peak).toFixed(3)
+      wasm_gflops: +wasm[i]!.wall.toFixed(1),
+      native_gflops: native === null ? null : +native.wall.toFixed(1),
+      native_peak: native === null ? null : +(native.wall / peak).toFixed(3),
+      native_core_gflops: native === null ? null : +native.core.toFixed(1)
     })
   )
 })

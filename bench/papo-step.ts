@@ -5,7 +5,9 @@
  * threads), for a machine shared with other work, where wall-clock time is inflated.
  *
  * `--threads 2` (default) runs every stage data-parallel on the main thread and one worker thread
- * (`Parallel` in @papo/model); `--threads 1` runs it all on the main thread.
+ * (`Parallel` in @papo/model); `--threads 1` runs it all on the main thread. The `backend` field names
+ * the path: wasm with the native matMul kernels of @papo/kernels (2 threads inside each kernel), or plain
+ * wasm and why (`PAPO_NATIVE=0` turns native off).
  *
  * One PAPO-G reinforcement-learning step of the @papo/model policy, and the same step as plain GRPO, as
  * fixed by the workload spec (copied here, since the spec file is not in the repo):
@@ -35,7 +37,7 @@
  *   ≈ 135 GFLOP/s). Machine fp32 peak ≈ 200 GFLOP/s on both cores.
  */
 import * as tf from "@tensorflow/tfjs"
-import { initBackend } from "@papo/backend"
+import { describe, initBackend } from "@papo/backend"
 import { Advantage, PapoLoss } from "@papo/loss"
 import { Masking, Mt19937 } from "@papo/masking"
 import { Config, Optimizer, Parallel, Policy, Random, Sampling } from "@papo/model"
@@ -62,7 +64,7 @@ const median = (xs: ReadonlyArray<number>): number => {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
-await initBackend("wasm")
+const backend = describe(await initBackend("wasm"))
 
 for (const name of configsToRun) {
   const config = Config.configs[name]
@@ -163,6 +165,7 @@ for (const name of configsToRun) {
   console.log(
     JSON.stringify({
       config: name,
+      backend,
       threads,
       step_ms: +stepMs.toFixed(1),
       rollout_ms: +rolloutMs.toFixed(1),

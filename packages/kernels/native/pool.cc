@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -17,9 +18,17 @@ inline void cpu_relax() {
 #endif
 }
 
-// The helper spins this many pause instructions (tens of microseconds) for the next job before sleeping:
-// kernels of one step follow each other closely, and a wake-up from sleep costs more than a small matMul.
-constexpr int kSpin = 1 << 15;
+// The helper spins this long for the next job before sleeping: kernels of one step follow each other
+// closely, and a wake-up from sleep costs more than a small matMul. The caller spins as long for the helper.
+constexpr auto kSpin = std::chrono::microseconds(50);
+
+bool spin_until(const std::atomic<uint64_t>& x, uint64_t differs_from, std::chrono::steady_clock::time_point deadline) {
+  for (int i = 0;; i++) {
+    if (x.load(std::memory_order_acquire) != differs_from) return true;
+    cpu_relax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) return false;
+  }
+}
 
 struct Pool {
   std::mutex busy;  // one caller at a time (worker_threads each load the addon but share this helper)
@@ -34,11 +43,8 @@ struct Pool {
   void loop() {
     uint64_t seen = 0;
     for (;;) {
-      uint64_t job = posted.load(std::memory_order_acquire);
-      for (int i = 0; job == seen && i < kSpin; i++) {
-        cpu_relax();
-        job = posted.load(std::memory_order_acquire);
-      }
+      uint64_t job = seen;
+      if (spin_until(posted, seen, std::chrono::steady_clock::now() + kSpin)) job = posted.load(std::memory_order_acquire);
       if (job == seen) {
         std::unique_lock<std::mutex> lock(m);
         cv.wait(lock, [&] { return posted.load(std::memory_order_acquire) != seen; });
@@ -71,10 +77,8 @@ bool pool_run(void (*fn)(void*, int), void* arg) {
   }
   p.cv.notify_one();
   fn(arg, 0);
-  for (int i = 0; p.done.load(std::memory_order_acquire) != job; i++) {
-    if (i < kSpin) cpu_relax();
-    else sched_yield();
-  }
+  if (!spin_until(p.done, job - 1, std::chrono::steady_clock::now() + kSpin))
+    while (p.done.load(std::memory_order_acquire) != job) sched_yield();
   return true;
 }
 

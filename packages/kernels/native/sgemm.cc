@@ -1,6 +1,8 @@
 // Blocked SGEMM after Goto & van de Geijn (2008) and the BLIS loop nest (Van Zee & van de Geijn, 2015): the
 // product is cut into KC-deep slices of B packed into NR-wide panels (kept in L3/L2) and MC-row blocks of A
-// packed into MR-row panels (kept in L2), and a register-tiled MR × NR micro-kernel streams both panels from L1.
+// (kept in L2), and a register-tiled MR × NR micro-kernel streams an A panel and a B panel from L1. As in
+// BLIS's "sup" path for skinny products, full MR-row panels of A are read in place (either layout) rather
+// than packed: at the model's sizes (n = 32 … 1024) packing A costs more than the strided loads.
 #include "sgemm.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -18,16 +20,19 @@ namespace papo {
 namespace {
 
 constexpr int64_t MR = 6, NR = 16;                  // 12 ymm accumulators + 2 B vectors + 1 broadcast
-constexpr int64_t KC = 256, MC = 168, NC = 4080;    // A panel 6·256·4 = 6 KB (L1), A block 168 KB (L2)
+constexpr int64_t KC = 256, MC = 168, NC = 4080;    // A panel 6·256·4 = 6 KB + B panel 16 KB (L1), A block 168 KB (L2)
 
-using Kernel = void (*)(int64_t kc, const float* pa, const float* pb, float* c, int64_t ldc, bool first, const float* bias);
+using Kernel = void (*)(int64_t kc, const float* a, int64_t rs, int64_t cs, const float* pb, float* c, int64_t ldc, bool first,
+                        const float* bias);
 
-// C (MR × NR, row stride ldc) = [C +] Σ_k pa[k·MR + r] · pb[k·NR + j] [+ bias[j] when first].
-void kernel_generic(int64_t kc, const float* pa, const float* pb, float* c, int64_t ldc, bool first, const float* bias) {
+// C (MR × NR, row stride ldc) = [C +] Σ_p a[r·rs + p·cs] · pb[p·NR + j] [+ bias[j] when first]. A is read in
+// place (any strides: either transpose), B from a packed panel.
+void kernel_generic(int64_t kc, const float* a, int64_t rs, int64_t cs, const float* pb, float* c, int64_t ldc, bool first,
+                    const float* bias) {
   float acc[MR][NR] = {};
-  for (int64_t p = 0; p < kc; p++, pa += MR, pb += NR)
+  for (int64_t p = 0; p < kc; p++, a += cs, pb += NR)
     for (int64_t r = 0; r < MR; r++)
-      for (int64_t j = 0; j < NR; j++) acc[r][j] += pa[r] * pb[j];
+      for (int64_t j = 0; j < NR; j++) acc[r][j] += a[r * rs] * pb[j];
   for (int64_t r = 0; r < MR; r++)
     for (int64_t j = 0; j < NR; j++) {
       float* out = c + r * ldc + j;
@@ -36,24 +41,25 @@ void kernel_generic(int64_t kc, const float* pa, const float* pb, float* c, int6
 }
 
 #ifdef PAPO_X86
-__attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* pa, const float* pb, float* c, int64_t ldc,
-                                                     bool first, const float* bias) {
+__attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* a, int64_t rs, int64_t cs, const float* pb,
+                                                     float* c, int64_t ldc, bool first, const float* bias) {
+  const float *a0 = a, *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs, *a4 = a + 4 * rs, *a5 = a + 5 * rs;
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t p = 0; p < kc; p++, pa += MR, pb += NR) {
+  for (int64_t p = 0, o = 0; p < kc; p++, o += cs, pb += NR) {
     const __m256 b0 = _mm256_load_ps(pb), b1 = _mm256_load_ps(pb + 8);
-    __m256 a = _mm256_broadcast_ss(pa + 0);
-    c00 = _mm256_fmadd_ps(a, b0, c00), c01 = _mm256_fmadd_ps(a, b1, c01);
-    a = _mm256_broadcast_ss(pa + 1);
-    c10 = _mm256_fmadd_ps(a, b0, c10), c11 = _mm256_fmadd_ps(a, b1, c11);
-    a = _mm256_broadcast_ss(pa + 2);
-    c20 = _mm256_fmadd_ps(a, b0, c20), c21 = _mm256_fmadd_ps(a, b1, c21);
-    a = _mm256_broadcast_ss(pa + 3);
-    c30 = _mm256_fmadd_ps(a, b0, c30), c31 = _mm256_fmadd_ps(a, b1, c31);
-    a = _mm256_broadcast_ss(pa + 4);
-    c40 = _mm256_fmadd_ps(a, b0, c40), c41 = _mm256_fmadd_ps(a, b1, c41);
-    a = _mm256_broadcast_ss(pa + 5);
-    c50 = _mm256_fmadd_ps(a, b0, c50), c51 = _mm256_fmadd_ps(a, b1, c51);
+    __m256 x = _mm256_broadcast_ss(a0 + o);
+    c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
+    x = _mm256_broadcast_ss(a1 + o);
+    c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
+    x = _mm256_broadcast_ss(a2 + o);
+    c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
+    x = _mm256_broadcast_ss(a3 + o);
+    c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);
+    x = _mm256_broadcast_ss(a4 + o);
+    c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
+    x = _mm256_broadcast_ss(a5 + o);
+    c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
   }
   const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   for (int64_t r = 0; r < MR; r++)
@@ -72,25 +78,11 @@ Kernel best_kernel() { return kernel_generic; }
 #endif
 Kernel kernel = best_kernel();
 
-// Packs rows [0, mc) × depth [0, kc) of op(A) (origin `a`) into MR-row panels, zero-padded.
-void pack_a(const float* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, float* dst) {
-  for (int64_t i = 0; i < mc; i += MR) {
-    const int64_t rows = std::min(MR, mc - i);
-    if (cs == 1) {
-      for (int64_t r = 0; r < rows; r++) {
-        const float* src = a + (i + r) * rs;
-        for (int64_t p = 0; p < kc; p++) dst[p * MR + r] = src[p];
-      }
-    } else {
-      for (int64_t p = 0; p < kc; p++) {
-        const float* src = a + i * rs + p * cs;
-        for (int64_t r = 0; r < rows; r++) dst[p * MR + r] = src[r * rs];
-      }
-    }
-    for (int64_t r = rows; r < MR; r++)
-      for (int64_t p = 0; p < kc; p++) dst[p * MR + r] = 0.0f;
-    dst += MR * kc;
-  }
+// Packs the last, partial row panel of op(A) (rows [0, rows) × depth [0, kc), origin `a`) into an MR-row
+// panel, zero-padded, so that the micro-kernel reads MR rows (full panels are read in place).
+void pack_a_edge(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kc, float* dst) {
+  for (int64_t p = 0; p < kc; p++)
+    for (int64_t r = 0; r < MR; r++) dst[p * MR + r] = r < rows ? a[r * rs + p * cs] : 0.0f;
 }
 
 // Packs depth [0, kc) × columns [0, nc) of op(B) (origin `b`) into NR-column panels, zero-padded.
@@ -124,7 +116,7 @@ void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int
       for (int64_t j = 0; j < n; j++) c[i * ldc + j] = bias ? bias[j] : 0.0f;
     return;
   }
-  thread_local float* pa = aligned_floats(MC * KC);
+  thread_local float* pa = aligned_floats(MR * KC);
   thread_local float* pb = aligned_floats(KC * (NC + NR));
   alignas(64) float tile[MR * NR];
   alignas(64) float edge_bias[NR];
@@ -136,7 +128,9 @@ void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int
       pack_b(b + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, pb);
       for (int64_t ic = 0; ic < m; ic += MC) {
         const int64_t mc = std::min(MC, m - ic);
-        pack_a(a + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, pa);
+        const float* a_block = a + ic * a_rs + pc * a_cs;
+        const int64_t full = mc / MR * MR;
+        if (full < mc) pack_a_edge(a_block + full * a_rs, a_rs, a_cs, mc - full, kc, pa);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t cols = std::min(NR, nc - jr);
           const float* tile_bias = bias && first ? bias + jc + jr : nullptr;
@@ -148,14 +142,16 @@ void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int64_t rows = std::min(MR, mc - ir);
             float* ct = c + (ic + ir) * ldc + jc + jr;
-            const float* a_panel = pa + ir * kc;
+            const bool packed = rows < MR;
+            const float* a_panel = packed ? pa : a_block + ir * a_rs;
+            const int64_t rs = packed ? 1 : a_rs, cs = packed ? MR : a_cs;
             const float* b_panel = pb + jr * kc;
             if (rows == MR && cols == NR) {
-              kernel(kc, a_panel, b_panel, ct, ldc, first, tile_bias);
+              kernel(kc, a_panel, rs, cs, b_panel, ct, ldc, first, tile_bias);
             } else {  // edge tile: the same arithmetic on a full-size copy
               if (!first)
                 for (int64_t r = 0; r < rows; r++) std::copy(ct + r * ldc, ct + r * ldc + cols, tile + r * NR);
-              kernel(kc, a_panel, b_panel, tile, NR, first, tile_bias);
+              kernel(kc, a_panel, rs, cs, b_panel, tile, NR, first, tile_bias);
               for (int64_t r = 0; r < rows; r++) std::copy(tile + r * NR, tile + r * NR + cols, ct + r * ldc);
             }
           }
