@@ -3,7 +3,8 @@
  * whether it loaded, with which micro-kernel, and its blocked SGEMM over an ArrayBuffer.
  *
  * Loading never throws: where the addon was not built (no compiler at install time), or `PAPO_NATIVE=0`
- * is set, {@link status} says why and callers stay on the wasm kernels.
+ * is set, {@link status} says why and callers stay on the wasm kernels. (`PAPO_NATIVE=1` makes the tests
+ * require the addon, as CI does.)
  *
  * @since 0.1.0
  */
@@ -49,10 +50,10 @@ interface Addon {
 
 const loadAddon = (): { readonly addon: Addon | null; readonly reason: string } => {
   if (process.env["PAPO_NATIVE"] === "0") return { addon: null, reason: "disabled by PAPO_NATIVE=0" }
+  // The package root is two levels up from dist/src/Native.js, one from src/Native.ts (tests under tsx).
+  const root = import.meta.url.includes("/dist/src/") ? "../../" : "../"
   try {
-    // From dist/src/Native.js (or src/Native.ts under tsx) up to the package root.
-    const addon = createRequire(import.meta.url)("../../build/Release/papo_kernels.node") as Addon
-    return { addon, reason: "" }
+    return { addon: createRequire(import.meta.url)(`${root}build/Release/papo_kernels.node`) as Addon, reason: "" }
   } catch {
     return { addon: null, reason: "the @papo/kernels addon was not built (see packages/kernels/build.log)" }
   }

@@ -4,6 +4,10 @@
  * SGEMM on both cores. Every transpose combination and broadcast batch runs natively; other dtypes, fused
  * activations and bias shapes go to the original wasm kernels.
  *
+ * The native kernels are also right where tfjs-backend-wasm 4.22's are not: its `_FusedMatMul` with a bias
+ * and either transpose flag, and its `BatchMatMul` with outer dims that broadcast both ways, return wrong
+ * values (see test/Wasm.test.ts).
+ *
  * @since 0.1.0
  */
 import * as tf from "@tensorflow/tfjs"
@@ -23,7 +27,7 @@ const sizeOf = (shape: ReadonlyArray<number>): number => shape.reduce((a, b) => 
 
 /**
  * `op(a) · op(b) (+ bias)` natively, or `null` where the inputs are outside what the native kernel covers
- * (non-float32, empty, or outer dims that broadcast both ways).
+ * (non-float32, empty, a bias that is not one value per column).
  */
 const nativeMatMul = (
   backend: WasmBackend,
@@ -42,21 +46,49 @@ const nativeMatMul = (
   if (k !== kb) {
     throw new Error(`Error in matMul: inner shapes (${k}) and (${kb}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`)
   }
-  const outer = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2))
-  const batch = sizeOf(outer), batchA = sizeOf(a.shape.slice(0, -2)), batchB = sizeOf(b.shape.slice(0, -2))
-  if ((batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) return null
+  const outerA = a.shape.slice(0, -2), outerB = b.shape.slice(0, -2)
+  const outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB)
+  const batch = sizeOf(outer), batchA = sizeOf(outerA), batchB = sizeOf(outerB)
   if (batch * m * n === 0) return null
   if (bias !== undefined && (bias.dtype !== "float32" || bias.shape.length !== 1 || bias.shape[0] !== n)) return null
   const out = backend.makeOutput([...outer, m, n], "float32")
   const offset = (t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId).memoryOffset
-  Native.gemm(backend.wasm.HEAPU8.buffer as ArrayBuffer, {
+  const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer // after makeOutput, which may grow the heap
+  const params = {
     batch, m, n, k,
     aOffset: offset(a), aBatch: batchA === 1 ? 0 : m * k, aRow: transposeA ? 1 : k, aCol: transposeA ? m : 1,
     bOffset: offset(b), bBatch: batchB === 1 ? 0 : k * n, bRow: transposeB ? 1 : n, bCol: transposeB ? k : 1,
     cOffset: offset(out),
     biasOffset: bias === undefined ? -1 : offset(bias)
-  })
+  }
+  if ((batchA === batch || batchA === 1) && (batchB === batch || batchB === 1)) {
+    Native.gemm(heap, params)
+  } else {
+    // Outer dims that broadcast both ways ([2, 1] with [1, 3]): one product per output matrix.
+    for (let i = 0; i < batch; i++) {
+      Native.gemm(heap, {
+        ...params,
+        batch: 1,
+        aOffset: params.aOffset + 4 * m * k * sourceIndex(i, outer, outerA),
+        bOffset: params.bOffset + 4 * k * n * sourceIndex(i, outer, outerB),
+        cOffset: params.cOffset + 4 * m * n * i
+      })
+    }
+  }
   return out
+}
+
+/** The flat index, in a tensor of outer shape `shape`, of the element that broadcasts to flat index `i` of `outer`. */
+const sourceIndex = (i: number, outer: ReadonlyArray<number>, shape: ReadonlyArray<number>): number => {
+  let index = 0, stride = 1, rest = i
+  for (let d = outer.length - 1; d >= 0; d--) {
+    const coord = rest % outer[d]!
+    rest = Math.floor(rest / outer[d]!)
+    const size = shape[d - (outer.length - shape.length)] ?? 1
+    if (size !== 1) index += coord * stride
+    stride *= size
+  }
+  return index
 }
 
 const replace = (name: string, kernel: (args: KernelArgs, original: KernelFunc) => tf.TensorInfo): void => {
