@@ -1,5 +1,9 @@
 /**
- * npm run bench -- papo-step [small|medium ...] [--threads 1|2] [--steps N] [--warmup N] [--cpu]
+ * npm run bench -- papo-step [small|medium ...] [--threads 1|2] [--steps N] [--warmup N] [--cpu] [--no-peer]
+ *
+ * After our lines, runs the PyTorch peer (bench/papo_step_torch.py, 2 threads) on the same configs in the
+ * same run and prints its lines and one `ratio_vs_pytorch` line per config (ours / peer; skipped, with a
+ * note on stderr, where python3 has no torch).
  *
  * `--cpu` adds a second line per config with the same stages in CPU milliseconds of this process (all its
  * threads), for a machine shared with other work, where wall-clock time is inflated.
@@ -36,6 +40,7 @@
  *   medium ≈ 2420–2440 ms (rollout ≈ 490, logprob ≈ 950, update ≈ 980, GRPO ≈ 2095, overhead ≈ 1.16,
  *   ≈ 135 GFLOP/s). Machine fp32 peak ≈ 200 GFLOP/s on both cores.
  */
+import { spawnSync } from "node:child_process"
 import * as tf from "@tensorflow/tfjs"
 import { describe, initBackend } from "@papo/backend"
 import { Advantage, PapoLoss } from "@papo/loss"
@@ -66,6 +71,7 @@ const median = (xs: ReadonlyArray<number>): number => {
 
 const backend = describe(await initBackend("wasm"))
 
+const ours = new Map<string, { step_ms: number; rollout_ms: number; update_ms: number }>()
 for (const name of configsToRun) {
   const config = Config.configs[name]
   const policy = Policy.create(config, 0)
@@ -197,4 +203,23 @@ for (const name of configsToRun) {
   Optimizer.dispose(opt)
   Policy.dispose(policy)
   Policy.dispose(ref)
+  ours.set(name, { step_ms: stepMs, rollout_ms: rolloutMs, update_ms: updateMs })
+}
+
+// The peer in the same run: eager PyTorch on 2 threads (bench/papo_step_torch.py), where torch is installed.
+if (!args.includes("--no-peer")) {
+  const peer = spawnSync("python3", ["bench/papo_step_torch.py", ...configsToRun, "--threads", "2", "--steps", String(timedSteps), "--warmup", String(warmup)], { encoding: "utf8" })
+  if (peer.status !== 0) {
+    console.error(`peer skipped: python3 bench/papo_step_torch.py failed (${(peer.stderr || String(peer.error)).trim().split("\n").pop()})`)
+  } else {
+    for (const line of peer.stdout.trim().split("\n")) {
+      console.log(line)
+      const p = JSON.parse(line) as { config: string; step_ms: number; rollout_ms: number; update_ms: number }
+      const o = ours.get(p.config)
+      if (o) {
+        const ratio = (k: "step_ms" | "rollout_ms" | "update_ms") => +(o[k] / p[k]).toFixed(3)
+        console.log(JSON.stringify({ config: p.config, ratio_vs_pytorch: { step: ratio("step_ms"), rollout: ratio("rollout_ms"), update: ratio("update_ms") } }))
+      }
+    }
+  }
 }
