@@ -208,9 +208,11 @@ for (const name of configsToRun) {
 
 // The peer in the same run: eager PyTorch on 2 threads (bench/papo_step_torch.py), where torch is installed.
 if (!args.includes("--no-peer")) {
-  const peer = spawnSync("python3", ["bench/papo_step_torch.py", ...configsToRun, "--threads", "2", "--steps", String(timedSteps), "--warmup", String(warmup)], { encoding: "utf8" })
+  // The first python3 with torch: $PAPO_PYTHON, then PATH's, then the system one (Debian's python3-torch).
+  const python = [process.env["PAPO_PYTHON"], "python3", "/usr/bin/python3"].find((p) => p && spawnSync(p, ["-c", "import torch"]).status === 0) ?? "python3"
+  const peer = spawnSync(python, ["bench/papo_step_torch.py", ...configsToRun, "--threads", "2", "--steps", String(timedSteps), "--warmup", String(warmup)], { encoding: "utf8" })
   if (peer.status !== 0) {
-    console.error(`peer skipped: python3 bench/papo_step_torch.py failed (${(peer.stderr || String(peer.error)).trim().split("\n").pop()})`)
+    console.error(`peer skipped: ${python} bench/papo_step_torch.py failed (${(peer.stderr || String(peer.error)).trim().split("\n").pop()})`)
   } else {
     for (const line of peer.stdout.trim().split("\n")) {
       console.log(line)
