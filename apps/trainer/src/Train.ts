@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { initBackend } from "@papo/backend"
+import { describe, initBackend } from "@papo/backend"
 import { Checkpoint, type Optimizer, Policy, Random } from "@papo/model"
 import type { Mt19937 } from "@papo/masking"
 import { Data, Effect } from "effect"
@@ -219,8 +219,9 @@ const trainOnce = (config: Config, options: RunOptions, mayRollBack: boolean, wa
     if (unsupported.length > 0) {
       return yield* new TrainError({ reason: `trainer.threads=2 does not support ${unsupported.join(", ")}; set trainer.threads=1` })
     }
-    yield* attemptPromise(() => initBackend(config.trainer.backend))
+    const backend = yield* attemptPromise(() => initBackend(config.trainer.backend))
     const progress = Run.makeProgress(config.trainer.logger, config.trainer.maxSteps, "train")
+    progress.log(`backend: ${describe(backend)}`)
     const data = yield* loadData(config, progress.log)
     const dir = yield* Run.prepare(config, options.resume === true)
     const opened = yield* openSession(config, dir, data, "train", options.resume === true)
@@ -353,8 +354,9 @@ const samplesOf = (out: Step.StepOutput, config: Config): Array<Run.Sample> => {
  */
 export const sft = (config: Config, options: RunOptions = {}) =>
   Effect.gen(function*() {
-    yield* attemptPromise(() => initBackend(config.trainer.backend))
+    const backend = yield* attemptPromise(() => initBackend(config.trainer.backend))
     const progress = Run.makeProgress(config.trainer.logger, config.sft.steps, "sft")
+    progress.log(`backend: ${describe(backend)}`)
     const data = yield* loadData(config, progress.log)
     const missing = data.train.examples.filter((e) => e.trace === undefined).length
     if (missing > 0) {
@@ -414,7 +416,8 @@ export const sft = (config: Config, options: RunOptions = {}) =>
  */
 export const evaluate = (config: Config, options: { readonly checkpoint?: string } = {}) =>
   Effect.gen(function*() {
-    yield* attemptPromise(() => initBackend(config.trainer.backend))
+    const backend = yield* attemptPromise(() => initBackend(config.trainer.backend))
+    console.log(`backend: ${describe(backend)}`)
     const data = yield* loadData(config, (l) => console.log(l))
     const dir = Run.runDir(config)
     const path = yield* Run.resolveModelCheckpoint(options.checkpoint || config.worker.actor.init || dir)

@@ -164,21 +164,33 @@ void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int
 // Below this many flops a second thread costs more than it saves.
 constexpr double kParallelFlops = 4e5;
 
+// A job cut into tasks: task t covers batches [b0, b1), rows [i0, i1) and columns [j0, j1) of C.
+struct Task {
+  int64_t b0, b1, i0, i1, j0, j1;
+};
 struct Split {
   const Gemm* g;
-  // Part t of 2: batches [b0[t], b1[t]), rows [i0[t], i1[t]), columns [j0[t], j1[t]).
-  int64_t b0[2], b1[2], i0[2], i1[2], j0[2], j1[2];
+  int count;
+  Task task[8];
 };
 
-void run_part(void* arg, int t) {
+void run_task(void* arg, int t) {
   const Split& s = *static_cast<const Split*>(arg);
   const Gemm& g = *s.g;
-  for (int64_t bi = s.b0[t]; bi < s.b1[t]; bi++) {
-    const int64_t i0 = s.i0[t], j0 = s.j0[t];
-    gemm_one(s.i1[t] - i0, s.j1[t] - j0, g.k, g.a + bi * g.a_batch + i0 * g.a_rs, g.a_rs, g.a_cs,
-             g.b + bi * g.b_batch + j0 * g.b_cs, g.b_rs, g.b_cs, g.c + bi * g.c_batch + i0 * g.ldc + j0, g.ldc,
-             g.bias ? g.bias + j0 : nullptr);
+  const Task& w = s.task[t];
+  for (int64_t bi = w.b0; bi < w.b1; bi++) {
+    gemm_one(w.i1 - w.i0, w.j1 - w.j0, g.k, g.a + bi * g.a_batch + w.i0 * g.a_rs, g.a_rs, g.a_cs,
+             g.b + bi * g.b_batch + w.j0 * g.b_cs, g.b_rs, g.b_cs, g.c + bi * g.c_batch + w.i0 * g.ldc + w.j0, g.ldc,
+             g.bias ? g.bias + w.j0 : nullptr);
   }
+}
+
+// Cuts [0, n) into at most `parts` ranges whose inner boundaries are multiples of `unit`; returns the count.
+int cut(int64_t n, int64_t unit, int parts, int64_t* bounds) {
+  const int64_t units = (n + unit - 1) / unit;
+  const int count = static_cast<int>(std::min<int64_t>(parts, units));
+  for (int i = 0; i <= count; i++) bounds[i] = std::min(n, units * i / count * unit);
+  return count;
 }
 
 }  // namespace
@@ -191,23 +203,22 @@ const char* force_generic() {
 }
 
 void gemm(const Gemm& g, int threads) {
-  Split s{&g, {0, 0}, {g.batch, 0}, {0, 0}, {g.m, 0}, {0, 0}, {g.n, 0}};
+  Split s{&g, 1, {{0, g.batch, 0, g.m, 0, g.n}}};
   const double flops = 2.0 * g.batch * g.m * g.n * g.k;
-  if (threads < 2 || flops < kParallelFlops) return run_part(&s, 0);
-  if (g.batch >= 2) {  // whole matrices per thread
-    const int64_t half = g.batch / 2;
-    s.b1[0] = half, s.b0[1] = half, s.b1[1] = g.batch;
-    s.i1[1] = g.m, s.j1[1] = g.n;
-  } else if (g.m >= g.n) {  // rows, at a micro-tile boundary (B is packed by both threads: the smaller operand)
-    const int64_t half = std::max<int64_t>(MR, (g.m / 2 + MR - 1) / MR * MR);
-    if (half >= g.m) return run_part(&s, 0);
-    s.i1[0] = half, s.b1[1] = 1, s.i0[1] = half, s.i1[1] = g.m, s.j1[1] = g.n;
-  } else {  // columns
-    const int64_t half = std::max<int64_t>(NR, (g.n / 2 + NR - 1) / NR * NR);
-    if (half >= g.n) return run_part(&s, 0);
-    s.j1[0] = half, s.b1[1] = 1, s.i1[1] = g.m, s.j0[1] = half, s.j1[1] = g.n;
+  if (threads < 2 || flops < kParallelFlops) return run_task(&s, 0);
+  int64_t bounds[9];
+  if (g.batch >= 2) {  // whole matrices per task
+    s.count = cut(g.batch, 1, 8, bounds);
+    for (int t = 0; t < s.count; t++) s.task[t] = {bounds[t], bounds[t + 1], 0, g.m, 0, g.n};
+  } else if (g.m >= g.n) {  // rows, at micro-tile boundaries (each task packs B: the smaller operand)
+    s.count = cut(g.m, MR, 4, bounds);
+    for (int t = 0; t < s.count; t++) s.task[t] = {0, 1, bounds[t], bounds[t + 1], 0, g.n};
+  } else {  // columns (each task packs only its own columns of B)
+    s.count = cut(g.n, NR, 4, bounds);
+    for (int t = 0; t < s.count; t++) s.task[t] = {0, 1, 0, g.m, bounds[t], bounds[t + 1]};
   }
-  if (!pool_run(run_part, &s)) run_part(&s, 0), run_part(&s, 1);
+  if (s.count < 2 || !pool_run(run_task, &s, s.count))
+    for (int t = 0; t < s.count; t++) run_task(&s, t);
 }
 
 }  // namespace papo
