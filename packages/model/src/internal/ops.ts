@@ -14,6 +14,13 @@ export const nativeMatMuls = (): boolean => Wasm.isInstalled() && tf.getBackend(
 const transposedTimes = (x: tf.Tensor, dy: tf.Tensor): tf.Tensor2D =>
   nativeMatMuls() ? tf.matMul(x as tf.Tensor2D, dy as tf.Tensor2D, true, false) : tf.matMul(tf.transpose(x as tf.Tensor2D), dy as tf.Tensor2D)
 
+/**
+ * Column sums of `[M, N]` → `[N]` (bias and LayerNorm-parameter gradients). wasm sums an outer axis by
+ * transposing first; under the native kernels it is one `1ᵀ·x` matMul.
+ */
+const columnSums = (x: tf.Tensor): tf.Tensor1D =>
+  nativeMatMuls() ? tf.reshape(tf.matMul(tf.ones([1, x.shape[0]!]), x as tf.Tensor2D), [x.shape[1]!]) : tf.sum(x, 0)
+
 /** `dy @ wᵀ`: the input gradient of `x @ w`. */
 const inputGrad = (dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D => (nativeMatMuls() ? tf.matMul(dy, w, false, true) : tf.matMul(dy, tf.transpose(w)))
 
@@ -66,7 +73,7 @@ const linearWithBias: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D 
     value: tf.fused.matMul({ a: x, b: w, bias: b }),
     gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D]
-      return [inputGrad(dy, sw), weightGrad(sx, dy), tf.sum(dy, 0)]
+      return [inputGrad(dy, sw), weightGrad(sx, dy), columnSums(dy)]
     }
   }
 }) as never) as never
@@ -133,7 +140,7 @@ const layerNormGrad: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Ten
       const [sxhat, srstd, sgamma] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D]
       const g = tf.mul(dy, sgamma)
       const inner = tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(sxhat, tf.mean(tf.mul(g, sxhat), -1, true)))
-      return [tf.mul(inner, srstd), tf.sum(tf.mul(dy, sxhat), 0), tf.sum(dy, 0)]
+      return [tf.mul(inner, srstd), columnSums(tf.mul(dy, sxhat)), columnSums(dy)]
     }
   }
 }) as never) as never
