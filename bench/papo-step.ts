@@ -8,8 +8,10 @@
  * `--cpu` adds a second line per config with the same stages in CPU milliseconds of this process (all its
  * threads), for a machine shared with other work, where wall-clock time is inflated.
  *
- * `--threads 2` (default) runs every stage data-parallel on the main thread and one worker thread
- * (`Parallel` in @papo/model); `--threads 1` runs it all on the main thread. The `backend` field names
+ * `--threads 2` (default) uses both cores as the trainer does: under the native kernels of @papo/kernels,
+ * inside each matMul (one replica); on plain wasm, by running every stage data-parallel on the main thread
+ * and one worker thread (`Parallel` in @papo/model, `replicas: 2`). `--threads 1` runs it all on one
+ * thread (the native kernels too). The `backend` field names
  * the path: wasm with the native matMul kernels of @papo/kernels (2 threads inside each kernel), or plain
  * wasm and why (`PAPO_NATIVE=0` turns native off).
  *
@@ -43,6 +45,7 @@
 import { spawnSync } from "node:child_process"
 import * as tf from "@tensorflow/tfjs"
 import { describe, initBackend } from "@papo/backend"
+import { Native } from "@papo/kernels"
 import { Advantage, PapoLoss } from "@papo/loss"
 import { Masking, Mt19937 } from "@papo/masking"
 import { Config, Optimizer, Parallel, Policy, Random, Sampling } from "@papo/model"
@@ -69,7 +72,8 @@ const median = (xs: ReadonlyArray<number>): number => {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
-const backend = describe(await initBackend("wasm"))
+const choice = await initBackend("wasm")
+const backend = describe(threads === 1 && choice.native?.available ? { ...choice, native: Native.configure({ threads: 1 }) } : choice)
 
 const ours = new Map<string, { step_ms: number; rollout_ms: number; update_ms: number }>()
 for (const name of configsToRun) {
@@ -93,7 +97,8 @@ for (const name of configsToRun) {
   const promptIds = tf.tensor2d(rowPrompts, [N, TP], "int32")
   const index = Array.from({ length: N }, (_, r) => `p${Math.floor(r / G)}`)
 
-  const team = threads === 2 ? await Parallel.start(policy, { reference: ref, optimizer: opt }) : null
+  // As the trainer does: a worker replica only where it pays (not under the native kernels, which use both cores).
+  const team = threads === 2 && Parallel.pays() ? await Parallel.start(policy, { reference: ref, optimizer: opt }) : null
   const rollout = (o: Sampling.SampleOptions) =>
     team ? Parallel.sample(team, images, promptIds, o, rng) : Promise.resolve(Sampling.sample(policy, images, promptIds, o, rng))
   const logProbsOf = (model: "policy" | "reference", b: Policy.Batch) =>
@@ -173,6 +178,7 @@ for (const name of configsToRun) {
       config: name,
       backend,
       threads,
+      replicas: team ? 2 : 1,
       step_ms: +stepMs.toFixed(1),
       rollout_ms: +rolloutMs.toFixed(1),
       logprob_ms: +median(papoRuns.map((s) => s.logprob)).toFixed(1),

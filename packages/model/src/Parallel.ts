@@ -111,6 +111,18 @@ export const start = async (
 }
 
 /**
+ * Whether a worker replica is worth starting on this thread's backend: not under the native matMul kernels
+ * of @papo/kernels, which use both cores inside each kernel (one replica with two-thread kernels took
+ * 1763 ms per papo-step `small` against 2210 ms for two replicas, in one session; see the README).
+ *
+ * @example
+ * pays() // => false on wasm with the native kernels, true on plain wasm
+ *
+ * @category constructors
+ */
+export const pays = (): boolean => !Wasm.isInstalled() || tf.getBackend() !== "wasm"
+
+/**
  * Copies the main thread's weights (policy, reference) and optimizer state to the worker.
  *
  * @category constructors
