@@ -1,11 +1,19 @@
 /**
- * npm run bench -- papo-step [small|medium ...] [--threads 1|2] [--steps N] [--warmup N] [--cpu]
+ * npm run bench -- papo-step [small|medium ...] [--threads 1|2] [--steps N] [--warmup N] [--cpu] [--no-peer]
+ *
+ * After our lines, runs the PyTorch peer (bench/papo_step_torch.py, 2 threads) on the same configs in the
+ * same run and prints its lines and one `ratio_vs_pytorch` line per config (ours / peer; skipped, with a
+ * note on stderr, where python3 has no torch).
  *
  * `--cpu` adds a second line per config with the same stages in CPU milliseconds of this process (all its
  * threads), for a machine shared with other work, where wall-clock time is inflated.
  *
- * `--threads 2` (default) runs every stage data-parallel on the main thread and one worker thread
- * (`Parallel` in @papo/model); `--threads 1` runs it all on the main thread.
+ * `--threads 2` (default) uses both cores as the trainer does: under the native kernels of @papo/kernels,
+ * inside each matMul (one replica); on plain wasm, by running every stage data-parallel on the main thread
+ * and one worker thread (`Parallel` in @papo/model, `replicas: 2`). `--threads 1` runs it all on one
+ * thread (the native kernels too). The `backend` field names
+ * the path: wasm with the native matMul kernels of @papo/kernels (2 threads inside each kernel), or plain
+ * wasm and why (`PAPO_NATIVE=0` turns native off).
  *
  * One PAPO-G reinforcement-learning step of the @papo/model policy, and the same step as plain GRPO, as
  * fixed by the workload spec (copied here, since the spec file is not in the repo):
@@ -34,8 +42,10 @@
  *   medium ≈ 2420–2440 ms (rollout ≈ 490, logprob ≈ 950, update ≈ 980, GRPO ≈ 2095, overhead ≈ 1.16,
  *   ≈ 135 GFLOP/s). Machine fp32 peak ≈ 200 GFLOP/s on both cores.
  */
+import { spawnSync } from "node:child_process"
 import * as tf from "@tensorflow/tfjs"
-import { initBackend } from "@papo/backend"
+import { describe, initBackend } from "@papo/backend"
+import { Native } from "@papo/kernels"
 import { Advantage, PapoLoss } from "@papo/loss"
 import { Masking, Mt19937 } from "@papo/masking"
 import { Config, Optimizer, Parallel, Policy, Random, Sampling } from "@papo/model"
@@ -62,8 +72,10 @@ const median = (xs: ReadonlyArray<number>): number => {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
-await initBackend("wasm")
+const choice = await initBackend("wasm")
+const backend = describe(threads === 1 && choice.native?.available ? { ...choice, native: Native.configure({ threads: 1 }) } : choice)
 
+const ours = new Map<string, { step_ms: number; rollout_ms: number; update_ms: number }>()
 for (const name of configsToRun) {
   const config = Config.configs[name]
   const policy = Policy.create(config, 0)
@@ -85,7 +97,8 @@ for (const name of configsToRun) {
   const promptIds = tf.tensor2d(rowPrompts, [N, TP], "int32")
   const index = Array.from({ length: N }, (_, r) => `p${Math.floor(r / G)}`)
 
-  const team = threads === 2 ? await Parallel.start(policy, { reference: ref, optimizer: opt }) : null
+  // As the trainer does: a worker replica only where it pays (not under the native kernels, which use both cores).
+  const team = threads === 2 && Parallel.pays() ? await Parallel.start(policy, { reference: ref, optimizer: opt }) : null
   const rollout = (o: Sampling.SampleOptions) =>
     team ? Parallel.sample(team, images, promptIds, o, rng) : Promise.resolve(Sampling.sample(policy, images, promptIds, o, rng))
   const logProbsOf = (model: "policy" | "reference", b: Policy.Batch) =>
@@ -163,7 +176,9 @@ for (const name of configsToRun) {
   console.log(
     JSON.stringify({
       config: name,
+      backend,
       threads,
+      replicas: team ? 2 : 1,
       step_ms: +stepMs.toFixed(1),
       rollout_ms: +rolloutMs.toFixed(1),
       logprob_ms: +median(papoRuns.map((s) => s.logprob)).toFixed(1),
@@ -194,4 +209,25 @@ for (const name of configsToRun) {
   Optimizer.dispose(opt)
   Policy.dispose(policy)
   Policy.dispose(ref)
+  ours.set(name, { step_ms: stepMs, rollout_ms: rolloutMs, update_ms: updateMs })
+}
+
+// The peer in the same run: eager PyTorch on 2 threads (bench/papo_step_torch.py), where torch is installed.
+if (!args.includes("--no-peer")) {
+  // The first python3 with torch: $PAPO_PYTHON, then PATH's, then the system one (Debian's python3-torch).
+  const python = [process.env["PAPO_PYTHON"], "python3", "/usr/bin/python3"].find((p) => p && spawnSync(p, ["-c", "import torch"]).status === 0) ?? "python3"
+  const peer = spawnSync(python, ["bench/papo_step_torch.py", ...configsToRun, "--threads", "2", "--steps", String(timedSteps), "--warmup", String(warmup)], { encoding: "utf8" })
+  if (peer.status !== 0) {
+    console.error(`peer skipped: ${python} bench/papo_step_torch.py failed (${(peer.stderr || String(peer.error)).trim().split("\n").pop()})`)
+  } else {
+    for (const line of peer.stdout.trim().split("\n")) {
+      console.log(line)
+      const p = JSON.parse(line) as { config: string; step_ms: number; rollout_ms: number; update_ms: number }
+      const o = ours.get(p.config)
+      if (o) {
+        const ratio = (k: "step_ms" | "rollout_ms" | "update_ms") => +(o[k] / p[k]).toFixed(3)
+        console.log(JSON.stringify({ config: p.config, ratio_vs_pytorch: { step: ratio("step_ms"), rollout: ratio("rollout_ms"), update: ratio("update_ms") } }))
+      }
+    }
+  }
 }

@@ -66,12 +66,13 @@ export interface Session {
 }
 
 /**
- * Starts the worker replica for `threads = 2` (after the weights are final: loaded or created).
+ * Starts the worker replica for `threads = 2` (after the weights are final: loaded or created), unless the
+ * native matMul kernels already use both cores (`Parallel.pays()` is false).
  *
  * @category constructors
  */
 export const withThreads = async (s: Session, threads: number): Promise<Session> =>
-  threads < 2
+  threads < 2 || !Parallel.pays()
     ? s
     : {
       ...s,

@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { initBackend } from "@papo/backend"
+import { describe, initBackend } from "@papo/backend"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Checkpoint, Config as ModelConfigs, type Optimizer, Policy, Random } from "@papo/model"
@@ -225,8 +225,9 @@ const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, wat
     if (unsupported.length > 0) {
       return yield* new TrainError({ reason: `trainer.threads=2 does not support ${unsupported.join(", ")}; set trainer.threads=1` })
     }
-    yield* attemptPromise(() => initBackend(given.trainer.backend))
+    const backend = yield* attemptPromise(() => initBackend(given.trainer.backend))
     const progress = Run.makeProgress(given.trainer.logger, given.trainer.maxSteps, "train")
+    progress.log(`backend: ${describe(backend)}`)
     const data = yield* loadData(given, progress.log, yield* continuedFrom(given, options.resume === true))
     const config = data.config
     const dir = yield* Run.prepare(config, options.resume === true)
@@ -366,8 +367,9 @@ const samplesOf = (out: Step.StepOutput, config: Config): Array<Run.Sample> => {
  */
 export const sft = (given: Config, options: RunOptions = {}) =>
   Effect.gen(function*() {
-    yield* attemptPromise(() => initBackend(given.trainer.backend))
+    const backend = yield* attemptPromise(() => initBackend(given.trainer.backend))
     const progress = Run.makeProgress(given.trainer.logger, given.sft.steps, "sft")
+    progress.log(`backend: ${describe(backend)}`)
     const data = yield* loadData(given, progress.log, yield* continuedFrom(given, options.resume === true))
     const config = data.config
     const targets = yield* attempt(() => Sft.describeTargets(data.train, config.sft.target))
@@ -426,7 +428,8 @@ export const sft = (given: Config, options: RunOptions = {}) =>
  */
 export const evaluate = (given: Config, options: { readonly checkpoint?: string } = {}) =>
   Effect.gen(function*() {
-    yield* attemptPromise(() => initBackend(given.trainer.backend))
+    const backend = yield* attemptPromise(() => initBackend(given.trainer.backend))
+    console.log(`backend: ${describe(backend)}`)
     const dir = Run.runDir(given)
     const path = yield* Run.resolveModelCheckpoint(options.checkpoint || given.worker.actor.init || dir)
     const data = yield* loadData(given, (l) => console.log(l), path)

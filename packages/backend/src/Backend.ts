@@ -6,9 +6,13 @@
  * others were skipped. The native packages are optional dependencies: where their install script could
  * not fetch libtensorflow (any machine without access to Google's storage), they are simply absent.
  *
+ * On `wasm`, the matMul kernels are replaced by the native ones of `@papo/kernels` where its addon was
+ * built (and `PAPO_NATIVE` is not `0`); {@link describe} names the path in use, or why native is off.
+ *
  * @since 0.1.0
  */
 import * as tf from "@tensorflow/tfjs"
+import { Native, Wasm } from "@papo/kernels"
 
 /**
  * The backends papo-ts knows how to load.
@@ -36,6 +40,8 @@ export interface BackendChoice {
   /** The name tfjs itself reports (`tensorflow` for both native packages). */
   readonly tfBackend: string
   readonly skipped: ReadonlyArray<{ readonly name: Exclude<BackendName, "auto">; readonly reason: string }>
+  /** On `wasm`: the native kernels of `@papo/kernels` in use, or why not; `null` on other backends. */
+  readonly native: Native.Status | null
 }
 
 const order: ReadonlyArray<Exclude<BackendName, "auto">> = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"]
@@ -56,6 +62,7 @@ const load = async (name: Exclude<BackendName, "auto">): Promise<string> => {
     }
     case "wasm":
       await import("@tensorflow/tfjs-backend-wasm")
+      Wasm.install()
       return "wasm"
     case "cpu":
       return "cpu"
@@ -88,11 +95,27 @@ export const initBackend = async (requested: BackendName = "auto"): Promise<Back
       const tfBackend = await load(name)
       if (!(await tf.setBackend(tfBackend))) throw new Error(`tf.setBackend("${tfBackend}") returned false`)
       await tf.ready()
-      return { requested, name, tfBackend, skipped }
+      return { requested, name, tfBackend, skipped, native: name === "wasm" ? Native.status() : null }
     } catch (e) {
       skipped.push({ name, reason: firstLine(e) })
     }
   }
   const why = skipped.map((s) => `${s.name}: ${s.reason}`).join("; ")
   throw new Error(`No TensorFlow.js backend could be loaded for "${requested}" (${why})`)
+}
+
+/**
+ * The one-line description of a backend choice that every run and bench prints: the backend, and on wasm
+ * whether the native kernels are in use (micro-kernel, threads) or why not.
+ *
+ * @example
+ * describe(await initBackend("cpu")) // => "cpu"
+ * describe(await initBackend("wasm")) // => "wasm + native kernels (avx2-fma, 2 threads)" where the addon was built
+ *
+ * @category constructors
+ */
+export const describe = (choice: BackendChoice): string => {
+  const n = choice.native
+  if (n === null) return choice.name
+  return n.available ? `${choice.name} + native kernels (${n.isa}, ${n.threads} threads)` : `${choice.name} (native kernels off: ${n.reason})`
 }

@@ -12,10 +12,15 @@
  * {@link sync}. Sampling splits by prompt and draws the worker's part from `rng.fork()`, so its results
  * depend on the thread count (but are reproducible for a given one).
  *
+ * Under the native matMul kernels of @papo/kernels (which use both cores inside each kernel on their own),
+ * a team sets them to one thread each while it runs, so that the two replicas do not oversubscribe the
+ * cores; {@link stop} gives them back their two threads. Native results do not depend on that count.
+ *
  * @since 0.1.0
  */
 import { Worker } from "node:worker_threads"
 import * as tf from "@tensorflow/tfjs"
+import { Native, Wasm } from "@papo/kernels"
 import { PapoLoss } from "@papo/loss"
 import * as Optimizer from "./Optimizer.js"
 import * as Policy from "./Policy.js"
@@ -101,8 +106,21 @@ export const start = async (
   const reference = options.reference ?? null
   const optimizer = options.optimizer ?? null
   await call(initMessage(policy, reference, optimizer))
+  if (Wasm.isInstalled()) Native.configure({ threads: 1 })
   return { policy, reference, optimizer, threads: 2, worker, call }
 }
+
+/**
+ * Whether a worker replica is worth starting on this thread's backend: not under the native matMul kernels
+ * of @papo/kernels, which use both cores inside each kernel (one replica with two-thread kernels took
+ * 1763 ms per papo-step `small` against 2210 ms for two replicas, in one session; see the README).
+ *
+ * @example
+ * pays() // => false on wasm with the native kernels, true on plain wasm
+ *
+ * @category constructors
+ */
+export const pays = (): boolean => !Wasm.isInstalled() || tf.getBackend() !== "wasm"
 
 /**
  * Copies the main thread's weights (policy, reference) and optimizer state to the worker.
@@ -114,13 +132,14 @@ export const sync = async (team: Team): Promise<void> => {
 }
 
 /**
- * Stops the worker.
+ * Stops the worker (and gives the native kernels back their two threads).
  *
  * @category constructors
  */
 export const stop = async (team: Team): Promise<void> => {
   await team.call({ kind: "stop" })
   await team.worker.terminate()
+  if (Wasm.isInstalled()) Native.configure({ threads: 2 })
 }
 
 const rowsOf = (t: tf.Tensor, start: number, count: number): tf.Tensor =>

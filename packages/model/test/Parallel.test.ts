@@ -1,6 +1,7 @@
 import assert from "node:assert/strict"
 import { before, test } from "node:test"
 import * as tf from "@tensorflow/tfjs"
+import { Wasm } from "@papo/kernels"
 import { PapoLoss } from "@papo/loss"
 import { Config, Optimizer, Parallel, Policy, Random } from "../src/index.js"
 import { randomBatch, setup } from "./helpers.js"
@@ -46,4 +47,11 @@ test("a worker replica gives the same log-probs and the same train step as one t
   } finally {
     await Parallel.stop(team)
   }
+})
+
+test("a worker replica pays only where the native kernels do not already use both cores", async () => {
+  assert.equal(Parallel.pays(), !Wasm.isInstalled())
+  await tf.setBackend("cpu")
+  assert.equal(Parallel.pays(), true)
+  await tf.setBackend("wasm")
 })

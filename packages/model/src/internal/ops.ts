@@ -1,8 +1,28 @@
 /**
  * Tensor building blocks tuned for the wasm backend (see the package README, "Performance"):
  * only plain 2-D matMuls are fast there, and tfjs's own matMul gradient uses the slow transpose flags.
+ * Under the native matMul kernels of @papo/kernels every transpose flag is as fast as none, and the
+ * gradients below use the flags instead of explicit transposes.
  */
 import * as tf from "@tensorflow/tfjs"
+import { Wasm } from "@papo/kernels"
+
+/** True when the active backend's matMuls are the native ones (transpose flags cost nothing). */
+export const nativeMatMuls = (): boolean => Wasm.isInstalled() && tf.getBackend() === "wasm"
+
+/** `xᵀ @ dy`. */
+const transposedTimes = (x: tf.Tensor, dy: tf.Tensor): tf.Tensor2D =>
+  nativeMatMuls() ? tf.matMul(x as tf.Tensor2D, dy as tf.Tensor2D, true, false) : tf.matMul(tf.transpose(x as tf.Tensor2D), dy as tf.Tensor2D)
+
+/**
+ * Column sums of `[M, N]` → `[N]` (bias and LayerNorm-parameter gradients). wasm sums an outer axis by
+ * transposing first; under the native kernels it is one `1ᵀ·x` matMul.
+ */
+const columnSums = (x: tf.Tensor): tf.Tensor1D =>
+  nativeMatMuls() ? tf.reshape(tf.matMul(tf.ones([1, x.shape[0]!]), x as tf.Tensor2D), [x.shape[1]!]) : tf.sum(x, 0)
+
+/** `dy @ wᵀ`: the input gradient of `x @ w`. */
+const inputGrad = (dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D => (nativeMatMuls() ? tf.matMul(dy, w, false, true) : tf.matMul(dy, tf.transpose(w)))
 
 /**
  * True while a gradient tape records (inside `tf.variableGrads` / `tf.grad`). Outside one, the ops below
@@ -29,18 +49,18 @@ const matMul2dGrad: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor2D = tf.customGrad(
     value: tf.matMul(x, w),
     gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D]
-      return [tf.matMul(dy, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy)]
+      return [inputGrad(dy, sw), transposedTimes(sx, dy)]
     }
   }
 }) as never) as never
 
 /**
- * The weight gradient `xᵀ @ dy` of `x @ w`. XNNPACK re-packs a matMul's right operand on every call, and
- * here that operand is an activation `[M, ·]`: make it the narrower of `x` and `dy` (measured on wasm,
- * M = 4480: 32 ms instead of 60 for 128 → 512, 34 instead of 44 for 512 → 128).
+ * The weight gradient `xᵀ @ dy` of `x @ w`. On wasm, XNNPACK re-packs a matMul's right operand on every
+ * call, and here that operand is an activation `[M, ·]`: make it the narrower of `x` and `dy` (measured on
+ * wasm, M = 4480: 32 ms instead of 60 for 128 → 512, 34 instead of 44 for 512 → 128).
  */
 const weightGrad = (x: tf.Tensor, dy: tf.Tensor): tf.Tensor =>
-  x.shape[1]! <= dy.shape[1]! ? tf.transpose(tf.matMul(tf.transpose(dy), x)) : tf.matMul(tf.transpose(x), dy)
+  !nativeMatMuls() && x.shape[1]! <= dy.shape[1]! ? tf.transpose(tf.matMul(tf.transpose(dy), x)) : transposedTimes(x, dy)
 
 const linearWithBias: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D = tf.customGrad(((
   x: tf.Tensor2D,
@@ -53,7 +73,7 @@ const linearWithBias: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D 
     value: tf.fused.matMul({ a: x, b: w, bias: b }),
     gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D]
-      return [tf.matMul(dy, tf.transpose(sw)), weightGrad(sx, dy), tf.sum(dy, 0)]
+      return [inputGrad(dy, sw), weightGrad(sx, dy), columnSums(dy)]
     }
   }
 }) as never) as never
@@ -120,7 +140,7 @@ const layerNormGrad: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Ten
       const [sxhat, srstd, sgamma] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D]
       const g = tf.mul(dy, sgamma)
       const inner = tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(sxhat, tf.mean(tf.mul(g, sxhat), -1, true)))
-      return [tf.mul(inner, srstd), tf.sum(tf.mul(dy, sxhat), 0), tf.sum(dy, 0)]
+      return [tf.mul(inner, srstd), columnSums(tf.mul(dy, sxhat)), columnSums(dy)]
     }
   }
 }) as never) as never

@@ -4,7 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { numPatches, type ModelConfig } from "../Config.js"
-import { channelMatMul, dense, gelu, layerNorm, matMul2d } from "./ops.js"
+import { channelMatMul, dense, gelu, layerNorm, matMul2d, nativeMatMuls, recording } from "./ops.js"
 
 export type Params = Readonly<Record<string, tf.Tensor>>
 
@@ -53,6 +53,40 @@ const qkvProjections = (p: Params, i: number, a: tf.Tensor, d: number): [tf.Tens
   return [part(0), part(1), part(2)]
 }
 
+/**
+ * Causal attention on the wasm kernels: scores s[i, (n,h), j] = q·k / √hd as a channel matMul over the N·H
+ * (sequence, head) pairs (wasm's batched matMul is ~5× slower than its depthwise convolution).
+ */
+const attentionChannels = (q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, n: number, t: number, h: number): tf.Tensor2D => {
+  const hd = q.shape[1] / h
+  const mask = tf.reshape(causalMask(t), [t, 1, t])
+  const qx = tf.reshape(tf.transpose(tf.reshape(tf.mul(q, 1 / Math.sqrt(hd)), [n, t, h, hd]), [1, 3, 0, 2]), [t, hd, n * h]) // (T, hd, N·H)
+  const kw = tf.reshape(tf.transpose(tf.reshape(k, [n, t, h, hd]), [3, 0, 2, 1]), [hd, n * h, t]) // (hd, N·H, T)
+  const att = tf.softmax(tf.add(channelMatMul(qx, kw), mask)) // (T, N·H, T)
+  const vw = tf.reshape(tf.transpose(tf.reshape(v, [n, t, h, hd]), [1, 0, 2, 3]), [t, n * h, hd]) // (T, N·H, hd)
+  const o = channelMatMul(tf.transpose(att, [0, 2, 1]), vw) // (T, N·H, hd)
+  return tf.reshape(tf.transpose(tf.reshape(o, [t, n, h, hd]), [1, 0, 2, 3]), [n * t, h * hd])
+}
+
+const addCausalMask = (scores: tf.Tensor): tf.Tensor => tf.add(scores, causalMask(scores.shape[scores.rank - 1]!))
+
+/** Scores `[…, T, T]` plus the causal mask; the gradient passes straight through (none is taken for the constant mask). */
+const withCausalMask = (scores: tf.Tensor): tf.Tensor => (recording() ? withCausalMaskGrad(scores) : addCausalMask(scores))
+
+const withCausalMaskGrad: (scores: tf.Tensor) => tf.Tensor = tf.customGrad(((scores: tf.Tensor) => ({
+  value: addCausalMask(scores),
+  gradFunc: (dy: tf.Tensor) => dy
+})) as never) as never
+
+/** Causal attention as batched matMuls over (sequence, head) (the native kernels run every transpose flag at full speed). */
+const attentionBatched = (q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, n: number, t: number, h: number): tf.Tensor2D => {
+  const hd = q.shape[1] / h
+  const heads = (x: tf.Tensor): tf.Tensor4D => tf.transpose(tf.reshape(x, [n, t, h, hd]), [0, 2, 1, 3]) // (N, H, T, hd)
+  const att = tf.softmax(withCausalMask(tf.matMul(heads(tf.mul(q, 1 / Math.sqrt(hd))), heads(k), false, true))) // (N, H, T, T)
+  const o = tf.matMul(att, heads(v)) // (N, H, T, hd)
+  return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [n * t, h * hd])
+}
+
 const mlp = (p: Params, i: number, x: tf.Tensor2D): tf.Tensor2D => {
   const h = layerNorm(x, get(p, `blocks.${i}.ln2.weight`), get(p, `blocks.${i}.ln2.bias`))
   const u = gelu(dense(h, get(p, `blocks.${i}.mlp.fc.weight`), get(p, `blocks.${i}.mlp.fc.bias`))) as tf.Tensor2D // (M, dMlp)
@@ -72,19 +106,12 @@ export const blocks = (
   collect: boolean
 ): { readonly x: tf.Tensor2D; readonly kv: ReadonlyArray<LayerKv> } => {
   const d = c.dModel, h = c.nHeads, hd = d / h
-  const mask = tf.reshape(causalMask(t), [t, 1, t])
   const kv: Array<LayerKv> = []
   let x = x0
   for (let i = 0; i < c.nLayers; i++) {
     const a = layerNorm(x, get(p, `blocks.${i}.ln1.weight`), get(p, `blocks.${i}.ln1.bias`))
     const [q, k, v] = qkvProjections(p, i, a, d) // 3 × (N·T, d), viewed as (N, T, H, hd)
-    // Scores s[i, (n,h), j] = q·k / √hd, as a channel matMul over the N·H (sequence, head) pairs.
-    const qx = tf.reshape(tf.transpose(tf.reshape(tf.mul(q, 1 / Math.sqrt(hd)), [n, t, h, hd]), [1, 3, 0, 2]), [t, hd, n * h]) // (T, hd, N·H)
-    const kw = tf.reshape(tf.transpose(tf.reshape(k, [n, t, h, hd]), [3, 0, 2, 1]), [hd, n * h, t]) // (hd, N·H, T)
-    const att = tf.softmax(tf.add(channelMatMul(qx, kw), mask)) // (T, N·H, T)
-    const vw = tf.reshape(tf.transpose(tf.reshape(v, [n, t, h, hd]), [1, 0, 2, 3]), [t, n * h, hd]) // (T, N·H, hd)
-    const o = channelMatMul(tf.transpose(att, [0, 2, 1]), vw) // (T, N·H, hd)
-    const merged = tf.reshape(tf.transpose(tf.reshape(o, [t, n, h, hd]), [1, 0, 2, 3]), [n * t, d]) // (N·T, d)
+    const merged = nativeMatMuls() ? attentionBatched(q, k, v, n, t, h) : attentionChannels(q, k, v, n, t, h) // (N·T, d)
     x = tf.add(x, dense(merged, get(p, `blocks.${i}.attn.proj.weight`), get(p, `blocks.${i}.attn.proj.bias`)))
     x = mlp(p, i, x)
     if (collect) kv.push({ k, v })

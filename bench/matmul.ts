@@ -1,0 +1,116 @@
+/**
+ * npm run bench -- matmul [small|medium ...] [--threads 1|2] [--reps N]
+ *
+ * GFLOP/s of every matMul shape the papo-step update runs (forward and backward, one layer's worth: the
+ * other layers repeat them), on the wasm backend's own kernels and on the native kernels of @papo/kernels,
+ * with the same tfjs call (`tf.matMul` with the same transpose flags, or `tf.fused.matMul` with a bias).
+ * One JSON line per shape: wall-clock GFLOP/s (`wasm_gflops`, `native_gflops`), `native_peak` = the native
+ * rate as a fraction of the machine's fp32 peak (`--peak`, default 200 GFLOP/s: 2 cores × 2 FMA pipes ×
+ * 8 lanes × 2 flops × ~3.1 GHz), and `native_core_gflops` = flops per CPU-second of this process (all its
+ * threads): the rate per busy core, which a machine shared with other work does not inflate.
+ *
+ * Shapes (rows M = 80 sequences × 56 tokens = 4480; d, MLP hidden f, heads H, head size 32):
+ * dense x·W (d→d for q, k, v and the attention output, d→f, f→d), their input gradients dy·Wᵀ, their
+ * weight gradients xᵀ·dy, the patch embedding (2560 × 49 → d), and the attention products per
+ * (sequence, head): q·kᵀ, p·v and their gradients.
+ */
+import * as tf from "@tensorflow/tfjs"
+import "@tensorflow/tfjs-backend-wasm"
+import { Native, Wasm } from "@papo/kernels"
+
+const args = process.argv.slice(2)
+const flag = (name: string, def: number): number => {
+  const i = args.indexOf(name)
+  return i >= 0 ? Number(args[i + 1]) : def
+}
+const names = args.filter((a) => a === "small" || a === "medium") as Array<"small" | "medium">
+const configs = { small: { d: 128, f: 512, h: 4 }, medium: { d: 256, f: 1024, h: 8 } } as const
+const threads = flag("--threads", 2)
+const minMs = flag("--ms", 300)
+const peak = flag("--peak", 200)
+if (threads !== 1 && threads !== 2) throw new Error(`--threads must be 1 or 2, got ${threads}`)
+
+interface Shape {
+  readonly op: string
+  readonly batch: number
+  readonly m: number
+  readonly n: number
+  readonly k: number
+  readonly transposeA: boolean
+  readonly transposeB: boolean
+  readonly bias: boolean
+}
+
+const shapesOf = (c: { d: number; f: number; h: number }): Array<Shape> => {
+  const M = 4480, T = 56, hd = 32, bh = 80 * c.h
+  const s = (op: string, batch: number, m: number, n: number, k: number, transposeA = false, transposeB = false, bias = false): Shape =>
+    ({ op, batch, m, n, k, transposeA, transposeB, bias })
+  return [
+    s("patch x·W+b", 1, 2560, c.d, 49, false, false, true),
+    s("qkv x·W+b", 1, M, c.d, c.d, false, false, true),
+    s("fc x·W+b", 1, M, c.f, c.d, false, false, true),
+    s("proj x·W+b", 1, M, c.d, c.f, false, false, true),
+    s("qkv dy·Wᵀ", 1, M, c.d, c.d, false, true),
+    s("fc dy·Wᵀ", 1, M, c.d, c.f, false, true),
+    s("proj dy·Wᵀ", 1, M, c.f, c.d, false, true),
+    s("qkv xᵀ·dy", 1, c.d, c.d, M, true, false),
+    s("fc xᵀ·dy", 1, c.d, c.f, M, true, false),
+    s("proj xᵀ·dy", 1, c.f, c.d, M, true, false),
+    s("attn q·kᵀ", bh, T, T, hd, false, true),
+    s("attn p·v", bh, T, hd, T),
+    s("attn dp·vᵀ", bh, T, T, hd, false, true),
+    s("attn pᵀ·do", bh, T, hd, T, true, false),
+    s("attn qᵀ·ds", bh, hd, T, T, true, false)
+  ]
+}
+
+const rate = (sh: Shape): { readonly wall: number; readonly core: number } => {
+  const a = tf.randomNormal(sh.batch > 1 ? [sh.batch, ...(sh.transposeA ? [sh.k, sh.m] : [sh.m, sh.k])] : sh.transposeA ? [sh.k, sh.m] : [sh.m, sh.k])
+  const b = tf.randomNormal(sh.batch > 1 ? [sh.batch, ...(sh.transposeB ? [sh.n, sh.k] : [sh.k, sh.n])] : sh.transposeB ? [sh.n, sh.k] : [sh.k, sh.n])
+  const bias = sh.bias ? tf.randomNormal([sh.n]) : null
+  const once = (): void => {
+    const y = bias
+      ? tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias, transposeA: sh.transposeA, transposeB: sh.transposeB })
+      : tf.matMul(a, b, sh.transposeA, sh.transposeB)
+    y.dispose() // the wasm backend runs kernels synchronously: the product is done when the call returns
+  }
+  once()
+  let reps = 0
+  const c0 = process.cpuUsage()
+  const t0 = performance.now()
+  while (performance.now() - t0 < minMs || reps < 3) {
+    once()
+    reps++
+  }
+  const ms = (performance.now() - t0) / reps
+  const cpu = process.cpuUsage(c0)
+  const cpuMs = (cpu.user + cpu.system) / 1000 / reps
+  tf.dispose([a, b, ...(bias ? [bias] : [])])
+  const flops = 2 * sh.batch * sh.m * sh.n * sh.k
+  return { wall: flops / (ms * 1e6), core: flops / (cpuMs * 1e6) }
+}
+
+await tf.setBackend("wasm")
+await tf.ready()
+const todo = (names.length > 0 ? names : (["small", "medium"] as const)).flatMap((config) => shapesOf(configs[config]).map((shape) => ({ config, shape })))
+const wasm = todo.map(({ shape }) => rate(shape))
+const status = Wasm.install()
+if (!status.available) {
+  console.error(`native kernels unavailable (${status.reason}): printing wasm rates only`)
+} else {
+  Native.configure({ threads })
+}
+todo.forEach(({ config, shape }, i) => {
+  const native = status.available ? rate(shape) : null
+  console.log(
+    JSON.stringify({
+      config,
+      ...shape,
+      threads,
+      wasm_gflops: +wasm[i]!.wall.toFixed(1),
+      native_gflops: native === null ? null : +native.wall.toFixed(1),
+      native_peak: native === null ? null : +(native.wall / peak).toFixed(3),
+      native_core_gflops: native === null ? null : +native.core.toFixed(1)
+    })
+  )
+})

@@ -1,0 +1,12 @@
+{
+  "targets": [
+    {
+      "target_name": "papo_kernels",
+      "sources": ["native/addon.cc", "native/sgemm.cc", "native/pool.cc"],
+      "cflags_cc": ["-O3", "-std=c++17", "-ffp-contract=off", "-fno-exceptions"],
+      "cflags_cc!": ["-fno-rtti"],
+      "ldflags": ["-pthread"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,121 @@
+// Node-API entry points of @papo/kernels. Every kernel reads and writes an ArrayBuffer in place (the tfjs wasm
+// backend's heap): JS passes byte offsets and element strides, nothing is copied.
+#include <node_api.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "sgemm.h"
+
+namespace {
+
+int threads = 2;
+
+napi_value throw_error(napi_env env, const std::string& message) {
+  napi_throw_error(env, "PAPO_KERNELS", message.c_str());
+  return nullptr;
+}
+
+napi_value string(napi_env env, const char* s) {
+  napi_value v;
+  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+napi_value number(napi_env env, double x) {
+  napi_value v;
+  napi_create_double(env, x, &v);
+  return v;
+}
+
+// Highest element index + 1 that a strided matrix view touches.
+int64_t extent(int64_t batch, int64_t batch_stride, int64_t rows, int64_t rs, int64_t cols, int64_t cs) {
+  if (batch == 0 || rows == 0 || cols == 0) return 0;
+  return (batch - 1) * batch_stride + (rows - 1) * rs + (cols - 1) * cs + 1;
+}
+
+// gemm(heap: ArrayBuffer, p: Float64Array): see src/Kernels.ts (`GemmParams`) for the layout of p.
+napi_value gemm(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  void* heap = nullptr;
+  size_t heap_bytes = 0;
+  if (argc < 2 || napi_get_arraybuffer_info(env, argv[0], &heap, &heap_bytes) != napi_ok)
+    return throw_error(env, "gemm: argument 0 must be an ArrayBuffer");
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array || length < 14)
+    return throw_error(env, "gemm: argument 1 must be a Float64Array of 14 parameters");
+  const double* p = static_cast<const double*>(data);
+  for (size_t i = 0; i < 14; i++)
+    if (!std::isfinite(p[i]) || p[i] != std::floor(p[i]) || (p[i] < 0 && i != 13))
+      return throw_error(env, "gemm: parameter " + std::to_string(i) + " is not a non-negative integer");
+  const int64_t batch = p[0], m = p[1], n = p[2], k = p[3];
+  const int64_t a_off = p[4], a_batch = p[5], a_rs = p[6], a_cs = p[7];
+  const int64_t b_off = p[8], b_batch = p[9], b_rs = p[10], b_cs = p[11];
+  const int64_t c_off = p[12], bias_off = p[13];
+  const int64_t floats = static_cast<int64_t>(heap_bytes / sizeof(float));
+  const auto inside = [&](int64_t byte_off, int64_t count) {
+    return byte_off % 4 == 0 && byte_off / 4 + count <= floats;
+  };
+  if (!inside(a_off, extent(batch, a_batch, m, a_rs, k, a_cs)) || !inside(b_off, extent(batch, b_batch, k, b_rs, n, b_cs)) ||
+      !inside(c_off, batch * m * n) || (bias_off >= 0 && !inside(bias_off, n)))
+    return throw_error(env, "gemm: an operand lies outside the heap or is not 4-byte aligned");
+  float* base = static_cast<float*>(heap);
+  papo::Gemm g{batch, m, n, k,
+               base + a_off / 4, a_batch, a_rs, a_cs,
+               base + b_off / 4, b_batch, b_rs, b_cs,
+               base + c_off / 4, m * n, n,
+               bias_off >= 0 ? base + bias_off / 4 : nullptr};
+  papo::gemm(g, threads);
+  return nullptr;
+}
+
+// configure({ threads?: 1 | 2, generic?: true }) → { isa, threads }
+napi_value configure(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  napi_get_cb_info(env, info, &argc, &arg, nullptr, nullptr);
+  napi_valuetype t = napi_undefined;
+  if (argc >= 1) napi_typeof(env, arg, &t);
+  if (t == napi_object) {
+    bool has = false;
+    napi_has_named_property(env, arg, "threads", &has);
+    if (has) {
+      napi_value v;
+      double x = 0;
+      napi_get_named_property(env, arg, "threads", &v);
+      if (napi_get_value_double(env, v, &x) != napi_ok || (x != 1 && x != 2))
+        return throw_error(env, "configure: threads must be 1 or 2");
+      threads = static_cast<int>(x);
+    }
+    napi_has_named_property(env, arg, "generic", &has);
+    if (has) {
+      napi_value v;
+      bool generic = false;
+      napi_get_named_property(env, arg, "generic", &v);
+      napi_get_value_bool(env, v, &generic);
+      if (generic) papo::force_generic();
+    }
+  }
+  napi_value out;
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "isa", string(env, papo::isa_name()));
+  napi_set_named_property(env, out, "threads", number(env, threads));
+  return out;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"gemm", nullptr, gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"configure", nullptr, configure, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, 2, props);
+  return exports;
+}
