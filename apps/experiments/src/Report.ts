@@ -467,11 +467,12 @@ in the good direction, orange: in the bad one, blue: it includes zero or the mea
 <table><tr>${header.map((h) => `<th>${escape(h)}</th>`).join("")}</tr>
 ${body.map((r) => `<tr>${r.map((c) => `<td>${escape(c)}</td>`).join("")}</tr>`).join("\n")}</table>
 <p class="meta">avg@k: mean accuracy over k sampled responses per held-out question. A perception error is a wrong answer whose
-&lt;think&gt; misreads a digit; its rate is over all responses, its share over wrong ones. High-vision questions need the image;
-low-vision ones state part of the answer in the text. On the cued-digit task, conflict items carry a cue word naming another digit than
+&lt;think&gt; misreads a digit; its rate is over all responses, its share over wrong ones. ${conflictTask
+  ? `Conflict items carry a cue word naming another digit than
 the image's, agree items one naming the image's, uncued items none; "prior" is the share of conflict responses that state the cue's
 digit, blank and masked are accuracies with an all-black and a patch-masked image, KL_prcp is measured on the tokens of the stated
-reading and the boxed answer. Seeds ${result.seeds.join(", ")}; ± is the standard deviation across seeds.</p>
+reading and the boxed answer.`
+  : "High-vision questions need the image; low-vision ones state part of the answer in the text."} Seeds ${result.seeds.join(", ")}; ± is the standard deviation across seeds.</p>
 <h2>Training curves</h2><div class="grid">${images.map((im) => `<figure><img src="data:image/png;base64,${im.png.toString("base64")}" alt="${escape(im.title)}"></figure>`).join("")}</div>
 <h2>Example ${conflictTask ? "conflict " : ""}rollouts (original | masked image)</h2>${examples.join("\n") || "<p>No samples were logged.</p>"}
 <h2>Collapse guard</h2>${guardSection(result)}
