@@ -285,7 +285,11 @@ export const greedyAccuracy = (
     for (let s = 0; s < test.length; s += per) {
       const examples = test.slice(s, s + per)
       const run = yield* respond(session, config, examples, Session.stackImages(examples.map((e) => e.image.data)), 1, 0, rng)
-      examples.forEach((e, i) => correct.set(e.subset, [...(correct.get(e.subset) ?? []), run.grades[i]!.accuracy]))
+      examples.forEach((e, i) => {
+        const xs = correct.get(e.subset) ?? []
+        xs.push(run.grades[i]!.accuracy)
+        correct.set(e.subset, xs)
+      })
     }
     return Object.fromEntries([...correct].map(([name, xs]) => [`val/greedy_accuracy/${name}`, mean(xs)]))
   })
