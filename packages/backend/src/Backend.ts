@@ -9,10 +9,15 @@
  * On `wasm`, the matMul kernels are replaced by the native ones of `@papo/kernels` where its addon was
  * built (and `PAPO_NATIVE` is not `0`); {@link describe} names the path in use, or why native is off.
  *
+ * For Effect programs the backend is a service: {@link Backend.layer} loads it from a run's settings and
+ * its value is what actually loaded (a {@link BackendChoice} with the run's thread count), so a run can
+ * record the backend that ran rather than the one it asked for.
+ *
  * @since 0.1.0
  */
 import * as tf from "@tensorflow/tfjs"
 import { Native, Wasm } from "@papo/kernels"
+import { Context, Data, Effect, Layer } from "effect"
 
 /**
  * The backends papo-ts knows how to load.
@@ -72,21 +77,31 @@ const load = async (name: Exclude<BackendName, "auto">): Promise<string> => {
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? ""
 
 /**
- * Loads and activates a backend. With `auto`, the first of tfjs-node-gpu, tfjs-node, wasm and cpu that
- * loads wins. A named backend that cannot load is an error whose message says why.
- *
- * Also silences tfjs's console banner suggesting tfjs-node (it is printed when `cpu` is used in Node).
+ * No backend could be loaded: the one asked for, and why each candidate failed (an unknown name has no
+ * candidates).
  *
  * @example
- * const choice = await initBackend("cpu")
- * choice.name // => "cpu"
+ * new BackendError({ requested: "wasm", skipped: [{ name: "wasm", reason: "no SIMD" }] }).message
+ * // => 'No TensorFlow.js backend could be loaded for "wasm" (wasm: no SIMD)'
  *
- * @category constructors
+ * @category errors
  */
-export const initBackend = async (requested: BackendName = "auto"): Promise<BackendChoice> => {
-  if (!backendNames.includes(requested)) {
-    throw new Error(`Unknown backend "${String(requested)}"; expected one of ${backendNames.join(", ")}`)
+export class BackendError extends Data.TaggedError("BackendError")<{
+  readonly requested: string
+  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string }>
+}> {
+  override get message(): string {
+    if (!(backendNames as ReadonlyArray<string>).includes(this.requested)) {
+      return `Unknown backend "${this.requested}"; expected one of ${backendNames.join(", ")}`
+    }
+    const why = this.skipped.map((s) => `${s.name}: ${s.reason}`).join("; ")
+    return `No TensorFlow.js backend could be loaded for "${this.requested}" (${why})`
   }
+}
+
+/** Tries the candidates in order; the choice, or the error that says why none loaded. */
+const choose = async (requested: BackendName): Promise<BackendChoice | BackendError> => {
+  if (!backendNames.includes(requested)) return new BackendError({ requested: String(requested), skipped: [] })
   tf.env().set("PROD", true)
   const candidates = requested === "auto" ? order : [requested]
   const skipped: Array<{ name: Exclude<BackendName, "auto">; reason: string }> = []
@@ -100,22 +115,79 @@ export const initBackend = async (requested: BackendName = "auto"): Promise<Back
       skipped.push({ name, reason: firstLine(e) })
     }
   }
-  const why = skipped.map((s) => `${s.name}: ${s.reason}`).join("; ")
-  throw new Error(`No TensorFlow.js backend could be loaded for "${requested}" (${why})`)
+  return new BackendError({ requested, skipped })
 }
 
 /**
- * The one-line description of a backend choice that every run and bench prints: the backend, and on wasm
- * whether the native kernels are in use (micro-kernel, threads) or why not.
+ * Loads and activates a backend. With `auto`, the first of tfjs-node-gpu, tfjs-node, wasm and cpu that
+ * loads wins. A named backend that cannot load is rejected with a {@link BackendError} that says why.
+ *
+ * Also silences tfjs's console banner suggesting tfjs-node (it is printed when `cpu` is used in Node).
+ *
+ * @example
+ * const choice = await initBackend("cpu")
+ * choice.name // => "cpu"
+ *
+ * @category constructors
+ */
+export const initBackend = async (requested: BackendName = "auto"): Promise<BackendChoice> => {
+  const chosen = await choose(requested)
+  if (chosen instanceof BackendError) throw chosen
+  return chosen
+}
+
+/**
+ * What the {@link Backend} service holds: the backend that loaded, and the number of threads the run
+ * asked the model to use (`trainer.threads`: 2 runs a worker-thread replica beside this thread).
+ *
+ * @category models
+ */
+export interface LoadedBackend extends BackendChoice {
+  readonly threads: number
+}
+
+/**
+ * The tfjs backend of an Effect program, as a service whose value is what actually loaded.
+ *
+ * @example
+ * const program = Effect.gen(function*() { return yield* Backend })
+ * const loaded = await Effect.runPromise(program.pipe(Effect.provide(Backend.layer({ backend: "cpu", threads: 1 }))))
+ * loaded.name // => "cpu"
+ *
+ * @category services
+ */
+export class Backend extends Context.Service<Backend, LoadedBackend>()("@papo/backend/Backend") {
+  /**
+   * Loads the backend a run's settings name (`trainer.backend`, `trainer.threads`); fails with a
+   * {@link BackendError} when none loads.
+   */
+  static readonly layer = (settings: { readonly backend: BackendName; readonly threads: number }): Layer.Layer<Backend, BackendError> =>
+    Layer.effect(
+      Backend,
+      Effect.promise(() => choose(settings.backend)).pipe(
+        Effect.flatMap((chosen) =>
+          chosen instanceof BackendError ? Effect.fail(chosen) : Effect.succeed(Backend.of({ ...chosen, threads: settings.threads }))
+        )
+      )
+    )
+}
+
+/**
+ * The one-line description of a backend choice that every run and bench prints: the backend, on wasm
+ * whether the native kernels are in use (micro-kernel, threads) or why not, and for a loaded
+ * {@link Backend} running the model on two threads, that.
  *
  * @example
  * describe(await initBackend("cpu")) // => "cpu"
  * describe(await initBackend("wasm")) // => "wasm + native kernels (avx2-fma, 2 threads)" where the addon was built
+ * describe({ ...(await initBackend("cpu")), threads: 2 }) // => "cpu, model on 2 threads"
  *
  * @category constructors
  */
-export const describe = (choice: BackendChoice): string => {
+export const describe = (choice: BackendChoice | LoadedBackend): string => {
   const n = choice.native
-  if (n === null) return choice.name
-  return n.available ? `${choice.name} + native kernels (${n.isa}, ${n.threads} threads)` : `${choice.name} (native kernels off: ${n.reason})`
+  const what = n === null
+    ? choice.name
+    : n.available ? `${choice.name} + native kernels (${n.isa}, ${n.threads} threads)` : `${choice.name} (native kernels off: ${n.reason})`
+  return "threads" in choice && choice.threads > 1 ? `${what}, model on ${choice.threads} threads` : what
 }

@@ -2,7 +2,8 @@ import assert from "node:assert/strict"
 import { test } from "node:test"
 import * as tf from "@tensorflow/tfjs"
 import { Wasm } from "@papo/kernels"
-import { describe, initBackend } from "../src/index.js"
+import { Effect } from "effect"
+import { Backend, describe, initBackend } from "../src/index.js"
 
 // Which native TensorFlow packages load here decides what `auto` must pick; on the machines this project
 // targets neither does (libtensorflow cannot be downloaded), and `auto` must fall back to wasm.
@@ -50,4 +51,30 @@ test("a named backend is used as asked, and only wasm carries the native kernels
 
 test("an unknown backend name is refused with the valid choices", async () => {
   await assert.rejects(() => initBackend("gpu" as never), /Unknown backend "gpu"; expected one of auto, /)
+})
+
+const loaded = (settings: Parameters<typeof Backend.layer>[0]) =>
+  Effect.runPromise(Effect.result(Effect.gen(function*() { return yield* Backend }).pipe(Effect.provide(Backend.layer(settings)))))
+
+test("the Backend layer holds what loaded, not what was asked for, with the run's threads", async () => {
+  const auto = await loaded({ backend: "auto", threads: 2 })
+  assert.equal(auto._tag, "Success")
+  if (auto._tag !== "Success") return
+  assert.equal(auto.success.requested, "auto")
+  assert.equal(auto.success.name, gpu ? "tensorflow-gpu" : cpuNative ? "tensorflow" : "wasm")
+  assert.equal(auto.success.tfBackend, tf.getBackend())
+  assert.equal(auto.success.threads, 2)
+  assert.match(describe(auto.success), /, model on 2 threads$/)
+  const cpu = await loaded({ backend: "cpu", threads: 1 })
+  assert.equal(cpu._tag === "Success" && describe(cpu.success), "cpu")
+  assert.equal(tf.getBackend(), "cpu")
+})
+
+test("the Backend layer fails with a BackendError carrying the name asked for", async () => {
+  const r = await loaded({ backend: "gpu" as never, threads: 1 })
+  assert.equal(r._tag, "Failure")
+  if (r._tag !== "Failure") return
+  assert.equal(r.failure._tag, "BackendError")
+  assert.equal(r.failure.requested, "gpu")
+  assert.match(r.failure.message, /Unknown backend "gpu"; expected one of auto, /)
 })
