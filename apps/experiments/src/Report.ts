@@ -227,6 +227,28 @@ export const primary = (result: StudyResult) => {
   return { ...head, seeds: c.paired.n, diffMean: c.paired.mean, ci95: c.paired.ci95, verdict: c.verdict }
 }
 
+/**
+ * The backend that ran, per arm (the warm start first): one line when every run used the same, else one
+ * entry per arm; a run that recorded none (a run folder from before backends were recorded) counts as
+ * "not recorded".
+ *
+ * @example
+ * backendsText(result) // => "wasm + native kernels (avx2-fma, 2 threads), model on 2 threads (every run)"
+ * backendsText(mixed) // => "Warm start (SFT): wasm + native kernels (avx2-fma, 2 threads); GRPO: cpu; PAPO-G: cpu"
+ *
+ * @category constructors
+ */
+export const backendsText = (result: StudyResult): string => {
+  const ran = (r: RunOutcome) => r.backend ?? "not recorded"
+  const all = [...new Set(result.runs.map(ran))]
+  if (all.length <= 1) return `${all[0] ?? "none ran"} (every run)`
+  const labels = [...new Set(result.runs.map((r) => (r.kind === "sft" ? WARM : r.label)))]
+  return labels.map((label) => {
+    const used = [...new Set(result.runs.filter((r) => (r.kind === "sft" ? WARM : r.label) === label).map(ran))]
+    return `${label}: ${used.join(" / ")}`
+  }).join("; ")
+}
+
 const pctOf = (x: number) => `${(100 * x).toFixed(1)}%`
 
 /**
@@ -476,9 +498,11 @@ reading and the boxed answer.`
 <h2>Training curves</h2><div class="grid">${images.map((im) => `<figure><img src="data:image/png;base64,${im.png.toString("base64")}" alt="${escape(im.title)}"></figure>`).join("")}</div>
 <h2>Example ${conflictTask ? "conflict " : ""}rollouts (original | masked image)</h2>${examples.join("\n") || "<p>No samples were logged.</p>"}
 <h2>Collapse guard</h2>${guardSection(result)}
-<h2>Runs</h2><table><tr><th>run</th><th>seed</th><th>folder (config.yaml, metrics.jsonl, eval.json)</th><th>minutes</th></tr>
-${result.runs.map((r) => `<tr><td>${escape(r.kind === "sft" ? WARM : r.label)}</td><td>${r.seed}</td><td>${escape(r.dir)}</td><td>${(r.seconds / 60).toFixed(1)}</td></tr>`).join("\n")}</table>
-<p class="meta">code ${escape(result.codeVersion)} · backend ${escape(result.backend)} · started ${escape(result.startedAt)} · ${(result.seconds / 60).toFixed(1)} minutes in all.
+<h2>Runs</h2><table><tr><th>run</th><th>seed</th><th>folder (config.yaml, metrics.jsonl, eval.json)</th><th>backend that ran</th><th>verifier</th><th>minutes</th></tr>
+${result.runs.map((r) => `<tr><td>${escape(r.kind === "sft" ? WARM : r.label)}</td><td>${r.seed}</td><td>${escape(r.dir)}</td><td>${escape(r.backend ?? "not recorded")}</td><td>${
+  escape(r.verifier ?? "not recorded")
+}</td><td>${(r.seconds / 60).toFixed(1)}</td></tr>`).join("\n")}</table>
+<p class="meta">code ${escape(result.codeVersion)} · backend ${escape(backendsText(result))} (asked for: ${escape(result.requestedBackend)}) · started ${escape(result.startedAt)} · ${(result.seconds / 60).toFixed(1)} minutes in all.
 Rerun: <code>npm run experiment -- ${escape(result.name)}</code>.</p></body></html>`
   const path = join(dir, "report.html")
   await writeFile(path, html)

@@ -1,15 +1,17 @@
 /**
  * Runs a planned study: per seed, the SFT warm start, then every arm from that checkpoint, collecting
  * each run's evaluation and metrics. A run folder that already holds a finished result is reused, so an
- * interrupted study picks up where it stopped (`--fresh` deletes the study's folder first).
+ * interrupted study picks up where it stopped (`--fresh` deletes the study's folder first). Each run gets
+ * the verifier its own `worker.reward` describes and loads the backend its `trainer.backend` names; what
+ * ran is read back from the run folder's `start` event.
  *
  * @since 0.1.0
  */
 import { execFileSync } from "node:child_process"
-import { readFile, rm, writeFile } from "node:fs/promises"
+import { readFile, rename, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Config, Evaluate, Run, Train, Verifier } from "@papo/trainer"
-import { Console, Effect } from "effect"
+import { Console, Data, Effect } from "effect"
 import type { Plan, PlannedRun } from "./Study.js"
 
 /**
@@ -25,8 +27,12 @@ export interface RunOutcome {
   readonly eval: Evaluate.EvalResult
   /** One row per training step (empty for SFT's own steps, which the report does not plot). */
   readonly metrics: ReadonlyArray<Readonly<Record<string, number>>>
-  /** The collapse guard's log (`events.jsonl`): warnings, collapses, rollbacks. */
+  /** The collapse guard's log (`events.jsonl` without its `start` events): warnings, collapses, rollbacks. */
   readonly events: ReadonlyArray<Readonly<Record<string, unknown>>>
+  /** The backend that ran (`describe` of what loaded), from the run's last `start` event; null when not recorded. */
+  readonly backend: string | null
+  /** The verifier's grading mode (`worker.reward.mode` as the verifier ran it); null when not recorded. */
+  readonly verifier: string | null
   readonly seconds: number
 }
 
@@ -97,7 +103,8 @@ export interface StudyResult {
   readonly presets: Readonly<Record<string, string>>
   /** `git describe` of the code, or "unknown" outside a git checkout. */
   readonly codeVersion: string
-  readonly backend: string
+  /** The backend asked for (`--backend`, default `auto`); each run's `backend` is the one that ran. */
+  readonly requestedBackend: string
   readonly startedAt: string
   readonly seconds: number
 }
@@ -110,33 +117,138 @@ const codeVersion = (): string => {
   }
 }
 
-const readDone = (dir: string) =>
-  Effect.tryPromise(() => readFile(join(dir, "done.json"), "utf8")).pipe(
-    Effect.map((t) => JSON.parse(t) as Done),
-    Effect.orElseSucceed(() => null)
-  )
+/**
+ * A run of the study (the warm start or an arm, at a seed) failed; `cause` is the trainer's error.
+ *
+ * @example
+ * new RunFailedError({ run: "PAPO-G", seed: 2, dir: "runs/compare/seed-2/papo-g", cause: new Error("disk full") }).message
+ * // => "PAPO-G (seed 2) failed in runs/compare/seed-2/papo-g: disk full"
+ *
+ * @category errors
+ */
+export class RunFailedError extends Data.TaggedError("RunFailedError")<{
+  /** The arm's label, or "SFT warm start". */
+  readonly run: string
+  readonly seed: number
+  readonly dir: string
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    const why = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `${this.run} (seed ${this.seed}) failed in ${this.dir}: ${why}`
+  }
+}
+
+/**
+ * A run finished without what the study needs from it: its evaluation (it was interrupted), or, for the
+ * warm start, a checkpoint for the arms to start from.
+ *
+ * @example
+ * new RunIncompleteError({ run: "SFT warm start", seed: 0, dir: "runs/compare/warm-start", missing: "checkpoint" }).message
+ * // => "SFT warm start (seed 0) in runs/compare/warm-start finished without a checkpoint"
+ *
+ * @category errors
+ */
+export class RunIncompleteError extends Data.TaggedError("RunIncompleteError")<{
+  readonly run: string
+  readonly seed: number
+  readonly dir: string
+  readonly missing: "evaluation" | "checkpoint"
+}> {
+  override get message(): string {
+    return `${this.run} (seed ${this.seed}) in ${this.dir} finished without ${this.missing === "evaluation" ? "an evaluation" : "a checkpoint"}`
+  }
+}
+
+/**
+ * A file of the study's folders could not be read, parsed or written.
+ *
+ * @example
+ * new StudyFileError({ path: "runs/compare/warm-start/done.json", reason: "not JSON: Unexpected end of JSON input" }).message
+ * // => "runs/compare/warm-start/done.json: not JSON: Unexpected end of JSON input"
+ *
+ * @category errors
+ */
+export class StudyFileError extends Data.TaggedError("StudyFileError")<{ readonly path: string; readonly reason: string }> {
+  override get message(): string {
+    return `${this.path}: ${this.reason}`
+  }
+}
+
+/** Every way running a study can fail (besides its trainer config, checked when it is planned). */
+export type RunnerError = RunFailedError | RunIncompleteError | StudyFileError | Run.RunError
+
+const reasonOf = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? ""
+
+/** A file's text, or null when it does not exist. */
+const readIfExists = (path: string): Effect.Effect<string | null, StudyFileError> =>
+  Effect.tryPromise({
+    try: () => readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : Promise.reject(e))),
+    catch: (e) => new StudyFileError({ path, reason: reasonOf(e) })
+  })
+
+const parseJson = (path: string, text: string, line?: number): Effect.Effect<unknown, StudyFileError> =>
+  Effect.try({
+    try: () => JSON.parse(text) as unknown,
+    catch: (e) => new StudyFileError({ path, reason: `${line === undefined ? "" : `line ${line}: `}not JSON: ${reasonOf(e)}` })
+  })
 
 type Done = { readonly eval: Evaluate.EvalResult; readonly seconds: number }
 
-const readEvents = (dir: string) =>
-  Effect.promise(() =>
-    readFile(join(dir, "events.jsonl"), "utf8")
-      .then((t) => t.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Record<string, unknown>))
-      .catch(() => [])
-  )
+/** `done.json`: a finished run's evaluation and time, or null when the run has not finished. */
+const readDone = (dir: string): Effect.Effect<Done | null, StudyFileError> =>
+  Effect.gen(function*() {
+    const path = join(dir, "done.json")
+    const text = yield* readIfExists(path)
+    return text === null ? null : (yield* parseJson(path, text)) as Done
+  })
+
+/** Written last, through a temporary file and a rename, so a killed study never leaves a torn one. */
+const writeDone = (dir: string, done: Done): Effect.Effect<void, StudyFileError> => {
+  const path = join(dir, "done.json")
+  return Effect.tryPromise({
+    try: async () => {
+      await writeFile(`${path}.tmp`, JSON.stringify(done))
+      await rename(`${path}.tmp`, path)
+    },
+    catch: (e) => new StudyFileError({ path, reason: `cannot write: ${reasonOf(e)}` })
+  })
+}
+
+/** `events.jsonl` (none: empty), each bad line named. */
+const readEvents = (dir: string): Effect.Effect<Array<Record<string, unknown>>, StudyFileError> =>
+  Effect.gen(function*() {
+    const path = join(dir, "events.jsonl")
+    const lines = ((yield* readIfExists(path)) ?? "").split("\n")
+    const events: Array<Record<string, unknown>> = []
+    for (const [i, line] of lines.entries()) {
+      if (line.trim() !== "") events.push((yield* parseJson(path, line, i + 1)) as Record<string, unknown>)
+    }
+    return events
+  })
+
+/** What the run's last `start` event says ran: the backend line and the verifier's mode. */
+const servicesOf = (events: ReadonlyArray<Readonly<Record<string, unknown>>>) => {
+  const start = events.filter((e) => e["event"] === "start").at(-1) as
+    | { readonly backend?: { readonly description?: string }; readonly reward?: { readonly mode?: string } }
+    | undefined
+  return { backend: start?.backend?.description ?? null, verifier: start?.reward?.mode ?? null }
+}
+
+const runName = (run: PlannedRun) => (run.kind === "sft" ? "SFT warm start" : run.label)
 
 const runOne = (
   run: PlannedRun,
   init: string | null,
   index: number,
   total: number
-): Effect.Effect<{ readonly done: Done; readonly dir: string }, Error, Verifier.Verifier> =>
+): Effect.Effect<{ readonly done: Done; readonly dir: string }, RunFailedError | RunIncompleteError | StudyFileError> =>
   Effect.gen(function*() {
     const config: Config.Config = init === null
       ? run.config
       : { ...run.config, worker: { ...run.config.worker, actor: { ...run.config.worker.actor, init } } }
     const dir = Run.runDir(config)
-    const what = `[${index}/${total}] ${run.kind === "sft" ? "SFT warm start" : run.label} (seed ${run.seed})`
+    const what = `[${index}/${total}] ${runName(run)} (seed ${run.seed})`
     const done = yield* readDone(dir)
     if (done !== null) {
       yield* Console.log(`${what}: already done in ${dir}, reusing it`)
@@ -144,11 +256,14 @@ const runOne = (
     }
     yield* Console.log(`${what} → ${dir}`)
     const started = performance.now()
-    const result = run.kind === "sft" ? yield* Train.sft(config) : yield* Train.train(config)
-    if (result.eval === null) return yield* Effect.die(new Error(`${what} finished without an evaluation`))
-    const seconds = (performance.now() - started) / 1000
-    const record = { eval: result.eval, seconds }
-    yield* Effect.tryPromise(() => writeFile(join(dir, "done.json"), JSON.stringify(record)))
+    // The verifier this run's own config describes (a study's `worker.reward.*` applies to its runs).
+    const result = yield* (run.kind === "sft" ? Train.sft(config) : Train.train(config)).pipe(
+      Effect.provide(Verifier.Verifier.layer(config.worker.reward)),
+      Effect.mapError((cause) => new RunFailedError({ run: runName(run), seed: run.seed, dir, cause }))
+    )
+    if (result.eval === null) return yield* new RunIncompleteError({ run: runName(run), seed: run.seed, dir, missing: "evaluation" })
+    const record = { eval: result.eval, seconds: (performance.now() - started) / 1000 }
+    yield* writeDone(dir, record)
     return { done: record, dir }
   })
 
@@ -157,12 +272,20 @@ const runOne = (
  *
  * @category commands
  */
-export const runStudy = (plan: Plan, options: { readonly fresh?: boolean; readonly backend: string }): Effect.Effect<StudyResult, Error> =>
+export const runStudy = (
+  plan: Plan,
+  options: { readonly fresh?: boolean; readonly backend: string }
+): Effect.Effect<StudyResult, RunnerError> =>
   Effect.gen(function*() {
     const startedAt = new Date().toISOString()
     const started = performance.now()
     const root = join(plan.runs[0]!.config.trainer.outputDir, plan.name)
-    if (options.fresh) yield* Effect.tryPromise(() => rm(root, { recursive: true, force: true }))
+    if (options.fresh) {
+      yield* Effect.tryPromise({
+        try: () => rm(root, { recursive: true, force: true }),
+        catch: (e) => new StudyFileError({ path: root, reason: `cannot delete (--fresh): ${reasonOf(e)}` })
+      })
+    }
     const outcomes: Array<RunOutcome> = []
     let init: string | null = null
     let checks: Checks | null = null
@@ -171,7 +294,7 @@ export const runStudy = (plan: Plan, options: { readonly fresh?: boolean; readon
       const { done, dir }: { readonly done: Done; readonly dir: string } = yield* runOne(run, run.kind === "sft" ? null : init, i + 1, plan.runs.length)
       if (run.kind === "sft") {
         const checkpoint: string | null = yield* Run.latestCheckpoint(dir)
-        if (checkpoint === null) return yield* Effect.die(new Error(`the warm start in ${dir} left no checkpoint`))
+        if (checkpoint === null) return yield* new RunIncompleteError({ run: runName(run), seed: run.seed, dir, missing: "checkpoint" })
         init = checkpoint
         const thresholds = plan.spec.checks
         if (thresholds !== undefined) {
@@ -181,7 +304,17 @@ export const runStudy = (plan: Plan, options: { readonly fresh?: boolean; readon
       }
       const metrics = run.kind === "rl" ? yield* Run.readMetrics(dir) : []
       const events = yield* readEvents(dir)
-      outcomes.push({ kind: run.kind, label: run.label, seed: run.seed, dir, eval: done.eval, metrics, events, seconds: done.seconds })
+      outcomes.push({
+        kind: run.kind,
+        label: run.label,
+        seed: run.seed,
+        dir,
+        eval: done.eval,
+        metrics,
+        events: events.filter((e) => e["event"] !== "start"),
+        ...servicesOf(events),
+        seconds: done.seconds
+      })
     }
     return {
       name: plan.name,
@@ -194,8 +327,8 @@ export const runStudy = (plan: Plan, options: { readonly fresh?: boolean; readon
       primary: plan.spec.primary ?? null,
       presets: Object.fromEntries(plan.spec.arms.map((a) => [a.label, a.preset])),
       codeVersion: codeVersion(),
-      backend: options.backend,
+      requestedBackend: options.backend,
       startedAt,
       seconds: (performance.now() - started) / 1000
     } satisfies StudyResult
-  }).pipe(Effect.provide(Verifier.Verifier.mathRuler))
+  })

@@ -12,8 +12,8 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Config } from "@papo/trainer"
 import { Console, Effect } from "effect"
-import { formatTable, verdicts, writeReport } from "./Report.js"
-import { runStudy } from "./Runner.js"
+import { backendsText, formatTable, verdicts, writeReport } from "./Report.js"
+import { runStudy, StudyFileError } from "./Runner.js"
 import * as Study from "./Study.js"
 
 const studiesDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "studies")
@@ -24,7 +24,10 @@ const program = Effect.gen(function*() {
   const backendAt = args.indexOf("--backend")
   const backend = backendAt >= 0 ? args[backendAt + 1] ?? "auto" : "auto"
   const positional = args.filter((a, i) => !a.startsWith("--") && !a.includes("=") && (backendAt < 0 || i !== backendAt + 1))
-  const available = (yield* Effect.promise(() => readdir(studiesDir))).filter((f) => f.endsWith(".yaml")).map((f) => f.slice(0, -5))
+  const available = (yield* Effect.tryPromise({
+    try: () => readdir(studiesDir),
+    catch: (e) => new StudyFileError({ path: studiesDir, reason: `cannot list the studies: ${String(e)}` })
+  })).filter((f) => f.endsWith(".yaml")).map((f) => f.slice(0, -5))
   if (flags.has("--help") || positional.length !== 1) {
     yield* Console.log(`usage: npm run experiment -- <study> [--fresh] [--backend auto|wasm|cpu] [key.path=value ...]\nstudies: ${available.join(", ")}`)
     return positional.length === 1 || flags.has("--help") ? 0 : 2
@@ -33,8 +36,12 @@ const program = Effect.gen(function*() {
   const plan = yield* Study.load(positional[0]!, studiesDir, { outputDir: "runs", overrides })
   yield* Console.log(`study ${plan.name}: ${plan.spec.description}\n${plan.runs.length} runs (seeds ${plan.spec.seeds.join(", ")}); results in runs/${plan.name}/`)
   const result = yield* runStudy(plan, { fresh: flags.has("--fresh"), backend })
-  const path = yield* Effect.promise(() => writeReport(join("runs", plan.name), result))
-  yield* Console.log(`\n${formatTable(result)}\n\n${verdicts(result).join("\n")}\n\nreport: ${path} (${(result.seconds / 60).toFixed(1)} minutes)`)
+  const dir = join("runs", plan.name)
+  const path = yield* Effect.tryPromise({
+    try: () => writeReport(dir, result),
+    catch: (e) => new StudyFileError({ path: dir, reason: `cannot write the report: ${e instanceof Error ? e.message : String(e)}` })
+  })
+  yield* Console.log(`\n${formatTable(result)}\n\n${verdicts(result).join("\n")}\n\nbackend: ${backendsText(result)}\nreport: ${path} (${(result.seconds / 60).toFixed(1)} minutes)`)
   return 0
 })
 
@@ -42,7 +49,9 @@ Effect.runPromise(
   program.pipe(
     Effect.catchTag("StudyError", (e) => Console.error(e.message).pipe(Effect.as(2))),
     Effect.catchTag("ConfigError", (e) => Console.error(e.message).pipe(Effect.as(2))),
-    Effect.catch((e) => Console.error(`the study stopped: ${e instanceof Error ? e.message : String(e)}`).pipe(Effect.as(1)))
+    // A run failed or finished incomplete, or a file could not be read or written: the study stops, exit 1.
+    // Each of these errors names the run or the file (RunFailedError, RunIncompleteError, StudyFileError, RunError).
+    Effect.catch((e) => Console.error(`the study stopped: ${e.message}`).pipe(Effect.as(1)))
   )
 ).then((code) => {
   process.exitCode = code

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, readdir } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { test } from "node:test"
-import { formatTable, primary, rows, verdicts, writeReport } from "../src/Report.js"
+import { backendsText, formatTable, primary, rows, verdicts, writeReport } from "../src/Report.js"
 import type { RunOutcome, StudyResult } from "../src/Runner.js"
 
 const subset = (accuracy: number, perceptionErrorRate: number, priorRate = 0) => ({
@@ -16,7 +16,7 @@ const subsetsOf = (task: "digits" | "cued", acc: number, per: number): Record<st
     ? { high: subset(acc - 0.1, per), low: subset(acc + 0.1, per / 2) }
     : { conflict: subset(acc - 0.2, per, per / 2), agree: subset(acc + 0.1, per / 4), uncued: subset(acc, per / 2) }
 const outcome = (kind: "sft" | "rl", label: string, seed: number, acc: number, per: number, task: "digits" | "cued" = "digits"): RunOutcome => ({
-  kind, label, seed, dir: `/nonexistent/${label}-${seed}`, seconds: 60,
+  kind, label, seed, dir: `/nonexistent/${label}-${seed}`, seconds: 60, backend: "wasm + native kernels (avx2-fma, 2 threads)", verifier: "mathruler",
   eval: { step: 10, split: task, k: 8, temperature: 1, probeK: 2, overall: subset(acc, per), subsets: subsetsOf(task, acc, per), examples: [] },
   events: label === "PAPO-G" ? [{ event: "warning", step: 2 }] : [],
   metrics: kind === "rl" ? [1, 2, 3].map((step) => ({ step, "reward/overall": acc * step / 3, "actor/kl_prcp_loss": -0.01 * step, "actor/pg_clipfrac_higher": 0.01 })) : []
@@ -28,7 +28,7 @@ const study = (papoAcc: number, papoPer: number, seeds = [1], task: "digits" | "
     ...seeds.flatMap((s) => [outcome("rl", "GRPO", s, 0.5, 0.3, task), outcome("rl", "PAPO-G", s, papoAcc + s / 1000, papoPer, task)])
   ],
   checks: null, primary: task === "cued" ? { method: "PAPO-G", subset: "conflict" } : null, presets: { GRPO: "grpo", "PAPO-G": "papo-g" },
-  codeVersion: "abc", backend: "wasm", startedAt: "2026-01-01T00:00:00Z", seconds: 300
+  codeVersion: "abc", requestedBackend: "auto", startedAt: "2026-01-01T00:00:00Z", seconds: 300
 })
 const checked = (canSee: number, followsPrior: number): StudyResult => ({
   ...study(0.6, 0.2, [1, 2, 3], "cued"),
@@ -95,6 +95,22 @@ test("the report is written: HTML with the table, inlined figures, results.json"
   assert.equal(json.verdicts.length, 1)
   assert.equal(json.primary, null)
   assert.equal(json.checks, null)
+})
+
+test("the report names the backend that ran: once when every run shares it, else per arm", async () => {
+  const same = study(0.6, 0.2, [1, 2])
+  assert.equal(backendsText(same), "wasm + native kernels (avx2-fma, 2 threads) (every run)")
+  const mixed: StudyResult = {
+    ...same,
+    runs: same.runs.map((r) => (r.label === "PAPO-G" ? { ...r, backend: r.seed === 1 ? "cpu" : null } : r))
+  }
+  assert.equal(
+    backendsText(mixed),
+    "Warm start (SFT): wasm + native kernels (avx2-fma, 2 threads); GRPO: wasm + native kernels (avx2-fma, 2 threads); PAPO-G: cpu / not recorded"
+  )
+  const html = await readFile(await writeReport(await mkdtemp(join(tmpdir(), "papo-report-")), mixed), "utf8")
+  assert.match(html, /backend Warm start \(SFT\): wasm \+ native kernels .*PAPO-G: cpu \/ not recorded \(asked for: auto\)/)
+  assert.match(html, /<td>PAPO-G<\/td><td>1<\/td><td>[^<]*<\/td><td>cpu<\/td><td>mathruler<\/td>/)
 })
 
 test("the cued report: checks, forest plot, primary and checks in results.json", async () => {

@@ -2,7 +2,9 @@
  * The three commands as functions a script can call: {@link train} (GRPO / DAPO / PAPO), {@link sft}
  * (the supervised warm start) and {@link evaluate} (avg@k with perception errors). Each takes a resolved
  * {@link Config} and returns an Effect that needs the {@link Verifier} service; {@link runPromise}
- * provides the default one. The CLI (`main.ts`) is a thin layer over these.
+ * provides the one `worker.reward` describes. Each loads the backend `trainer.backend` names (the
+ * `@papo/backend` layer) and records what loaded, with the verifier's settings, as a `start` event in the
+ * run folder's `events.jsonl`. The CLI (`main.ts`) is a thin layer over these.
  *
  * @example
  * const config = await Effect.runPromise(loadConfig({ overrides: ["preset=papo-g", "trainer.maxSteps=50"] }))
@@ -11,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import { describe, initBackend } from "@papo/backend"
+import { Backend, describe } from "@papo/backend"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Checkpoint, Config as ModelConfigs, type Optimizer, Policy, Random } from "@papo/model"
@@ -103,6 +105,17 @@ const continuedFrom = (config: Config, resume: boolean) =>
       return latest === null ? null : join(latest, "actor")
     }
     return config.worker.actor.init === "" ? null : yield* Run.resolveModelCheckpoint(config.worker.actor.init)
+  })
+
+/** The backend a config names, as a layer (each command provides it: its value is what loaded). */
+const backendLayer = (config: Config) => Backend.layer({ backend: config.trainer.backend, threads: config.trainer.threads })
+
+/** Records in the run folder's events the backend that loaded and the verifier's settings, at `step`. */
+const recordStart = (dir: string, step: number) =>
+  Effect.gen(function*() {
+    const backend = yield* Backend
+    const verifier = yield* Verifier
+    yield* Run.appendEvent(dir, { event: "start", step, backend: { ...backend, description: describe(backend) }, reward: verifier.settings })
   })
 
 const optimConfig = (config: Config): Optimizer.AdamWConfig => {
@@ -208,7 +221,7 @@ export const train = (config: Config, options: RunOptions = {}) =>
       current = { ...current, algorithm: { ...current.algorithm, klPrcpCoef: gamma } }
       resume = kept !== null
     }
-  })
+  }).pipe(Effect.provide(backendLayer(config)))
 
 const guardConfig = (config: Config): CollapseGuard.CollapseGuardConfig => {
   const { action: _a, gammaFactor: _g, maxRollbacks: _m, ...thresholds } = config.trainer.collapseGuard
@@ -225,7 +238,7 @@ const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, wat
     if (unsupported.length > 0) {
       return yield* new TrainError({ reason: `trainer.threads=2 does not support ${unsupported.join(", ")}; set trainer.threads=1` })
     }
-    const backend = yield* attemptPromise(() => initBackend(given.trainer.backend))
+    const backend = yield* Backend
     const progress = Run.makeProgress(given.trainer.logger, given.trainer.maxSteps, "train")
     progress.log(`backend: ${describe(backend)}`)
     const data = yield* loadData(given, progress.log, yield* continuedFrom(given, options.resume === true))
@@ -233,6 +246,7 @@ const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, wat
     const dir = yield* Run.prepare(config, options.resume === true)
     const opened = yield* openSession(config, dir, data, "train", options.resume === true)
     const { session } = opened
+    yield* recordStart(dir, opened.state.step)
     if (opened.from !== null) progress.log(`${options.resume ? "resuming from" : "initial weights from"} ${opened.from}`)
     const seed = config.trainer.seed
     const saved = opened.state
@@ -367,7 +381,7 @@ const samplesOf = (out: Step.StepOutput, config: Config): Array<Run.Sample> => {
  */
 export const sft = (given: Config, options: RunOptions = {}) =>
   Effect.gen(function*() {
-    const backend = yield* attemptPromise(() => initBackend(given.trainer.backend))
+    const backend = yield* Backend
     const progress = Run.makeProgress(given.trainer.logger, given.sft.steps, "sft")
     progress.log(`backend: ${describe(backend)}`)
     const data = yield* loadData(given, progress.log, yield* continuedFrom(given, options.resume === true))
@@ -378,6 +392,7 @@ export const sft = (given: Config, options: RunOptions = {}) =>
     const opened = yield* openSession(config, dir, data, "sft", options.resume === true)
     const { session } = opened
     let { step, cursor } = opened.state
+    yield* recordStart(dir, step)
     if (options.resume) yield* Run.truncateMetrics(dir, step)
     const save = () =>
       Run.saveCheckpoint(dir, step, {
@@ -418,7 +433,7 @@ export const sft = (given: Config, options: RunOptions = {}) =>
     } else progress.log(`interrupted at step ${step}; continue with --resume`)
     return { dir, step, interrupted, eval: lastEval, lastMetrics } satisfies RunResult
     }).pipe(Effect.ensuring(Effect.promise(() => Session.close(session))))
-  })
+  }).pipe(Effect.provide(backendLayer(given)))
 
 /**
  * `papo eval`: loads a checkpoint (`checkpoint`, else `worker.actor.init`, else the run folder's newest)
@@ -428,7 +443,7 @@ export const sft = (given: Config, options: RunOptions = {}) =>
  */
 export const evaluate = (given: Config, options: { readonly checkpoint?: string } = {}) =>
   Effect.gen(function*() {
-    const backend = yield* attemptPromise(() => initBackend(given.trainer.backend))
+    const backend = yield* Backend
     console.log(`backend: ${describe(backend)}`)
     const dir = Run.runDir(given)
     const path = yield* Run.resolveModelCheckpoint(options.checkpoint || given.worker.actor.init || dir)
@@ -447,7 +462,7 @@ export const evaluate = (given: Config, options: { readonly checkpoint?: string 
     yield* Run.writeEval(dir, step, { ...result, checkpoint: path })
     yield* Effect.promise(() => Session.close(session))
     return { result, checkpoint: path }
-  })
+  }).pipe(Effect.provide(backendLayer(given)))
 
 /**
  * Runs a command with the verifier `config.worker.reward` describes (default: MathRuler in this thread).

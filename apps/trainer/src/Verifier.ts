@@ -49,6 +49,8 @@ export class Verifier extends Context.Service<
     ) => Effect.Effect<ReadonlyArray<Grade>>
     /** The verifier's reading of a ground truth; null when it cannot read it (a boxed copy does not grade as correct). */
     readonly parseAnswer: (answer: string) => string | null
+    /** The settings it grades with (a run records them, so a report can say which verifier ran). */
+    readonly settings: RewardConfig
   }
 >()("@papo/trainer/Verifier") {
   /** The layer a reward config describes (the pool is closed when the layer's scope ends). */
@@ -59,7 +61,8 @@ export class Verifier extends Context.Service<
     if (config.workers === 0) {
       return Layer.succeed(Verifier, Verifier.of({
         grade: (items) => Effect.sync(() => items.map(({ response, answer }) => toGrade(Grader.score(response, answer, options)))),
-        parseAnswer
+        parseAnswer,
+        settings: config
       }))
     }
     return Layer.effect(
@@ -72,7 +75,8 @@ export class Verifier extends Context.Service<
           Effect.promise(() => pool.scoreBatch(items.map(({ response, answer }) => ({ response, gold: answer })), options)).pipe(
             Effect.map((scores) => scores.map(toGrade))
           ),
-        parseAnswer
+        parseAnswer,
+        settings: config
       })))
     )
   }
