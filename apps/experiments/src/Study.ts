@@ -106,6 +106,16 @@ export interface Plan {
   readonly runs: ReadonlyArray<PlannedRun>
 }
 
+/**
+ * Where a plan's runs go, and the command line's overrides (they win over the study's own settings).
+ *
+ * @category configuration
+ */
+export interface PlanOptions {
+  readonly outputDir: string
+  readonly overrides?: Config.Partial
+}
+
 /** A label as a folder name. */
 const slug = (label: string) => label.toLowerCase().replace(/[^a-z0-9.]+/g, "-").replace(/^-|-$/g, "")
 
@@ -115,11 +125,7 @@ const slug = (label: string) => label.toLowerCase().replace(/[^a-z0-9.]+/g, "-")
  *
  * @category constructors
  */
-export const plan = (
-  name: string,
-  yamlText: string,
-  options: { readonly outputDir: string; readonly overrides?: Config.Partial }
-): Effect.Effect<Plan, StudyError | Config.ConfigError> =>
+export const plan = (name: string, yamlText: string, options: PlanOptions): Effect.Effect<Plan, StudyError | Config.ConfigError> =>
   Effect.gen(function*() {
     const source = `study "${name}"`
     const raw = yield* Effect.try({
@@ -166,11 +172,7 @@ new StudyError({ source, problems: Config.schemaProblems(e.issue, raw) })
  *
  * @category constructors
  */
-export const load = (
-  nameOrPath: string,
-  studiesDir: string,
-  options: { readonly outputDir: string; readonly overrides?: Config.Partial }
-): Effect.Effect<Plan, StudyError | Config.ConfigError> =>
+export const load = (nameOrPath: string, studiesDir: string, options: PlanOptions): Effect.Effect<Plan, StudyError | Config.ConfigError> =>
   Effect.gen(function*() {
     const isPath = nameOrPath.endsWith(".yaml") || nameOrPath.endsWith(".yml")
     const file = isPath ? nameOrPath : `${studiesDir}/${nameOrPath}.yaml`
