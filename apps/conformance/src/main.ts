@@ -9,7 +9,7 @@
  * with `--out` every case's answers as JSON.
  */
 import { readFile, writeFile } from "node:fs/promises"
-import { type BackendName, backendNames, initBackend } from "@papo/backend"
+import { Backend, type BackendName, backendNames, describe } from "@papo/backend"
 import { Console, Data, Effect } from "effect"
 import { formatResult, runGolden } from "./Conformance.js"
 import { isGoldenFile } from "./Golden.js"
@@ -75,7 +75,8 @@ const program = Effect.gen(function*() {
   if (!isGoldenFile(json)) {
     return yield* new InputError({ file: args.file, reason: "not a conformance file (expected schema_version and cases)" })
   }
-  yield* Effect.promise(() => initBackend(args.backend))
+  const backend = yield* Effect.gen(function*() { return yield* Backend }).pipe(Effect.provide(Backend.layer({ backend: args.backend, threads: 1 })))
+  yield* Console.error(`backend: ${describe(backend)}`) // stderr: stdout is the PASS/FAIL lines and the count
   const results = yield* Effect.promise(() => runGolden(json))
   for (const r of results) yield* Console.log(formatResult(r))
   const failed = results.filter((r) => !r.passed).length
@@ -86,7 +87,8 @@ const program = Effect.gen(function*() {
 Effect.runPromise(
   program.pipe(
     Effect.catchTag("UsageError", (e) => Console.error(e.message).pipe(Effect.as(2))),
-    Effect.catchTag("InputError", (e) => Console.error(`${e.file}: ${e.reason}`).pipe(Effect.as(2)))
+    Effect.catchTag("InputError", (e) => Console.error(`${e.file}: ${e.reason}`).pipe(Effect.as(2))),
+    Effect.catchTag("BackendError", (e) => Console.error(e.message).pipe(Effect.as(2)))
   )
 ).then((code) => {
   process.exitCode = code
