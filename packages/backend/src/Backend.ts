@@ -137,13 +137,27 @@ export const initBackend = async (requested: BackendName = "auto"): Promise<Back
 }
 
 /**
- * What the {@link Backend} service holds: the backend that loaded, and the number of threads the run
- * asked the model to use (`trainer.threads`: 2 runs a worker-thread replica beside this thread).
+ * Whether a second model replica on a worker thread pays on this backend: not under the native matMul
+ * kernels, which already use both cores inside each kernel (the rule `@papo/model`'s `Parallel.pays`
+ * applies to the active backend).
+ *
+ * @example
+ * replicaPays(await initBackend("cpu")) // => true
+ * replicaPays(await initBackend("wasm")) // => false where the native kernels are in use
+ *
+ * @category constructors
+ */
+export const replicaPays = (choice: BackendChoice): boolean => choice.native?.available !== true
+
+/**
+ * What the {@link Backend} service holds: the backend that loaded, the model threads the run asked for
+ * (`trainer.threads`) and the model replicas that run on them (2 only where {@link replicaPays}).
  *
  * @category models
  */
 export interface LoadedBackend extends BackendChoice {
   readonly threads: number
+  readonly replicas: number
 }
 
 /**
@@ -166,7 +180,9 @@ export class Backend extends Context.Service<Backend, LoadedBackend>()("@papo/ba
       Backend,
       Effect.promise(() => choose(settings.backend)).pipe(
         Effect.flatMap((chosen) =>
-          chosen instanceof BackendError ? Effect.fail(chosen) : Effect.succeed(Backend.of({ ...chosen, threads: settings.threads }))
+          chosen instanceof BackendError
+            ? Effect.fail(chosen)
+            : Effect.succeed(Backend.of({ ...chosen, threads: settings.threads, replicas: settings.threads >= 2 && replicaPays(chosen) ? 2 : 1 }))
         )
       )
     )
@@ -175,12 +191,12 @@ export class Backend extends Context.Service<Backend, LoadedBackend>()("@papo/ba
 /**
  * The one-line description of a backend choice that every run and bench prints: the backend, on wasm
  * whether the native kernels are in use (micro-kernel, threads) or why not, and for a loaded
- * {@link Backend} running the model on two threads, that.
+ * {@link Backend} running two model replicas (one per thread), that.
  *
  * @example
  * describe(await initBackend("cpu")) // => "cpu"
  * describe(await initBackend("wasm")) // => "wasm + native kernels (avx2-fma, 2 threads)" where the addon was built
- * describe({ ...(await initBackend("cpu")), threads: 2 }) // => "cpu, model on 2 threads"
+ * describe({ ...(await initBackend("cpu")), threads: 2, replicas: 2 }) // => "cpu, model on 2 threads"
  *
  * @category constructors
  */
@@ -189,5 +205,5 @@ export const describe = (choice: BackendChoice | LoadedBackend): string => {
   const what = n === null
     ? choice.name
     : n.available ? `${choice.name} + native kernels (${n.isa}, ${n.threads} threads)` : `${choice.name} (native kernels off: ${n.reason})`
-  return "threads" in choice && choice.threads > 1 ? `${what}, model on ${choice.threads} threads` : what
+  return "replicas" in choice && choice.replicas > 1 ? `${what}, model on ${choice.replicas} threads` : what
 }
