@@ -175,7 +175,11 @@ export class StudyFileError extends Data.TaggedError("StudyFileError")<{ readonl
   }
 }
 
-/** Every way running a study can fail (besides its trainer config, checked when it is planned). */
+/**
+ * Every way running a study can fail (besides its trainer config, checked when it is planned).
+ *
+ * @category errors
+ */
 export type RunnerError = RunFailedError | RunIncompleteError | StudyFileError | Run.RunError
 
 const reasonOf = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? ""
