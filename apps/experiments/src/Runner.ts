@@ -8,7 +8,7 @@
 import { execFileSync } from "node:child_process"
 import { readFile, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { Config, Evaluate, Run, Train, Verifier } from "@papo/trainer"
+import { Config, Evaluate, RunFolder, Train, Verifier } from "@papo/trainer"
 import { Console, Effect } from "effect"
 import type { Plan, PlannedRun } from "./Study.js"
 
@@ -135,7 +135,7 @@ const runOne = (
     const config: Config.Config = init === null
       ? run.config
       : { ...run.config, worker: { ...run.config.worker, actor: { ...run.config.worker.actor, init } } }
-    const dir = Run.runDir(config)
+    const dir = RunFolder.runDir(config)
     const what = `[${index}/${total}] ${run.kind === "sft" ? "SFT warm start" : run.label} (seed ${run.seed})`
     const done = yield* readDone(dir)
     if (done !== null) {
@@ -144,7 +144,8 @@ const runOne = (
     }
     yield* Console.log(`${what} → ${dir}`)
     const started = performance.now()
-    const result = run.kind === "sft" ? yield* Train.sft(config) : yield* Train.train(config)
+    // No done.json: an earlier attempt was cut short, or there was none; the run starts over in its folder.
+    const result = run.kind === "sft" ? yield* Train.sft(config, { overwrite: true }) : yield* Train.train(config, { overwrite: true })
     if (result.eval === null) return yield* Effect.die(new Error(`${what} finished without an evaluation`))
     const seconds = (performance.now() - started) / 1000
     const record = { eval: result.eval, seconds }
@@ -170,7 +171,7 @@ export const runStudy = (plan: Plan, options: { readonly fresh?: boolean; readon
       if (run.kind === "rl" && checks !== null && !checks.valid) break
       const { done, dir }: { readonly done: Done; readonly dir: string } = yield* runOne(run, run.kind === "sft" ? null : init, i + 1, plan.runs.length)
       if (run.kind === "sft") {
-        const checkpoint: string | null = yield* Run.latestCheckpoint(dir)
+        const checkpoint: string | null = yield* RunFolder.latestCheckpoint(dir)
         if (checkpoint === null) return yield* Effect.die(new Error(`the warm start in ${dir} left no checkpoint`))
         init = checkpoint
         const thresholds = plan.spec.checks
@@ -179,7 +180,7 @@ export const runStudy = (plan: Plan, options: { readonly fresh?: boolean; readon
           yield* Console.log(`warm-start checks: ${checksText(checks)}: ${checks.valid ? "valid" : "INVALID for the question; the arms are not run"}`)
         }
       }
-      const metrics = run.kind === "rl" ? yield* Run.readMetrics(dir) : []
+      const metrics = run.kind === "rl" ? yield* RunFolder.readMetrics(dir) : []
       const events = yield* readEvents(dir)
       outcomes.push({ kind: run.kind, label: run.label, seed: run.seed, dir, eval: done.eval, metrics, events, seconds: done.seconds })
     }
