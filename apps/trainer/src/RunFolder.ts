@@ -108,6 +108,7 @@ export class CheckpointCorruptError extends Data.TaggedError("CheckpointCorruptE
 }
 
 const reasonOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, " ")
 
 /** A file-system call as an Effect failing with a {@link RunFolderError} that names `path`. */
 const io = <A>(path: string, f: () => Promise<A>): Effect.Effect<A, RunFolderError> =>
@@ -291,7 +292,7 @@ export const readJsonl = <S extends Schema.Decoder<unknown>>(path: string, schem
         if (last) return { rows, tornLine: i + 1 }
         return yield* new JsonlLineError({ path, line: i + 1, reason: `not JSON (${reasonOf(e)})` })
       }
-      rows.push(yield* decode(json).pipe(Effect.mapError((e) => new JsonlLineError({ path, line: i + 1, reason: e.message }))))
+      rows.push(yield* decode(json).pipe(Effect.mapError((e) => new JsonlLineError({ path, line: i + 1, reason: oneLine(e.message) }))))
     }
     return { rows, tornLine: null }
   })
@@ -364,7 +365,7 @@ export const writeEval = (dir: string, step: number, result: typeof EvalFile.Enc
 export const readEval = (path: string): Effect.Effect<typeof EvalFile.Type, RunFolderError> =>
   io(path, () => fs.readFile(path, "utf8")).pipe(
     Effect.flatMap((text) => Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => new RunFolderError({ path, reason: `not JSON (${reasonOf(e)})` }) })),
-    Effect.flatMap((json) => Schema.decodeUnknownEffect(EvalFile)(json).pipe(Effect.mapError((e) => new RunFolderError({ path, reason: e.message }))))
+    Effect.flatMap((json) => Schema.decodeUnknownEffect(EvalFile)(json).pipe(Effect.mapError((e) => new RunFolderError({ path, reason: oneLine(e.message) }))))
   )
 
 /**
@@ -602,7 +603,7 @@ const hasReference = (folder: string) => Effect.promise(() => fs.stat(join(folde
 
 const decodeState = (folder: string, extra: unknown) =>
   Schema.decodeUnknownEffect(CheckpointState)(extra).pipe(
-    Effect.mapError((e) => new CheckpointCorruptError({ path: join(folder, "actor"), reason: `trainer state: ${e.message}` }))
+    Effect.mapError((e) => new CheckpointCorruptError({ path: join(folder, "actor"), reason: `trainer state: ${oneLine(e.message)}` }))
   )
 
 /**
