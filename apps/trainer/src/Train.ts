@@ -112,6 +112,7 @@ const prepareRun = (given: Config, options: RunOptions & { readonly sameRun?: bo
     const from = resume ? yield* RunFolder.newestIntactCheckpoint(dir, log) : null
     if (resume && from === null) return yield* new TrainError({ reason: `--resume: no checkpoint to resume from in ${join(dir, "checkpoints")} (none, or none intact)` })
     const init = given.worker.actor.init === "" ? null : yield* RunFolder.resolveModelCheckpoint(given.worker.actor.init)
+    if (from !== null || init !== null) log(from !== null ? `resuming from ${from}` : `initial weights from ${init}`)
     const data = yield* loadData(given, log, from !== null ? join(from, "actor") : init)
     if (resume) yield* RunFolder.checkConfig(dir, data.config, options.allowConfigChange === true || options.sameRun === true)
     yield* RunFolder.writeConfig(dir, data.config)
@@ -234,7 +235,6 @@ const trainOnce = (given: Config, options: RunOptions & { readonly sameRun?: boo
     const config = data.config
     const opened = yield* openSession(config, data, "train", from, init)
     const { session } = opened
-    if (opened.from !== null) progress.log(`${from !== null ? "resuming from" : "initial weights from"} ${opened.from}`)
     const seed = config.trainer.seed
     const saved = opened.state
     let state: Step.StepState = {
@@ -443,11 +443,11 @@ export const sft = (given: Config, options: RunOptions = {}) =>
  */
 export const evaluate = (given: Config, options: { readonly checkpoint?: string } = {}) =>
   Effect.gen(function*() {
-    const backend = yield* attemptPromise(() => initBackend(given.trainer.backend))
-    console.log(`backend: ${describe(backend)}`)
     const dir = RunFolder.runDir(given)
     const path = yield* RunFolder.resolveModelCheckpoint(options.checkpoint || given.worker.actor.init || dir)
     yield* RunFolder.ensureWritable(dir)
+    const backend = yield* attemptPromise(() => initBackend(given.trainer.backend))
+    console.log(`backend: ${describe(backend)}`)
     const data = yield* loadData(given, (l) => console.log(l), path)
     const config = data.config
     // The training step the checkpoint was saved at (its trainer state), 0 for a bare model checkpoint.
