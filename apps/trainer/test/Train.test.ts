@@ -108,8 +108,9 @@ describe("papo train, end to end on the tiny config", () => {
     assert.equal(outcomes, 24)
     const subsetResponses = Object.values(result.subsets).reduce((a, s) => a + s.responses, 0)
     assert.equal(subsetResponses, 24)
-    const written = JSON.parse(await readFile(join(dir, "evalout", "eval.json"), "utf8"))
+    const written = await Effect.runPromise(RunFolder.readEval(join(dir, "evalout", "eval.json")))
     assert.equal(written.checkpoint, checkpoint)
+    assert.equal(written.overall.responses, 24)
   })
 
   for (const threads of [1, 2]) {
