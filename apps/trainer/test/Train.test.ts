@@ -200,6 +200,21 @@ describe("papo train, end to end on the tiny config", () => {
     assert.deepEqual((await readdir(again.dir)).filter((f) => f.startsWith("eval-step-")), ["eval-step-000001.json"])
   })
 
+  it("--resume with a changed algorithm key is refused, listing it, and writes nothing; --allow-config-change goes on", async () => {
+    const common = [...base(dir, "changed"), "sft.batchSize=4", "trainer.saveFreq=1"]
+    await runPromise(sft(await config([...common, "sft.steps=1"])))
+    const saved = await readFile(join(dir, "changed", "config.yaml"), "utf8")
+    const changed = await config([...common, "sft.steps=2", "sft.lr=0.5"])
+    const refused = await Effect.runPromise(Effect.flip(withVerifier(sft(changed, { resume: true }))))
+    assert.ok(refused._tag === "ConfigChangedError", refused.message)
+    assert.deepEqual(refused._tag === "ConfigChangedError" && refused.keys.map((k) => k.key), ["sft.lr"], "sft.steps may change")
+    assert.equal(await readFile(join(dir, "changed", "config.yaml"), "utf8"), saved)
+    assert.deepEqual((await metricsOf(join(dir, "changed"))).map((m) => m.step), [1])
+    const forced = await runPromise(sft(changed, { resume: true, allowConfigChange: true }))
+    assert.equal(forced.step, 2)
+    assert.match(await readFile(join(dir, "changed", "config.yaml"), "utf8"), /lr: 0\.5/)
+  })
+
   it("the shapes task: SFT then PAPO-D end to end", async () => {
     const common = [...base(dir, "shapes-sft"), "data.train=shapes", "data.test=shapes", "sft.steps=2", "sft.batchSize=4"]
     const warm = await runPromise(sft(await config(common)))
