@@ -9,6 +9,10 @@
 /**
  * A run's console output.
  *
+ * @example
+ * const progress: Progress = make("lines", 100, "train")
+ * progress.update(1, "acc 0.500") // prints "train step 1/100 (0.3s, ETA 29.7s) acc 0.500"
+ *
  * @category models
  */
 export interface Progress {

@@ -126,6 +126,9 @@ const MetricValue = Schema.NullOr(Schema.Number)
 /**
  * One line of `metrics.jsonl`: the step and the step's metrics (null for a non-finite value).
  *
+ * @example
+ * Schema.decodeUnknownSync(MetricsLine)({ step: 3, "actor/pg_loss": null }) // => { step: 3, "actor/pg_loss": null }
+ *
  * @category models
  */
 export const MetricsLine = Schema.StructWithRest(Schema.Struct({ step: Schema.Int }), [Schema.Record(Schema.String, MetricValue)])
@@ -147,6 +150,9 @@ const Subset = Schema.Struct({
 /**
  * `eval.json` and `eval-step-<k>.json`: an evaluation (`Evaluate.EvalResult`) and, from `papo eval`, the checkpoint.
  *
+ * @example
+ * Schema.is(EvalFile)({ step: 1 }) // => false (the rest is missing)
+ *
  * @category models
  */
 export const EvalFile = Schema.Struct({
@@ -163,6 +169,9 @@ export const EvalFile = Schema.Struct({
 
 /**
  * One line of `samples/step-<k>/samples.jsonl`: a logged rollout and the PNG of its images.
+ *
+ * @example
+ * Schema.is(SampleLine)({ id: "7", problem: "x+3?", answer: "10", response: "\\boxed{10}", reward: 1, advantage: 0.5, outcome: "correct", png: "0.png" }) // => true
  *
  * @category models
  */
@@ -182,6 +191,9 @@ const Signal = Schema.Struct({ name: Schema.Literals(["kl_prcp", "reward", "clip
 /**
  * One line of `events.jsonl`: a collapse-guard warning or collapse, or a rollback.
  *
+ * @example
+ * Schema.is(Event)({ event: "rollback", fromStep: 40, toStep: 25, klPrcpCoef: 0.01, rollback: 1 }) // => true
+ *
  * @category models
  */
 export const Event = Schema.Union([
@@ -192,6 +204,9 @@ export const Event = Schema.Union([
 /**
  * The trainer state a checkpoint keeps beside the model (the actor checkpoint's `extra`): the step, the
  * data cursor, the sampling and mask generators' states and the non-finite streak.
+ *
+ * @example
+ * Schema.is(CheckpointState)({ kind: "sft", step: 40, cursor: 320 }) // => true
  *
  * @category models
  */
@@ -205,6 +220,8 @@ export const CheckpointState = Schema.Struct({
 })
 
 /**
+ * The decoded {@link CheckpointState}.
+ *
  * @category models
  */
 export type CheckpointState = typeof CheckpointState.Type
@@ -231,6 +248,7 @@ export const runDir = (config: Config): string => join(config.trainer.outputDir,
  *
  * @example
  * await Effect.runPromise(writeAtomic("runs/x/eval.json", "{}\n"))
+ * await readFile("runs/x/eval.json", "utf8") // => "{}\n"
  *
  * @category constructors
  */
@@ -258,6 +276,10 @@ const appendSynced = (path: string, text: string): Effect.Effect<void, RunFolder
  * What {@link readJsonl} read: the decoded lines, and the number of a torn last line it dropped (a line
  * cut short by a kill: no newline after it and not JSON), or null.
  *
+ * @example
+ * const read: Jsonl<{ step: number }> = { rows: [{ step: 1 }], tornLine: 2 }
+ * read.tornLine // => 2
+ *
  * @category models
  */
 export interface Jsonl<A> {
@@ -284,23 +306,33 @@ export const readJsonl = <S extends Schema.Decoder<unknown>>(path: string, schem
     const rows: Array<S["Type"]> = []
     for (const [i, line] of lines.entries()) {
       if (line.trim() === "") continue
-      const last = i === lines.length - 1 // the file does not end with a newline after it
-      let json: unknown
-      try {
-        json = JSON.parse(line)
-      } catch (e) {
-        if (last) return { rows, tornLine: i + 1 }
-        return yield* new JsonlLineError({ path, line: i + 1, reason: `not JSON (${reasonOf(e)})` })
+      const json = parseJson(line)
+      if (!json.ok) {
+        // The file does not end with a newline after it: a kill cut the append short.
+        if (i === lines.length - 1) return { rows, tornLine: i + 1 }
+        return yield* new JsonlLineError({ path, line: i + 1, reason: `not JSON (${json.reason})` })
       }
-      rows.push(yield* decode(json).pipe(Effect.mapError((e) => new JsonlLineError({ path, line: i + 1, reason: oneLine(e.message) }))))
+      rows.push(yield* decode(json.value).pipe(Effect.mapError((e) => new JsonlLineError({ path, line: i + 1, reason: oneLine(e.message) }))))
     }
     return { rows, tornLine: null }
   })
+
+const parseJson = (text: string): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly reason: string } => {
+  try {
+    return { ok: true, value: JSON.parse(text) }
+  } catch (e) {
+    return { ok: false, reason: reasonOf(e) }
+  }
+}
 
 const metricsFile = (dir: string) => join(dir, "metrics.jsonl")
 
 /**
  * Appends one metrics line and fsyncs it (a non-finite value is written as null).
+ *
+ * @example
+ * await Effect.runPromise(appendMetrics("runs/x", 1, { "sft/loss": NaN }))
+ * // metrics.jsonl gains {"step":1,"sft/loss":null}
  *
  * @category constructors
  */
@@ -308,7 +340,8 @@ export const appendMetrics = (dir: string, step: number, metrics: Readonly<Recor
   appendSynced(metricsFile(dir), JSON.stringify({ step, ...metrics }) + "\n")
 
 /**
- * Reads `metrics.jsonl` back (null values as NaN); a torn last line is left out.
+ * Reads `metrics.jsonl` back (null values as NaN); a torn last line is left out (a bad line elsewhere is a
+ * {@link JsonlLineError}).
  *
  * @example
  * (await Effect.runPromise(readMetrics("runs/x"))).map((m) => m.step) // => [1, 2, 3]
@@ -324,6 +357,10 @@ export const readMetrics = (dir: string): Effect.Effect<Array<Record<string, num
  * Keeps the metrics lines up to `step` (a resumed run rewrites the steps after its checkpoint): the kept
  * lines go to a temporary that is renamed over `metrics.jsonl`. With `droppedTo`, the dropped lines are
  * kept in that file of the run folder (a rollback's evidence). A torn last line is dropped with a warning.
+ *
+ * @example
+ * await Effect.runPromise(keepMetrics("runs/x", 2, console.warn))
+ * (await Effect.runPromise(readMetrics("runs/x"))).map((m) => m.step) // => [1, 2]
  *
  * @category constructors
  */
@@ -342,6 +379,9 @@ export const keepMetrics = (dir: string, step: number, warn: (line: string) => v
 /**
  * Appends one event (collapse warnings, rollbacks) to `events.jsonl`, fsynced.
  *
+ * @example
+ * await Effect.runPromise(appendEvent("runs/x", { event: "rollback", fromStep: 40, toStep: 25, klPrcpCoef: 0.01, rollback: 1 }))
+ *
  * @category constructors
  */
 export const appendEvent = (dir: string, event: typeof Event.Type): Effect.Effect<void, RunFolderError> =>
@@ -349,6 +389,10 @@ export const appendEvent = (dir: string, event: typeof Event.Type): Effect.Effec
 
 /**
  * Writes `eval-step-<k>.json` and `eval.json`, each atomically.
+ *
+ * @example
+ * await Effect.runPromise(writeEval("runs/x", 100, result))
+ * (await Effect.runPromise(readEval("runs/x/eval-step-000100.json"))).step // => 100
  *
  * @category constructors
  */
@@ -360,16 +404,25 @@ export const writeEval = (dir: string, step: number, result: typeof EvalFile.Enc
 /**
  * Reads `eval.json` (or another evaluation file) through {@link EvalFile}.
  *
+ * @example
+ * (await Effect.runPromise(readEval("runs/x/eval.json"))).overall.accuracy // => 0.62
+ *
  * @category constructors
  */
 export const readEval = (path: string): Effect.Effect<typeof EvalFile.Type, RunFolderError> =>
   io(path, () => fs.readFile(path, "utf8")).pipe(
-    Effect.flatMap((text) => Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => new RunFolderError({ path, reason: `not JSON (${reasonOf(e)})` }) })),
+    Effect.flatMap((text) => {
+      const json = parseJson(text)
+      return json.ok ? Effect.succeed(json.value) : Effect.fail(new RunFolderError({ path, reason: `not JSON (${json.reason})` }))
+    }),
     Effect.flatMap((json) => Schema.decodeUnknownEffect(EvalFile)(json).pipe(Effect.mapError((e) => new RunFolderError({ path, reason: oneLine(e.message) }))))
   )
 
 /**
  * Checks that a folder can be written (creating it), before long work whose result goes there.
+ *
+ * @example
+ * await Effect.runPromise(Effect.flip(ensureWritable("/proc/x"))) // => RunFolderError { path: "/proc/x", reason: "not writable (…)" }
  *
  * @category constructors
  */
@@ -382,7 +435,10 @@ export const ensureWritable = (dir: string): Effect.Effect<void, RunFolderError>
   }).pipe(Effect.mapError((e) => new RunFolderError({ path: dir, reason: `not writable (${e.reason})` })))
 
 /**
- * One logged rollout.
+ * One logged rollout: a {@link SampleLine} without its file name, with the original and masked images.
+ *
+ * @example
+ * const sample: Sample = { id: "7", problem: "x+3?", answer: "10", response, reward: 1, advantage: 0.5, outcome: "correct", image, masked }
  *
  * @category models
  */
@@ -393,6 +449,10 @@ export interface Sample extends Omit<typeof SampleLine.Type, "png"> {
 
 /**
  * Writes samples: `samples/step-<k>/<i>.png` (original | masked) and `samples.jsonl`, each atomically.
+ *
+ * @example
+ * await Effect.runPromise(writeSamples("runs/x", 10, samples))
+ * await readdir("runs/x/samples/step-000010") // => ["0.png", "1.png", "samples.jsonl"]
  *
  * @category constructors
  */
@@ -426,6 +486,9 @@ const entriesOf = (dir: string) => io(dir, () => fs.readdir(dir).catch((): Array
  * `checkpoints/`. A checkpoint set aside by a replacement that was cut short (`.tmp-old-step-*` without its
  * `step-*`) is put back. Returns the paths removed.
  *
+ * @example
+ * await Effect.runPromise(removeStale("runs/x")) // => ["runs/x/checkpoints/.tmp-step-000030-4711"]
+ *
  * @category constructors
  */
 export const removeStale = (dir: string): Effect.Effect<Array<string>, RunFolderError> =>
@@ -452,6 +515,10 @@ export const removeStale = (dir: string): Effect.Effect<Array<string>, RunFolder
  * fresh run (not `resume`), refuses a folder that already holds a run with a {@link RunFolderNotEmptyError}
  * unless `overwrite`, which removes that run's files (other files stay). Creates `checkpoints/`.
  *
+ * @example
+ * await Effect.runPromise(Effect.flip(open("runs/x", { resume: false, overwrite: false }, console.log)))
+ * // => RunFolderNotEmptyError { dir: "runs/x", entries: ["checkpoints", "config.yaml", "metrics.jsonl"] }
+ *
  * @category constructors
  */
 export const open = (
@@ -472,6 +539,10 @@ export const open = (
 
 /**
  * Writes `config.yaml` atomically.
+ *
+ * @example
+ * await Effect.runPromise(writeConfig("runs/x", config))
+ * (await Effect.runPromise(loadConfig({ file: "runs/x/config.yaml" }))).trainer.seed // => config.trainer.seed
  *
  * @category constructors
  */
@@ -516,6 +587,10 @@ export const changedKeys = (saved: Config, given: Config): Array<{ readonly key:
  * {@link ConfigChangedError} listing the changed model or algorithm keys (nothing is written), unless
  * `allowChange`.
  *
+ * @example
+ * const e = await Effect.runPromise(Effect.flip(checkConfig("runs/x", { ...saved, algorithm: { ...saved.algorithm, klPrcpCoef: 0.04 } }, false)))
+ * e.keys.map((k) => k.key) // => ["algorithm.klPrcpCoef"]
+ *
  * @category constructors
  */
 export const checkConfig = (dir: string, config: Config, allowChange: boolean): Effect.Effect<void, RunFolderError | ConfigChangedError> =>
@@ -531,6 +606,9 @@ export const checkConfig = (dir: string, config: Config, allowChange: boolean): 
 
 /**
  * What a checkpoint holds: the policy, its reference (GRPO family), optimizer, tokenizer and the trainer state.
+ *
+ * @example
+ * const input: SaveInput = { policy, reference: null, optimizer, tokenizer, state: { kind: "sft", step: 30, cursor: 240 } }
  *
  * @category models
  */
@@ -549,6 +627,9 @@ const checkpointNames = (dir: string) =>
  * Saves `checkpoints/step-<k><label>`: written into a `.tmp-*` folder (every file fsynced), renamed into
  * place; a checkpoint already there is renamed aside first and removed only after. Keeps the newest `keep`.
  * Not interruptible.
+ *
+ * @example
+ * await Effect.runPromise(saveCheckpoint("runs/x", 30, input, 3)) // => "runs/x/checkpoints/step-000030"
  *
  * @category constructors
  */
@@ -579,6 +660,9 @@ export const saveCheckpoint = (dir: string, step: number, input: SaveInput, keep
 /**
  * The newest checkpoint folder of a run by name (not loaded), or null.
  *
+ * @example
+ * await Effect.runPromise(latestCheckpoint("runs/x")) // => "runs/x/checkpoints/step-000030"
+ *
  * @category constructors
  */
 export const latestCheckpoint = (dir: string): Effect.Effect<string | null, RunFolderError> =>
@@ -586,6 +670,9 @@ export const latestCheckpoint = (dir: string): Effect.Effect<string | null, RunF
 
 /**
  * A loaded trainer checkpoint.
+ *
+ * @example
+ * const { policy, state } = await Effect.runPromise(loadCheckpoint(folder, optim))
  *
  * @category models
  */
@@ -610,6 +697,9 @@ const decodeState = (folder: string, extra: unknown) =>
  * Checks a trainer checkpoint folder without building a model: every file against the checksums of its
  * `config.json`, the reference if there is one, the trainer state against {@link CheckpointState}.
  *
+ * @example
+ * (await Effect.runPromise(verifyCheckpoint("runs/x/checkpoints/step-000030"))).step // => 30
+ *
  * @category constructors
  */
 export const verifyCheckpoint = (folder: string): Effect.Effect<CheckpointState, CheckpointCorruptError> =>
@@ -622,6 +712,10 @@ export const verifyCheckpoint = (folder: string): Effect.Effect<CheckpointState,
 /**
  * The newest checkpoint of a run that {@link verifyCheckpoint} accepts, or null when there is none; each
  * corrupt newer one is reported through `warn` and skipped.
+ *
+ * @example
+ * await Effect.runPromise(newestIntactCheckpoint("runs/x", console.warn)) // => "runs/x/checkpoints/step-000025"
+ * // warns: "warning: runs/x/checkpoints/step-000030: corrupt checkpoint: … sha256 …; falling back to an older checkpoint"
  *
  * @category constructors
  */
@@ -643,6 +737,9 @@ export const newestIntactCheckpoint = (dir: string, warn: (line: string) => void
  * Goes back to the newest checkpoint at or before `step`: deletes the later ones and returns its step,
  * or null (and deletes them all) when there is none.
  *
+ * @example
+ * await Effect.runPromise(rollBackCheckpoints("runs/x", 27)) // => 25 (step-000030 deleted)
+ *
  * @category constructors
  */
 export const rollBackCheckpoints = (dir: string, step: number): Effect.Effect<number | null, RunFolderError> =>
@@ -659,6 +756,9 @@ export const rollBackCheckpoints = (dir: string, step: number): Effect.Effect<nu
  * The model checkpoint folder a path names: a model checkpoint itself, a trainer checkpoint (its
  * `actor/`), or a run folder (its newest checkpoint's `actor/`).
  *
+ * @example
+ * await Effect.runPromise(resolveModelCheckpoint("runs/warm")) // => "runs/warm/checkpoints/step-000300/actor"
+ *
  * @category constructors
  */
 export const resolveModelCheckpoint = (path: string): Effect.Effect<string, RunFolderError> =>
@@ -673,6 +773,9 @@ export const resolveModelCheckpoint = (path: string): Effect.Effect<string, RunF
 
 /**
  * Loads a trainer checkpoint folder (`actor/`, optional `reference/`) and decodes its trainer state.
+ *
+ * @example
+ * (await Effect.runPromise(loadCheckpoint("runs/x/checkpoints/step-000030", optim))).state.step // => 30
  *
  * @category constructors
  */
