@@ -143,13 +143,12 @@ const openSession = (
     const optim = kind === "train" ? optimConfig(config) : sftOptimConfig(config)
     const withReference = kind === "train" && config.algorithm.useKlLoss
     if (from !== null) {
-      const latest = from
-      const loaded = yield* RunFolder.loadCheckpoint(latest, optim)
+      const loaded = yield* RunFolder.loadCheckpoint(from, optim)
       const state = loaded.state
-      if (state.kind !== kind) return yield* new TrainError({ reason: `--resume: ${latest} is a ${state?.kind} checkpoint, not ${kind}` })
+      if (state.kind !== kind) return yield* new TrainError({ reason: `--resume: ${from} is a ${state.kind} checkpoint, not ${kind}` })
       let reference: Policy.Policy | null = null
       if (withReference) {
-        if (loaded.referenceWeights === null) return yield* new TrainError({ reason: `--resume: ${latest} has no reference weights` })
+        if (loaded.referenceWeights === null) return yield* new TrainError({ reason: `--resume: ${from} has no reference weights` })
         reference = Policy.reference(loaded.policy)
         Policy.setWeights(reference, loaded.referenceWeights)
       }
@@ -161,7 +160,7 @@ const openSession = (
         optimizer: loaded.optimizer,
         team: null
       }
-      return { session: yield* attemptPromise(() => Session.withThreads(session, config.trainer.threads)), state, from: latest }
+      return { session: yield* attemptPromise(() => Session.withThreads(session, config.trainer.threads)), state, from }
     }
     const text = Session.textOf(config, [...data.train.examples, ...data.test.examples])
     const opened = yield* attemptPromise(() => Session.open(config, { text, init: init ?? undefined, optim, withReference }))
