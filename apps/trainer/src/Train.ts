@@ -160,12 +160,12 @@ const openSession = (
         optimizer: loaded.optimizer,
         team: null
       }
-      return { session: yield* attemptPromise(() => Session.withThreads(session, config.trainer.threads)), state, from }
+      return { session: yield* attemptPromise(() => Session.withThreads(session, config.trainer.threads)), state }
     }
     const text = Session.textOf(config, [...data.train.examples, ...data.test.examples])
     const opened = yield* attemptPromise(() => Session.open(config, { text, init: init ?? undefined, optim, withReference }))
     const session = yield* attemptPromise(() => Session.withThreads(opened, config.trainer.threads))
-    return { session, state: { step: 0, cursor: 0, kind } as RunFolder.CheckpointState, from: init }
+    return { session, state: { step: 0, cursor: 0, kind } as RunFolder.CheckpointState }
   })
 
 
