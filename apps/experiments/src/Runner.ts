@@ -8,9 +8,9 @@
  * @since 0.1.0
  */
 import { execFileSync } from "node:child_process"
-import { readFile, rename, rm, writeFile } from "node:fs/promises"
+import { readFile, rm } from "node:fs/promises"
 import { join } from "node:path"
-import { Config, Evaluate, Run, Train, Verifier } from "@papo/trainer"
+import { Config, Evaluate, RunFolder, Train, Verifier } from "@papo/trainer"
 import { Console, Data, Effect } from "effect"
 import type { Plan, PlannedRun } from "./Study.js"
 
@@ -180,7 +180,7 @@ export class StudyFileError extends Data.TaggedError("StudyFileError")<{ readonl
  *
  * @category errors
  */
-export type RunnerError = RunFailedError | RunIncompleteError | StudyFileError | Run.RunError
+export type RunnerError = RunFailedError | RunIncompleteError | StudyFileError | RunFolder.RunFolderError | RunFolder.JsonlLineError
 
 const reasonOf = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? ""
 
@@ -207,36 +207,16 @@ const readDone = (dir: string): Effect.Effect<Done | null, StudyFileError> =>
     return text === null ? null : (yield* parseJson(path, text)) as Done
   })
 
-/** Written last, through a temporary file and a rename, so a killed study never leaves a torn one. */
-const writeDone = (dir: string, done: Done): Effect.Effect<void, StudyFileError> => {
-  const path = join(dir, "done.json")
-  return Effect.tryPromise({
-    try: async () => {
-      await writeFile(`${path}.tmp`, JSON.stringify(done))
-      await rename(`${path}.tmp`, path)
-    },
-    catch: (e) => new StudyFileError({ path, reason: `cannot write: ${reasonOf(e)}` })
-  })
-}
-
-/** `events.jsonl` (none: empty), each bad line named. */
-const readEvents = (dir: string): Effect.Effect<Array<Record<string, unknown>>, StudyFileError> =>
-  Effect.gen(function*() {
-    const path = join(dir, "events.jsonl")
-    const lines = ((yield* readIfExists(path)) ?? "").split("\n")
-    const events: Array<Record<string, unknown>> = []
-    for (const [i, line] of lines.entries()) {
-      if (line.trim() !== "") events.push((yield* parseJson(path, line, i + 1)) as Record<string, unknown>)
-    }
-    return events
-  })
+/** Written last and atomically (`RunFolder.writeAtomic`), so a killed study never leaves a torn one. */
+const writeDone = (dir: string, done: Done): Effect.Effect<void, StudyFileError> =>
+  RunFolder.writeAtomic(join(dir, "done.json"), JSON.stringify(done)).pipe(
+    Effect.mapError((e) => new StudyFileError({ path: e.path, reason: `cannot write: ${e.reason}` }))
+  )
 
 /** What the run's last `start` event says ran: the backend line and the verifier's mode. */
-const servicesOf = (events: ReadonlyArray<Readonly<Record<string, unknown>>>) => {
-  const start = events.filter((e) => e["event"] === "start").at(-1) as
-    | { readonly backend?: { readonly description?: string }; readonly reward?: { readonly mode?: string } }
-    | undefined
-  return { backend: start?.backend?.description ?? null, verifier: start?.reward?.mode ?? null }
+const servicesOf = (events: ReadonlyArray<typeof RunFolder.Event.Type>) => {
+  const start = events.flatMap((e) => (e.event === "start" ? [e] : [])).at(-1)
+  return { backend: start?.backend.description ?? null, verifier: start?.reward.mode ?? null }
 }
 
 const runName = (run: PlannedRun) => (run.kind === "sft" ? "SFT warm start" : run.label)
@@ -251,7 +231,7 @@ const runOne = (
     const config: Config.Config = init === null
       ? run.config
       : { ...run.config, worker: { ...run.config.worker, actor: { ...run.config.worker.actor, init } } }
-    const dir = Run.runDir(config)
+    const dir = RunFolder.runDir(config)
     const what = `[${index}/${total}] ${runName(run)} (seed ${run.seed})`
     const done = yield* readDone(dir)
     if (done !== null) {
@@ -260,8 +240,9 @@ const runOne = (
     }
     yield* Console.log(`${what} → ${dir}`)
     const started = performance.now()
+    // No done.json: an earlier attempt was cut short, or there was none; the run starts over in its folder.
     // The verifier this run's own config describes (a study's `worker.reward.*` applies to its runs).
-    const result = yield* (run.kind === "sft" ? Train.sft(config) : Train.train(config)).pipe(
+    const result = yield* (run.kind === "sft" ? Train.sft(config, { overwrite: true }) : Train.train(config, { overwrite: true })).pipe(
       Effect.provide(Verifier.Verifier.layer(config.worker.reward)),
       Effect.mapError((cause) => new RunFailedError({ run: runName(run), seed: run.seed, dir, cause }))
     )
@@ -297,7 +278,7 @@ export const runStudy = (
       if (run.kind === "rl" && checks !== null && !checks.valid) break
       const { done, dir }: { readonly done: Done; readonly dir: string } = yield* runOne(run, run.kind === "sft" ? null : init, i + 1, plan.runs.length)
       if (run.kind === "sft") {
-        const checkpoint: string | null = yield* Run.latestCheckpoint(dir)
+        const checkpoint: string | null = yield* RunFolder.latestCheckpoint(dir)
         if (checkpoint === null) return yield* new RunIncompleteError({ run: runName(run), seed: run.seed, dir, missing: "checkpoint" })
         init = checkpoint
         const thresholds = plan.spec.checks
@@ -306,8 +287,8 @@ export const runStudy = (
           yield* Console.log(`warm-start checks: ${checksText(checks)}: ${checks.valid ? "valid" : "INVALID for the question; the arms are not run"}`)
         }
       }
-      const metrics = run.kind === "rl" ? yield* Run.readMetrics(dir) : []
-      const events = yield* readEvents(dir)
+      const metrics = run.kind === "rl" ? yield* RunFolder.readMetrics(dir) : []
+      const events = yield* RunFolder.readEvents(dir)
       outcomes.push({
         kind: run.kind,
         label: run.label,
@@ -315,7 +296,7 @@ export const runStudy = (
         dir,
         eval: done.eval,
         metrics,
-        events: events.filter((e) => e["event"] !== "start"),
+        events: events.filter((e) => e.event !== "start"),
         ...servicesOf(events),
         seconds: done.seconds
       })

@@ -14,6 +14,10 @@ const common = `Options:
   -h, --help             this help
 Precedence: defaults < preset < config file < overrides. See apps/trainer/README.md for every key.`
 
+const runFolder = `  --resume               continue from the newest intact checkpoint of the run folder
+  --allow-config-change  with --resume: go on even if the model or algorithm keys differ from its config.yaml
+  --overwrite            a fresh run into a folder that holds a run replaces it (else that is refused)`
+
 /**
  * The help text of each command.
  *
@@ -22,12 +26,12 @@ Precedence: defaults < preset < config file < overrides. See apps/trainer/README
 export const help: Readonly<Record<string, string>> = {
   train: `papo train: RL (GRPO, DAPO, PAPO-G, PAPO-D) from worker.actor.init (e.g. an sft run folder).
 Writes runs/<trainer.experimentName>/: config.yaml, metrics.jsonl, eval.json, checkpoints/, samples/.
-  --resume               continue from the newest complete checkpoint of the run folder
-Ctrl-C stops after the current step and saves a checkpoint.
+${runFolder}
+Ctrl-C or SIGTERM stops after the current step and saves a checkpoint (exit 130).
 ${common}`,
   sft: `papo sft: supervised warm start on the training split's gold responses (records without one: the answer
   as <think></think>\\boxed{answer}; sft.target chooses), then an evaluation.
-  --resume               continue from the newest complete checkpoint of the run folder
+${runFolder}
 ${common}`,
   eval: `papo eval: accuracy avg@k (trainer.valAvgK at trainer.valTemperature) on data.test, per subset, with
 perception / reasoning / format error counts; writes eval.json into the run folder.
@@ -62,6 +66,8 @@ export interface Arguments {
   readonly file: string | undefined
   readonly checkpoint: string | undefined
   readonly resume: boolean
+  readonly overwrite: boolean
+  readonly allowConfigChange: boolean
   readonly printConfig: boolean
   /** Dotted overrides in order (`--preset x` becomes `preset=x`, first). */
   readonly overrides: ReadonlyArray<string>
@@ -82,6 +88,8 @@ export const parseArgs = (argv: ReadonlyArray<string>): Arguments => {
   let file: string | undefined
   let checkpoint: string | undefined
   let resume = false
+  let overwrite = false
+  let allowConfigChange = false
   let printConfig = false
   const overrides: Array<string> = []
   for (let i = 0; i < rest.length; i++) {
@@ -96,9 +104,12 @@ export const parseArgs = (argv: ReadonlyArray<string>): Arguments => {
     else if (a === "--preset") overrides.unshift(`preset=${value()}`)
     else if (a === "--checkpoint" && command === "eval") checkpoint = value()
     else if (a === "--resume" && command !== "eval") resume = true
+    else if (a === "--overwrite" && command !== "eval") overwrite = true
+    else if (a === "--allow-config-change" && command !== "eval") allowConfigChange = true
     else if (a === "--print-config") printConfig = true
     else if (a.includes("=") && !a.startsWith("-")) overrides.push(a)
     else throw new UsageError(`unexpected argument "${a}"\n${usage}`)
   }
-  return { command: command as Arguments["command"], file, checkpoint, resume, printConfig, overrides }
+  if (resume && overwrite) throw new UsageError(`--resume and --overwrite exclude each other\n${usage}`)
+  return { command: command as Arguments["command"], file, checkpoint, resume, overwrite, allowConfigChange, printConfig, overrides }
 }

@@ -18,14 +18,15 @@ import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Checkpoint, Config as ModelConfigs, type Optimizer, Policy, Random } from "@papo/model"
 import type { Mt19937 } from "@papo/masking"
-import { Data, Effect } from "effect"
+import { Console, Data, Effect } from "effect"
 import type { Config } from "./Config.js"
 import * as Dataset from "./Dataset.js"
 import * as Evaluation from "./Evaluate.js"
 import { classify, type Example } from "./Example.js"
 import * as Rng from "./Rng.js"
 import * as CollapseGuard from "./CollapseGuard.js"
-import * as Run from "./Run.js"
+import * as Progress from "./Progress.js"
+import * as RunFolder from "./RunFolder.js"
 import * as Session from "./Session.js"
 import * as Sft from "./Sft.js"
 import * as Step from "./Step.js"
@@ -49,10 +50,12 @@ export class TrainError extends Data.TaggedError("TrainError")<{ readonly reason
  * @category configuration
  */
 export interface RunOptions {
-  /** Continue from the newest complete checkpoint of the run folder. */
+  /** Continue from the newest intact checkpoint of the run folder. */
   readonly resume?: boolean
-  /** Abort (Ctrl-C): the loop stops after the current step and saves a checkpoint. */
-  readonly signal?: AbortSignal
+  /** A fresh run into a folder that holds a run replaces it (else that is a `RunFolderNotEmptyError`). */
+  readonly overwrite?: boolean
+  /** `resume` even when the model or algorithm keys differ from the run's `config.yaml` (else a `ConfigChangedError`). */
+  readonly allowConfigChange?: boolean
 }
 
 /**
@@ -63,7 +66,6 @@ export interface RunOptions {
 export interface RunResult {
   readonly dir: string
   readonly step: number
-  readonly interrupted: boolean
   readonly eval: Evaluation.EvalResult | null
   readonly lastMetrics: Readonly<Record<string, number>>
 }
@@ -97,14 +99,26 @@ export const loadData = (config: Config, log: (line: string) => void = () => {},
     return data
   })
 
-/** The model checkpoint a command continues from: the run's newest with `resume`, else `worker.actor.init`. */
-const continuedFrom = (config: Config, resume: boolean) =>
+/**
+ * The start of `train` and `sft`: opens the run folder (stale temporaries removed; a used folder refused
+ * without `resume` or `overwrite`), finds the checkpoint to resume from (the newest intact one), loads the
+ * data with the sizes of the model it continues from, checks a resumed run's config against its
+ * `config.yaml`, then writes `config.yaml`. `sameRun`: a collapse-guard rollback restarting the run in its
+ * own folder.
+ */
+const prepareRun = (given: Config, options: RunOptions & { readonly sameRun?: boolean }, log: (line: string) => void) =>
   Effect.gen(function*() {
-    if (resume) {
-      const latest = yield* Run.latestCheckpoint(Run.runDir(config))
-      return latest === null ? null : join(latest, "actor")
-    }
-    return config.worker.actor.init === "" ? null : yield* Run.resolveModelCheckpoint(config.worker.actor.init)
+    const resume = options.resume === true
+    const dir = RunFolder.runDir(given)
+    yield* RunFolder.open(dir, { resume: resume || options.sameRun === true, overwrite: options.overwrite === true }, log)
+    const from = resume ? yield* RunFolder.newestIntactCheckpoint(dir, log) : null
+    if (resume && from === null) return yield* new TrainError({ reason: `--resume: no checkpoint to resume from in ${join(dir, "checkpoints")} (none, or none intact)` })
+    const init = given.worker.actor.init === "" ? null : yield* RunFolder.resolveModelCheckpoint(given.worker.actor.init)
+    if (from !== null || init !== null) log(from !== null ? `resuming from ${from}` : `initial weights from ${init}`)
+    const data = yield* loadData(given, log, from !== null ? join(from, "actor") : init)
+    if (resume) yield* RunFolder.checkConfig(dir, data.config, options.allowConfigChange === true || options.sameRun === true)
+    yield* RunFolder.writeConfig(dir, data.config)
+    return { dir, data, from, init }
   })
 
 /** The backend a config names, as a layer (each command provides it: its value is what loaded). */
@@ -115,7 +129,7 @@ const recordStart = (dir: string, step: number) =>
   Effect.gen(function*() {
     const backend = yield* Backend
     const verifier = yield* Verifier
-    yield* Run.appendEvent(dir, { event: "start", step, backend: { ...backend, description: describe(backend) }, reward: verifier.settings })
+    yield* RunFolder.appendEvent(dir, { event: "start", step, backend: { ...backend, description: describe(backend) }, reward: verifier.settings })
   })
 
 const optimConfig = (config: Config): Optimizer.AdamWConfig => {
@@ -130,35 +144,24 @@ const sftOptimConfig = (config: Config): Optimizer.AdamWConfig => ({
   schedule: { kind: "cosine", warmupSteps: config.sft.warmupSteps, totalSteps: config.sft.steps, minRatio: 0.1 }
 })
 
-interface SavedState {
-  readonly step: number
-  readonly cursor: number
-  readonly samplingRng?: Random.RngState
-  readonly maskRng?: ReturnType<Mt19937["state"]>
-  readonly nonFiniteStreak?: number
-  readonly kind: "train" | "sft"
-}
-
-/** Opens the session: from the newest checkpoint with `resume`, else fresh or from `worker.actor.init`. */
+/** Opens the session: from the trainer checkpoint `from` (resume), else fresh or from the model checkpoint `init`. */
 const openSession = (
   config: Config,
-  dir: string,
   data: { readonly train: Dataset.Split; readonly test: Dataset.Split },
   kind: "train" | "sft",
-  resume: boolean
+  from: string | null,
+  init: string | null
 ) =>
   Effect.gen(function*() {
     const optim = kind === "train" ? optimConfig(config) : sftOptimConfig(config)
     const withReference = kind === "train" && config.algorithm.useKlLoss
-    if (resume) {
-      const latest = yield* Run.latestCheckpoint(dir)
-      if (latest === null) return yield* new TrainError({ reason: `--resume: no checkpoint in ${dir}/checkpoints` })
-      const loaded = yield* Run.loadCheckpoint(latest, optim)
-      const state = loaded.state as SavedState
-      if (state?.kind !== kind) return yield* new TrainError({ reason: `--resume: ${latest} is a ${state?.kind} checkpoint, not ${kind}` })
+    if (from !== null) {
+      const loaded = yield* RunFolder.loadCheckpoint(from, optim)
+      const state = loaded.state
+      if (state.kind !== kind) return yield* new TrainError({ reason: `--resume: ${from} is a ${state.kind} checkpoint, not ${kind}` })
       let reference: Policy.Policy | null = null
       if (withReference) {
-        if (loaded.referenceWeights === null) return yield* new TrainError({ reason: `--resume: ${latest} has no reference weights` })
+        if (loaded.referenceWeights === null) return yield* new TrainError({ reason: `--resume: ${from} has no reference weights` })
         reference = Policy.reference(loaded.policy)
         Policy.setWeights(reference, loaded.referenceWeights)
       }
@@ -170,13 +173,12 @@ const openSession = (
         optimizer: loaded.optimizer,
         team: null
       }
-      return { session: yield* attemptPromise(() => Session.withThreads(session, config.trainer.threads)), state, from: latest }
+      return { session: yield* attemptPromise(() => Session.withThreads(session, config.trainer.threads)), state }
     }
-    const init = config.worker.actor.init === "" ? undefined : yield* Run.resolveModelCheckpoint(config.worker.actor.init)
     const text = Session.textOf(config, [...data.train.examples, ...data.test.examples])
-    const opened = yield* attemptPromise(() => Session.open(config, { text, init, optim, withReference }))
+    const opened = yield* attemptPromise(() => Session.open(config, { text, init: init ?? undefined, optim, withReference }))
     const session = yield* attemptPromise(() => Session.withThreads(opened, config.trainer.threads))
-    return { session, state: { step: 0, cursor: 0, kind } as SavedState, from: init ?? null }
+    return { session, state: { step: 0, cursor: 0, kind } as RunFolder.CheckpointState }
   })
 
 
@@ -207,16 +209,16 @@ export const train = (config: Config, options: RunOptions = {}) =>
     let watch = CollapseGuard.initialState
     while (true) {
       const guard = current.trainer.collapseGuard
-      const { result, rollBackTo, watched } = yield* trainOnce(current, { ...options, resume }, rollbacks < guard.maxRollbacks, watch)
+      const { result, rollBackTo, watched } = yield* trainOnce(current, { ...options, resume, sameRun: rollbacks > 0 }, rollbacks < guard.maxRollbacks, watch)
       // The next attempt is judged against the levels of the run before the alarm, not those it resumes at.
       watch = { ...CollapseGuard.initialState, seen: watched.seen, levels: watched.levels }
       if (rollBackTo === null) return result
       // KL_prcp hacking: back to the newest checkpoint from before the alarm, with a lower γ.
       rollbacks += 1
-      const kept = yield* Run.rollBackCheckpoints(result.dir, rollBackTo)
-      yield* Run.truncateMetrics(result.dir, kept ?? 0, `metrics-rolled-back-${rollbacks}.jsonl`)
+      const kept = yield* RunFolder.rollBackCheckpoints(result.dir, rollBackTo)
+      yield* RunFolder.keepMetrics(result.dir, kept ?? 0, (l) => console.log(l), `metrics-rolled-back-${rollbacks}.jsonl`)
       const gamma = current.algorithm.klPrcpCoef * guard.gammaFactor
-      yield* Run.appendEvent(result.dir, { event: "rollback", fromStep: result.step, toStep: kept ?? 0, klPrcpCoef: gamma, rollback: rollbacks })
+      yield* RunFolder.appendEvent(result.dir, { event: "rollback", fromStep: result.step, toStep: kept ?? 0, klPrcpCoef: gamma, rollback: rollbacks })
       console.log(`collapse guard: rolling back from step ${result.step} to ${kept === null ? "the initial weights" : `step ${kept}`}, γ ${current.algorithm.klPrcpCoef} → ${gamma}`)
       current = { ...current, algorithm: { ...current.algorithm, klPrcpCoef: gamma } }
       resume = kept !== null
@@ -232,22 +234,20 @@ const guardConfig = (config: Config): CollapseGuard.CollapseGuardConfig => {
  * One training attempt, watched from `watch`; stops early, asking for a rollback to a step, when the guard
  * sees a collapse.
  */
-const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, watch: CollapseGuard.CollapseGuardState) =>
+const trainOnce = (given: Config, options: RunOptions & { readonly sameRun?: boolean }, mayRollBack: boolean, watch: CollapseGuard.CollapseGuardState) =>
   Effect.gen(function*() {
     const unsupported = threadProblems(given)
     if (unsupported.length > 0) {
       return yield* new TrainError({ reason: `trainer.threads=2 does not support ${unsupported.join(", ")}; set trainer.threads=1` })
     }
     const backend = yield* Backend
-    const progress = Run.makeProgress(given.trainer.logger, given.trainer.maxSteps, "train")
+    const progress = Progress.make(given.trainer.logger, given.trainer.maxSteps, "train")
     progress.log(`backend: ${describe(backend)}`)
-    const data = yield* loadData(given, progress.log, yield* continuedFrom(given, options.resume === true))
+    const { dir, data, from, init } = yield* prepareRun(given, options, progress.log)
     const config = data.config
-    const dir = yield* Run.prepare(config, options.resume === true)
-    const opened = yield* openSession(config, dir, data, "train", options.resume === true)
+    const opened = yield* openSession(config, data, "train", from, init)
     const { session } = opened
     yield* recordStart(dir, opened.state.step)
-    if (opened.from !== null) progress.log(`${options.resume ? "resuming from" : "initial weights from"} ${opened.from}`)
     const seed = config.trainer.seed
     const saved = opened.state
     let state: Step.StepState = {
@@ -257,9 +257,10 @@ const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, wat
       maskRng: saved.maskRng ? restoreMt(saved.maskRng) : Rng.make(seed, "masks"),
       nonFiniteStreak: saved.nonFiniteStreak ?? 0
     }
-    if (options.resume) yield* Run.truncateMetrics(dir, state.step)
+    yield* RunFolder.keepMetrics(dir, state.step, progress.log)
+    let lastSaved = from !== null ? state.step : null
     const save = (label = "") =>
-      Run.saveCheckpoint(dir, state.step, {
+      RunFolder.saveCheckpoint(dir, state.step, {
         policy: session.policy,
         reference: session.reference,
         optimizer: session.optimizer,
@@ -271,17 +272,18 @@ const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, wat
           samplingRng: state.samplingRng.state(),
           maskRng: state.maskRng.state(),
           nonFiniteStreak: state.nonFiniteStreak
-        } satisfies SavedState
-      }, config.trainer.saveLimit, label)
+        }
+      }, config.trainer.saveLimit, label).pipe(Effect.tap(() => Effect.sync(() => {
+        if (label === "") lastSaved = state.step
+      })))
     const evalNow = () =>
       Evaluation.evaluate(session, config, data.test.examples, { step: state.step, split: data.test.name }).pipe(
-        Effect.tap((r) => Run.writeEval(dir, state.step, r)),
+        Effect.tap((r) => RunFolder.writeEval(dir, state.step, r)),
         Effect.tap((r) => Effect.sync(() => progress.log(Evaluation.formatEval(r))))
       )
 
     let lastMetrics: Record<string, number> = {}
     let lastEval: Evaluation.EvalResult | null = null
-    let interrupted = false
     let guard = watch
     let rollBackTo: number | null = null
     // Greedy accuracy per test subset every `trainer.curveFreq` steps (and before the first), for learning curves.
@@ -290,18 +292,19 @@ const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, wat
         ? Evaluation.greedyAccuracy(session, config, data.test.examples)
         : Effect.succeed({})
     const result = yield* Effect.gen(function*() {
-      if (state.step === 0 && config.trainer.curveFreq > 0) yield* Run.appendMetrics(dir, 0, yield* curvePoint())
+      if (state.step === 0 && config.trainer.curveFreq > 0) yield* RunFolder.appendMetrics(dir, 0, yield* curvePoint())
       while (state.step < config.trainer.maxSteps) {
-        if (options.signal?.aborted) {
-          interrupted = true
-          break
-        }
-        const out = yield* Step.trainStep(session, config, data.train.examples, state, outcomeOf).pipe(
-          Effect.catch((e) => Effect.fail(new TrainError({ reason: e.message })))
-        )
-        state = out.state
-        lastMetrics = { ...out.metrics, ...(yield* curvePoint()) }
-        yield* Run.appendMetrics(dir, state.step, lastMetrics)
+        // One step is one uninterruptible unit (the generators advance and the weights change inside it):
+        // an interruption takes effect after it, so the checkpoint holds a step, its metrics and its state.
+        const out = yield* Effect.uninterruptible(Effect.gen(function*() {
+          const out = yield* Step.trainStep(session, config, data.train.examples, state, outcomeOf).pipe(
+            Effect.catch((e) => Effect.fail(new TrainError({ reason: e.message })))
+          )
+          state = out.state
+          lastMetrics = { ...out.metrics, ...(yield* curvePoint()) }
+          yield* RunFolder.appendMetrics(dir, state.step, lastMetrics)
+          return out
+        }))
         progress.update(state.step, summary(out.metrics, [["reward/accuracy", "acc"], ["reward/overall", "reward"], ["actor/kl_prcp_loss", "kl_prcp"], ["actor/pg_clipfrac_higher", "clip_hi"], ["timing_s/step", "s/step"]]))
         if (out.nonFinite > 0) progress.log(`step ${state.step}: ${out.nonFinite} update(s) skipped, non-finite loss or gradient`)
         if (config.trainer.collapseGuard.action !== "off") {
@@ -309,7 +312,7 @@ const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, wat
           guard = watched.state
           const { level, signals } = watched.verdict
           if (level !== "ok") {
-            yield* Run.appendEvent(dir, { event: level, step: state.step, klPrcpCoef: config.algorithm.klPrcpCoef, signals })
+            yield* RunFolder.appendEvent(dir, { event: level, step: state.step, klPrcpCoef: config.algorithm.klPrcpCoef, signals })
             progress.log(`step ${state.step}: collapse guard ${level}: ${signals.map((x) => `${x.name} ${x.value.toFixed(3)} (baseline ${x.baseline.toFixed(3)})`).join(", ")}`)
             // Rolling back lowers γ: it only applies to runs with the perception loss.
             if (level === "collapse" && config.trainer.collapseGuard.action === "rollback" && config.algorithm.useKlPrcp && mayRollBack) {
@@ -327,7 +330,7 @@ const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, wat
           })
         }
         if (config.trainer.logSampleFreq > 0 && state.step % config.trainer.logSampleFreq === 0) {
-          yield* Run.writeSamples(dir, state.step, samplesOf(out, config))
+          yield* RunFolder.writeSamples(dir, state.step, samplesOf(out, config))
         }
         if (config.trainer.valFreq > 0 && state.step % config.trainer.valFreq === 0 && state.step < config.trainer.maxSteps) {
           lastEval = yield* evalNow()
@@ -335,18 +338,29 @@ const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, wat
         if (config.trainer.saveFreq > 0 && state.step % config.trainer.saveFreq === 0) yield* save()
       }
       progress.done()
-      if (rollBackTo !== null) return { dir, step: state.step, interrupted, eval: lastEval, lastMetrics } satisfies RunResult
-      if (interrupted) {
-        const where = yield* save()
-        progress.log(`interrupted at step ${state.step}; checkpoint ${where} (continue with --resume)`)
-      } else {
-        if (config.trainer.saveFreq === 0 || state.step % config.trainer.saveFreq !== 0) yield* save()
-        lastEval = yield* evalNow()
-      }
-      return { dir, step: state.step, interrupted, eval: lastEval, lastMetrics } satisfies RunResult
-    }).pipe(Effect.ensuring(Effect.promise(() => Session.close(session))))
+      if (rollBackTo !== null) return { dir, step: state.step, eval: lastEval, lastMetrics } satisfies RunResult
+      if (lastSaved !== state.step) yield* save()
+      lastEval = yield* evalNow()
+      return { dir, step: state.step, eval: lastEval, lastMetrics } satisfies RunResult
+    }).pipe(
+      Effect.onInterrupt(() => saveOnInterrupt(progress, state.step, lastSaved === state.step ? Effect.succeed(null) : save())),
+      Effect.ensuring(Effect.promise(() => Session.close(session)))
+    )
     return { result, rollBackTo, watched: guard }
   })
+
+/**
+ * The finalizer of an interrupted run (SIGINT, SIGTERM, `Fiber.interrupt`): saves the checkpoint of the
+ * last completed step (`save` is null when it is saved already) and says so; a failed save is reported,
+ * not raised (the run is being interrupted).
+ */
+const saveOnInterrupt = (progress: Progress.Progress, step: number, save: Effect.Effect<string | null, RunFolder.RunFolderError>) =>
+  save.pipe(
+    Effect.match({
+      onSuccess: (where) => progress.log(`interrupted at step ${step}; ${where === null ? "its checkpoint is saved" : `checkpoint ${where}`} (continue with --resume)`),
+      onFailure: (e) => progress.log(`interrupted at step ${step}; the checkpoint could not be saved: ${e.message}`)
+    })
+  )
 
 const restoreMt = (s: ReturnType<Mt19937["state"]>): Mt19937 => {
   const rng = Rng.make(0)
@@ -354,7 +368,7 @@ const restoreMt = (s: ReturnType<Mt19937["state"]>): Mt19937 => {
   return rng
 }
 
-const samplesOf = (out: Step.StepOutput, config: Config): Array<Run.Sample> => {
+const samplesOf = (out: Step.StepOutput, config: Config): Array<RunFolder.Sample> => {
   const n = config.worker.rollout.n
   const b = out.batch
   return b.examples.slice(0, config.trainer.numSamples).map((e, i) => {
@@ -382,92 +396,110 @@ const samplesOf = (out: Step.StepOutput, config: Config): Array<Run.Sample> => {
 export const sft = (given: Config, options: RunOptions = {}) =>
   Effect.gen(function*() {
     const backend = yield* Backend
-    const progress = Run.makeProgress(given.trainer.logger, given.sft.steps, "sft")
+    const progress = Progress.make(given.trainer.logger, given.sft.steps, "sft")
     progress.log(`backend: ${describe(backend)}`)
-    const data = yield* loadData(given, progress.log, yield* continuedFrom(given, options.resume === true))
+    const { dir, data, from, init } = yield* prepareRun(given, options, progress.log)
     const config = data.config
     const targets = yield* attempt(() => Sft.describeTargets(data.train, config.sft.target))
     if (targets !== null) progress.log(targets)
-    const dir = yield* Run.prepare(config, options.resume === true)
-    const opened = yield* openSession(config, dir, data, "sft", options.resume === true)
+    const opened = yield* openSession(config, data, "sft", from, init)
     const { session } = opened
     let { step, cursor } = opened.state
     yield* recordStart(dir, step)
-    if (options.resume) yield* Run.truncateMetrics(dir, step)
+    yield* RunFolder.keepMetrics(dir, step, progress.log)
+    let lastSaved = from !== null ? step : null
     const save = () =>
-      Run.saveCheckpoint(dir, step, {
+      RunFolder.saveCheckpoint(dir, step, {
         policy: session.policy,
         reference: null,
         optimizer: session.optimizer,
         tokenizer: session.tokenizer,
-        state: { kind: "sft", step, cursor } satisfies SavedState
-      }, config.trainer.saveLimit)
+        state: { kind: "sft", step, cursor }
+      }, config.trainer.saveLimit).pipe(Effect.tap(() => Effect.sync(() => (lastSaved = step))))
     const train = data.train.examples
     const T = session.modelConfig.maxResponseLength
     return yield* Effect.gen(function*() {
-    let lastMetrics: Record<string, number> = {}
-    let interrupted = false
-    while (step < config.sft.steps) {
-      if (options.signal?.aborted) {
-        interrupted = true
-        break
+      let lastMetrics: Record<string, number> = {}
+      while (step < config.sft.steps) {
+        // One uninterruptible unit, as in `train`: the update, the cursor, the step and its metrics line.
+        yield* Effect.uninterruptible(Effect.gen(function*() {
+          const t0 = performance.now()
+          const examples = Step.samplePrompts(train, cursor, config.sft.batchSize, config.data.seed)
+          const rows = yield* attempt(() => Sft.goldRows(session, config, examples, T))
+          const r = yield* Effect.promise(() => Sft.sftStep(session, rows))
+          cursor += examples.length
+          step++
+          lastMetrics = { "sft/loss": r.loss, "actor/grad_norm": r.gradNorm, "actor/lr": r.lr, "actor/non_finite_updates": r.skipped ? 1 : 0, "timing_s/step": (performance.now() - t0) / 1000 }
+          yield* RunFolder.appendMetrics(dir, step, lastMetrics)
+        }))
+        progress.update(step, summary(lastMetrics, [["sft/loss", "loss"], ["timing_s/step", "s/step"]]))
+        if (config.trainer.saveFreq > 0 && step % config.trainer.saveFreq === 0) yield* save()
       }
-      const t0 = performance.now()
-      const examples = Step.samplePrompts(train, cursor, config.sft.batchSize, config.data.seed)
-      cursor += examples.length
-      const rows = yield* attempt(() => Sft.goldRows(session, config, examples, T))
-      const r = yield* Effect.promise(() => Sft.sftStep(session, rows))
-      step++
-      lastMetrics = { "sft/loss": r.loss, "actor/grad_norm": r.gradNorm, "actor/lr": r.lr, "actor/non_finite_updates": r.skipped ? 1 : 0, "timing_s/step": (performance.now() - t0) / 1000 }
-      yield* Run.appendMetrics(dir, step, lastMetrics)
-      progress.update(step, summary(lastMetrics, [["sft/loss", "loss"], ["timing_s/step", "s/step"]]))
-      if (config.trainer.saveFreq > 0 && step % config.trainer.saveFreq === 0) yield* save()
-    }
-    progress.done()
-    if (config.trainer.saveFreq === 0 || step % config.trainer.saveFreq !== 0 || interrupted) yield* save()
-    let lastEval: Evaluation.EvalResult | null = null
-    if (!interrupted) {
-      lastEval = yield* Evaluation.evaluate(session, config, data.test.examples, { step, split: data.test.name })
-      yield* Run.writeEval(dir, step, lastEval)
+      progress.done()
+      if (lastSaved !== step) yield* save()
+      const lastEval = yield* Evaluation.evaluate(session, config, data.test.examples, { step, split: data.test.name })
+      yield* RunFolder.writeEval(dir, step, lastEval)
       progress.log(Evaluation.formatEval(lastEval))
-    } else progress.log(`interrupted at step ${step}; continue with --resume`)
-    return { dir, step, interrupted, eval: lastEval, lastMetrics } satisfies RunResult
-    }).pipe(Effect.ensuring(Effect.promise(() => Session.close(session))))
+      return { dir, step, eval: lastEval, lastMetrics } satisfies RunResult
+    }).pipe(
+      Effect.onInterrupt(() => saveOnInterrupt(progress, step, lastSaved === step ? Effect.succeed(null) : save())),
+      Effect.ensuring(Effect.promise(() => Session.close(session)))
+    )
   }).pipe(Effect.provide(backendLayer(given)))
 
 /**
  * `papo eval`: loads a checkpoint (`checkpoint`, else `worker.actor.init`, else the run folder's newest)
- * and evaluates the test split; writes `eval.json` into the config's run folder.
+ * and evaluates the test split; writes `eval.json` into the config's run folder. The folder is checked
+ * for writing before the evaluation; if the final write fails all the same, the result is printed before
+ * the `RunFolderError`, so it is not lost.
  *
  * @category commands
  */
 export const evaluate = (given: Config, options: { readonly checkpoint?: string } = {}) =>
   Effect.gen(function*() {
+    const dir = RunFolder.runDir(given)
+    const path = yield* RunFolder.resolveModelCheckpoint(options.checkpoint || given.worker.actor.init || dir)
+    yield* RunFolder.ensureWritable(dir)
     const backend = yield* Backend
     console.log(`backend: ${describe(backend)}`)
-    const dir = Run.runDir(given)
-    const path = yield* Run.resolveModelCheckpoint(options.checkpoint || given.worker.actor.init || dir)
     const data = yield* loadData(given, (l) => console.log(l), path)
     const config = data.config
-    const session = yield* attemptPromise(async () =>
-      Session.withThreads(
-        await Session.open(config, { text: Session.textOf(config, data.test.examples), init: path, optim: optimConfig(config), withReference: false }),
-        config.trainer.threads
-      ))
     // The training step the checkpoint was saved at (its trainer state), 0 for a bare model checkpoint.
     const saved = yield* attemptPromise(() => Checkpoint.load(path))
-    const step = (saved.extra as Partial<SavedState> | null)?.step ?? 0
-    const result = yield* Evaluation.evaluate(session, config, data.test.examples, { step, split: data.test.name })
-    yield* Run.prepareDir(dir)
-    yield* Run.writeEval(dir, step, { ...result, checkpoint: path })
-    yield* Effect.promise(() => Session.close(session))
+    const step = (saved.extra as Partial<RunFolder.CheckpointState> | null)?.step ?? 0
+    const result = yield* Effect.acquireUseRelease(
+      attemptPromise(async () =>
+        Session.withThreads(
+          await Session.open(config, { text: Session.textOf(config, data.test.examples), init: path, optim: optimConfig(config), withReference: false }),
+          config.trainer.threads
+        )),
+      (session) => Evaluation.evaluate(session, config, data.test.examples, { step, split: data.test.name }),
+      (session) => Effect.promise(() => Session.close(session))
+    )
+    yield* RunFolder.writeEval(dir, step, { ...result, checkpoint: path }).pipe(
+      Effect.tapError(() => Console.log(`${Evaluation.formatEval(result)}\ncheckpoint: ${path}\n(not written: see the error below)`))
+    )
     return { result, checkpoint: path }
   }).pipe(Effect.provide(backendLayer(given)))
 
 /**
- * Runs a command with the verifier `config.worker.reward` describes (default: MathRuler in this thread).
+ * Provides the verifier `config.worker.reward` describes (default: MathRuler in this thread).
+ *
+ * @example
+ * const fiber = Effect.runFork(withVerifier(train(config), config))
+ * await Effect.runPromise(Fiber.interrupt(fiber)) // the run saves the checkpoint of its last step
  *
  * @category commands
  */
-export const runPromise = <A, E>(effect: Effect.Effect<A, E, Verifier>, config?: Config): Promise<A> =>
-  Effect.runPromise(effect.pipe(Effect.provide(config ? Verifier.layer(config.worker.reward) : Verifier.mathRuler)))
+export const withVerifier = <A, E>(effect: Effect.Effect<A, E, Verifier>, config?: Config): Effect.Effect<A, E> =>
+  effect.pipe(Effect.provide(config ? Verifier.layer(config.worker.reward) : Verifier.mathRuler))
+
+/**
+ * Runs a command with {@link withVerifier}.
+ *
+ * @example
+ * const result = await runPromise(train(config), config)
+ *
+ * @category commands
+ */
+export const runPromise = <A, E>(effect: Effect.Effect<A, E, Verifier>, config?: Config): Promise<A> => Effect.runPromise(withVerifier(effect, config))

@@ -33,7 +33,7 @@ describe("papo command line", () => {
 
   it("parses the preset (first), the config file and the overrides", () => {
     const a = parseArgs(["train", "trainer.maxSteps=5", "--preset", "papo-g", "--config", "x.yaml", "--resume"])
-    assert.deepEqual(a, { command: "train", file: "x.yaml", checkpoint: undefined, resume: true, printConfig: false, overrides: ["preset=papo-g", "trainer.maxSteps=5"] })
+    assert.deepEqual(a, { command: "train", file: "x.yaml", checkpoint: undefined, resume: true, overwrite: false, allowConfigChange: false, printConfig: false, overrides: ["preset=papo-g", "trainer.maxSteps=5"] })
     assert.equal(parseArgs(["eval", "--checkpoint", "runs/a"]).checkpoint, "runs/a")
   })
 

@@ -4,12 +4,13 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { before, describe, it } from "node:test"
 import { Checkpoint } from "@papo/model"
-import { Effect } from "effect"
+import { Cause, Effect, Exit, Fiber } from "effect"
 import { loadConfig } from "../src/Config.js"
 import * as Digits from "../src/Digits.js"
 import * as Images from "../src/Images.js"
-import * as Run from "../src/Run.js"
-import { evaluate, runPromise, sft, train } from "../src/Train.js"
+import * as RunFolder from "../src/RunFolder.js"
+import { evaluate, runPromise, sft, train, withVerifier } from "../src/Train.js"
+import type { Verifier } from "../src/Verifier.js"
 
 // The tiny model (8×8 images, d16) on the digit task: fast, and enough to exercise every stage.
 const base = (dir: string, name: string) => [
@@ -31,7 +32,22 @@ const base = (dir: string, name: string) => [
   "trainer.numSamples=2"
 ]
 const config = (overrides: ReadonlyArray<string>) => Effect.runPromise(loadConfig({ overrides }))
-const metricsOf = (dir: string) => Effect.runPromise(Run.readMetrics(dir))
+const metricsOf = (dir: string) => Effect.runPromise(RunFolder.readMetrics(dir))
+const linesIn = (file: string) => readFile(file, "utf8").then((t) => t.split("\n").length - 1, () => 0)
+
+/**
+ * Runs a command in a fiber and interrupts it (`Fiber.interrupt`, what SIGINT and SIGTERM do in the CLI)
+ * once `metrics.jsonl` has `steps` lines; returns the fiber's exit and the step of the checkpoint the
+ * interruption saved.
+ */
+const interruptAfter = async <A, E>(command: Effect.Effect<A, E, Verifier>, dir: string, steps: number) => {
+  const fiber = Effect.runFork(withVerifier(command))
+  while (await linesIn(join(dir, "metrics.jsonl")) < steps) await new Promise((r) => setTimeout(r, 10))
+  await Effect.runPromise(Fiber.interrupt(fiber))
+  const exit = await Effect.runPromise(Fiber.await(fiber))
+  const latest = await Effect.runPromise(RunFolder.latestCheckpoint(dir))
+  return { exit, savedStep: latest === null ? null : Number(latest.slice(-6)) }
+}
 const comparable = (m: Record<string, number>) =>
   Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith("timing_s/") && !k.startsWith("perf/")))
 
@@ -92,21 +108,19 @@ describe("papo train, end to end on the tiny config", () => {
     assert.equal(outcomes, 24)
     const subsetResponses = Object.values(result.subsets).reduce((a, s) => a + s.responses, 0)
     assert.equal(subsetResponses, 24)
-    const written = JSON.parse(await readFile(join(dir, "evalout", "eval.json"), "utf8"))
+    const written = await Effect.runPromise(RunFolder.readEval(join(dir, "evalout", "eval.json")))
     assert.equal(written.checkpoint, checkpoint)
+    assert.equal(written.overall.responses, 24)
   })
 
   for (const threads of [1, 2]) {
     it(`Ctrl-C then --resume gives the metrics of an uninterrupted run (${threads} thread${threads > 1 ? "s" : ""})`, async () => {
       const common = ["preset=papo-g", `worker.actor.init=${init}`, "trainer.maxSteps=4", "trainer.saveFreq=0", `trainer.threads=${threads}`]
       const full = await runPromise(train(await config([...base(dir, `full${threads}`), ...common])))
-      // An abort signal that fires after two steps (checked once before each step).
-      let checks = 0
-      const signal = { get aborted() { return ++checks > 2 } } as AbortSignal
       const cut = await config([...base(dir, `cut${threads}`), ...common])
-      const first = await runPromise(train(cut, { signal }))
-      assert.equal(first.interrupted, true)
-      assert.equal(first.step, 2)
+      const first = await interruptAfter(train(cut), join(dir, `cut${threads}`), 2)
+      assert.ok(Exit.isFailure(first.exit) && Cause.hasInterruptsOnly(first.exit.cause), "the run ends interrupted")
+      assert.ok(first.savedStep !== null && first.savedStep >= 2 && first.savedStep < 4, `interrupted mid-run: checkpoint at step ${first.savedStep}`)
       const resumed = await runPromise(train(cut, { resume: true }))
       assert.equal(resumed.step, 4)
       const a = (await metricsOf(full.dir)).map(comparable)
@@ -128,7 +142,7 @@ describe("papo train, end to end on the tiny config", () => {
     const lines = await metricsOf(join(dir, "nan"))
     assert.deepEqual(lines.map((l) => l["actor/non_finite_updates"]), [2, 2])
     const saved = await Checkpoint.load(join(dir, "nan", "checkpoints", "step-000002-before-fault", "actor"))
-    const initial = await Checkpoint.load(join(await Effect.runPromise(Run.resolveModelCheckpoint(init))))
+    const initial = await Checkpoint.load(join(await Effect.runPromise(RunFolder.resolveModelCheckpoint(init))))
     for (const [k, w] of Object.entries(initial.weights)) assert.deepEqual(saved.weights[k], w, `${k} unchanged`)
   })
 
@@ -165,21 +179,40 @@ describe("papo train, end to end on the tiny config", () => {
     assert.equal(b.length, 6)
     a.forEach((m, i) => assert.ok(Math.abs(m["sft/loss"]! - b[i]!["sft/loss"]!) < 1e-3, `step ${i + 1}: ${m["sft/loss"]} vs ${b[i]!["sft/loss"]}`))
     assert.ok(a[5]!["sft/loss"]! < a[0]!["sft/loss"]!, "the loss goes down")
-    let checks = 0
-    const signal = { get aborted() { return ++checks > 3 } } as AbortSignal
     const cutConfig = await config([...base(dir, "sftcut"), ...common])
-    assert.equal((await runPromise(sft(cutConfig, { signal }))).step, 3)
+    const first = await interruptAfter(sft(cutConfig), join(dir, "sftcut"), 3)
+    assert.ok(Exit.isFailure(first.exit) && Cause.hasInterruptsOnly(first.exit.cause), "the run ends interrupted")
+    assert.ok(first.savedStep !== null && first.savedStep >= 3 && first.savedStep < 6, `interrupted mid-run: checkpoint at step ${first.savedStep}`)
     const resumed = await runPromise(sft(cutConfig, { resume: true }))
     assert.deepEqual((await metricsOf(resumed.dir)).map(comparable), a.map(comparable))
   })
 
-  it("a fresh run in a used folder removes the earlier run's checkpoints, metrics and evaluations", async () => {
+  it("a fresh run in a used folder is refused, naming what is there; --overwrite replaces the earlier run", async () => {
     const common = [...base(dir, "reuse"), "sft.batchSize=4", "trainer.saveFreq=1", "trainer.saveLimit=5"]
     await runPromise(sft(await config([...common, "sft.steps=3"])))
-    const again = await runPromise(sft(await config([...common, "sft.steps=1"])))
+    const refused = await Effect.runPromise(Effect.flip(withVerifier(sft(await config([...common, "sft.steps=1"])))))
+    assert.equal(refused._tag, "RunFolderNotEmptyError")
+    assert.ok(refused._tag === "RunFolderNotEmptyError" && refused.entries.includes("checkpoints") && refused.entries.includes("metrics.jsonl"), refused.message)
+    assert.equal((await readdir(join(dir, "reuse", "checkpoints"))).length, 3, "nothing was removed")
+    const again = await runPromise(sft(await config([...common, "sft.steps=1"]), { overwrite: true }))
     assert.deepEqual(await readdir(join(again.dir, "checkpoints")), ["step-000001"])
     assert.deepEqual((await metricsOf(again.dir)).map((m) => m.step), [1])
     assert.deepEqual((await readdir(again.dir)).filter((f) => f.startsWith("eval-step-")), ["eval-step-000001.json"])
+  })
+
+  it("--resume with a changed algorithm key is refused, listing it, and writes nothing; --allow-config-change goes on", async () => {
+    const common = [...base(dir, "changed"), "sft.batchSize=4", "trainer.saveFreq=1"]
+    await runPromise(sft(await config([...common, "sft.steps=1"])))
+    const saved = await readFile(join(dir, "changed", "config.yaml"), "utf8")
+    const changed = await config([...common, "sft.steps=2", "sft.lr=0.5"])
+    const refused = await Effect.runPromise(Effect.flip(withVerifier(sft(changed, { resume: true }))))
+    assert.ok(refused._tag === "ConfigChangedError", refused.message)
+    assert.deepEqual(refused._tag === "ConfigChangedError" && refused.keys.map((k) => k.key), ["sft.lr"], "sft.steps may change")
+    assert.equal(await readFile(join(dir, "changed", "config.yaml"), "utf8"), saved)
+    assert.deepEqual((await metricsOf(join(dir, "changed"))).map((m) => m.step), [1])
+    const forced = await runPromise(sft(changed, { resume: true, allowConfigChange: true }))
+    assert.equal(forced.step, 2)
+    assert.match(await readFile(join(dir, "changed", "config.yaml"), "utf8"), /lr: 0\.5/)
   })
 
   it("the shapes task: SFT then PAPO-D end to end", async () => {
