@@ -10,7 +10,7 @@
 import { readdir } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Config } from "@papo/trainer"
+import { ConfigLoad } from "@papo/trainer"
 import { Console, Effect } from "effect"
 import { formatTable, verdicts, writeReport } from "./Report.js"
 import { runStudy } from "./Runner.js"
@@ -29,7 +29,7 @@ const program = Effect.gen(function*() {
     yield* Console.log(`usage: npm run experiment -- <study> [--fresh] [--backend auto|wasm|cpu] [key.path=value ...]\nstudies: ${available.join(", ")}`)
     return positional.length === 1 || flags.has("--help") ? 0 : 2
   }
-  const overrides = yield* Config.parseOverrides([...args.filter((a) => a.includes("=") && !a.startsWith("--")), `trainer.backend=${backend}`])
+  const overrides = yield* ConfigLoad.parseOverrides([...args.filter((a) => a.includes("=") && !a.startsWith("--")), `trainer.backend=${backend}`])
   const plan = yield* Study.load(positional[0]!, studiesDir, { outputDir: "runs", overrides })
   yield* Console.log(`study ${plan.name}: ${plan.spec.description}\n${plan.runs.length} runs (seeds ${plan.spec.seeds.join(", ")}); results in runs/${plan.name}/`)
   const result = yield* runStudy(plan, { fresh: flags.has("--fresh"), backend })

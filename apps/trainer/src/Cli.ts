@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { presetNames } from "./Config.js"
+import { presetNames } from "./Presets.js"
 
 const common = `Options:
   --config <file.yaml>   a config file (EasyR1 layout: data / algorithm / worker.actor / worker.rollout / trainer / sft)

@@ -10,7 +10,8 @@
  */
 import { Cause, Console, Effect } from "effect"
 import { type Arguments, parseArgs, UsageError } from "./Cli.js"
-import { type Config, loadConfig, toYaml } from "./Config.js"
+import { type Config, toYaml } from "./Config.js"
+import { loadConfig } from "./ConfigLoad.js"
 
 const main = async (): Promise<number> => {
   let args: Arguments
