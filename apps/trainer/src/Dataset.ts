@@ -26,7 +26,7 @@ import * as Digits from "./Digits.js"
 import type { Example } from "./Example.js"
 import * as Images from "./Images.js"
 import * as Parquet from "./Parquet.js"
-import * as Rng from "./Rng.js"
+import { Rng } from "@papo/random"
 import * as Shapes from "./Shapes.js"
 
 /**

@@ -14,14 +14,13 @@
 import { describe, initBackend } from "@papo/backend"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
-import { Checkpoint, Config as ModelConfigs, type Optimizer, Policy, Random } from "@papo/model"
-import type { Mt19937 } from "@papo/masking"
+import { Checkpoint, Config as ModelConfigs, type Optimizer, Policy } from "@papo/model"
 import { Data, Effect } from "effect"
 import type { Config } from "./Config.js"
 import * as Dataset from "./Dataset.js"
 import * as Evaluation from "./Evaluate.js"
 import { classify, type Example } from "./Example.js"
-import * as Rng from "./Rng.js"
+import { Mt19937, Rng, Xoshiro128, type Xoshiro128State } from "@papo/random"
 import * as CollapseGuard from "./CollapseGuard.js"
 import * as Run from "./Run.js"
 import * as Session from "./Session.js"
@@ -120,7 +119,7 @@ const sftOptimConfig = (config: Config): Optimizer.AdamWConfig => ({
 interface SavedState {
   readonly step: number
   readonly cursor: number
-  readonly samplingRng?: Random.RngState
+  readonly samplingRng?: Xoshiro128State
   readonly maskRng?: ReturnType<Mt19937["state"]>
   readonly nonFiniteStreak?: number
   readonly kind: "train" | "sft"
@@ -239,7 +238,7 @@ const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, wat
     let state: Step.StepState = {
       step: saved.step,
       cursor: saved.cursor,
-      samplingRng: saved.samplingRng ? Random.Rng.fromState(saved.samplingRng) : new Random.Rng(Rng.make(seed, "sampling").nextUint32()),
+      samplingRng: saved.samplingRng ? Xoshiro128.fromState(saved.samplingRng) : new Xoshiro128(Rng.make(seed, "sampling").nextUint32()),
       maskRng: saved.maskRng ? restoreMt(saved.maskRng) : Rng.make(seed, "masks"),
       nonFiniteStreak: saved.nonFiniteStreak ?? 0
     }
