@@ -14,7 +14,7 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import type { Config } from "./Config.js"
 import { classify, type Example, type Outcome, outcomes as outcomeNames } from "./Example.js"
-import { Rng, Xoshiro128 } from "@papo/random"
+import { Rng, type Xoshiro128 } from "@papo/random"
 import * as Session from "./Session.js"
 import * as Step from "./Step.js"
 import { Verifier } from "./Verifier.js"
@@ -209,7 +209,7 @@ export const evaluate = (
     const k = options.k ?? config.trainer.valAvgK
     const probeK = Math.max(1, Math.round(k / 4))
     const temperature = options.temperature ?? config.trainer.valTemperature
-    const rng = new Xoshiro128(config.trainer.seed * 7919 + 17)
+    const rng = Rng.makeXoshiro(config.trainer.seed, "eval-sampling")
     const maskRng = Rng.make(config.trainer.seed, "eval-masks")
     const maskConfig = Step.maskingConfig(config)
     const T = session.modelConfig.maxResponseLength
@@ -279,7 +279,7 @@ export const greedyAccuracy = (
   test: ReadonlyArray<Example>
 ): Effect.Effect<Record<string, number>, never, Verifier> =>
   Effect.gen(function*() {
-    const rng = new Xoshiro128(config.trainer.seed * 7919 + 29)
+    const rng = Rng.makeXoshiro(config.trainer.seed, "curve-sampling")
     const per = 256
     const correct = new Map<string, Array<number>>()
     for (let s = 0; s < test.length; s += per) {

@@ -6,7 +6,7 @@
  */
 import { Checkpoint, Config as ModelConfigs, Optimizer, Parallel, Policy, Sampling, Tokenizer } from "@papo/model"
 import * as tf from "@tensorflow/tfjs"
-import type { Xoshiro128 } from "@papo/random"
+import { Rng, type Xoshiro128 } from "@papo/random"
 import type { Config } from "./Config.js"
 import type { Example } from "./Example.js"
 import { builtinLengths } from "./Dataset.js"
@@ -112,7 +112,7 @@ export const open = async (
     policy = loaded.policy
   } else {
     tokenizer = Tokenizer.make(options.text)
-    policy = Policy.create(modelConfigOf(config, tokenizer), config.trainer.seed)
+    policy = Policy.create(modelConfigOf(config, tokenizer), Rng.deriveSeed(config.trainer.seed, "init"))
   }
   return {
     tokenizer,

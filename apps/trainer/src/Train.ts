@@ -238,7 +238,7 @@ const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, wat
     let state: Step.StepState = {
       step: saved.step,
       cursor: saved.cursor,
-      samplingRng: saved.samplingRng ? Xoshiro128.fromState(saved.samplingRng) : new Xoshiro128(Rng.make(seed, "sampling").nextUint32()),
+      samplingRng: saved.samplingRng ? Xoshiro128.fromState(saved.samplingRng) : Rng.makeXoshiro(seed, "sampling"),
       maskRng: saved.maskRng ? restoreMt(saved.maskRng) : Rng.make(seed, "masks"),
       nonFiniteStreak: saved.nonFiniteStreak ?? 0
     }

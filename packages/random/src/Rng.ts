@@ -7,12 +7,13 @@
  *
  * **Derivation.** A stream is named by the run's seed and one or more labels (`"masks"`, `"order", 3`).
  * {@link deriveSeed} hashes `[seed, ...labels].join("\0")` with 32-bit FNV-1a; the stream is the generator
- * seeded with that word ({@link make} for MT19937). Adding draws to one stream never shifts another, and
+ * seeded with that word ({@link make} for MT19937, {@link makeXoshiro} for xoshiro128**). Adding draws to one stream never shifts another, and
  * the same `(seed, labels)` gives the same stream on every machine. Nothing calls `Math.random`.
  *
  * @since 0.1.0
  */
 import { Mt19937 } from "./Mt19937.js"
+import { Xoshiro128 } from "./Xoshiro128.js"
 
 /**
  * A source of uniform and standard-normal draws. Any object with these methods works (for instance one
@@ -58,6 +59,17 @@ export const deriveSeed = (seed: number, ...labels: ReadonlyArray<string | numbe
  * @category constructors
  */
 export const make = (seed: number, ...labels: ReadonlyArray<string | number>): Mt19937 => Mt19937.seed(deriveSeed(seed, ...labels))
+
+/**
+ * The xoshiro128** stream of `labels` under `seed` (seeded with {@link deriveSeed}).
+ *
+ * @example
+ * makeXoshiro(1, "sampling").state() // => new Xoshiro128(deriveSeed(1, "sampling")).state()
+ *
+ * @category constructors
+ */
+export const makeXoshiro = (seed: number, ...labels: ReadonlyArray<string | number>): Xoshiro128 =>
+  new Xoshiro128(deriveSeed(seed, ...labels))
 
 /**
  * A uniform integer in [0, n): `⌊random() · n⌋`.

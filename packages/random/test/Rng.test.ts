@@ -20,6 +20,11 @@ describe("Rng: the interface and the derivation of a stream from (seed, labels)"
     assert.deepEqual([g.random(), g.random(), g.random()], [0.8537919852844419, 0.01845039039547014, 0.8541179163412781])
   })
 
+  it("makeXoshiro(seed, ...labels) is xoshiro128** seeded with the derived word, and differs per label", () => {
+    assert.deepEqual(Rng.makeXoshiro(1, "masks").state(), new Xoshiro128(fnv1a["1\u0000masks"]).state())
+    assert.notDeepEqual(Rng.makeXoshiro(1, "sampling").state(), Rng.makeXoshiro(1, "eval-sampling").state())
+  })
+
   it("both generators implement the interface", () => {
     const draw = (rng: Rng.Rng) => [rng.nextUint32(), rng.random(), rng.normal()]
     for (const rng of [Mt19937.seed(3), new Xoshiro128(3)]) {
