@@ -7,7 +7,8 @@
  * 384 × 448 × 448 × 3 uint8 (the paper's rollout batch of RGB images). Goal: ratio ≤ 2.
  * One JSON line per workload: median times over the repetitions after warm-up, bytes/s of each, the ratio.
  */
-import { Masking, Mt19937 } from "@papo/masking"
+import { Masking } from "@papo/masking"
+import { Mt19937 } from "@papo/random"
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(name)

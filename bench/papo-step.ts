@@ -47,8 +47,9 @@ import * as tf from "@tensorflow/tfjs"
 import { describe, initBackend } from "@papo/backend"
 import { Native } from "@papo/kernels"
 import { Advantage, PapoLoss } from "@papo/loss"
-import { Masking, Mt19937 } from "@papo/masking"
-import { Config, Optimizer, Parallel, Policy, Random, Sampling } from "@papo/model"
+import { Masking } from "@papo/masking"
+import { Config, Optimizer, Parallel, Policy, Sampling } from "@papo/model"
+import { Mt19937, Xoshiro128 } from "@papo/random"
 
 const args = process.argv.slice(2)
 const flag = (name: string, def: number): number => {
@@ -81,9 +82,9 @@ for (const name of configsToRun) {
   const policy = Policy.create(config, 0)
   const ref = Policy.reference(policy)
   const opt = Optimizer.adamW(policy, { lr: 1e-6, weightDecay: 0.01, maxGradNorm: 1 })
-  const rng = new Random.Rng(1)
+  const rng = new Xoshiro128(1)
   const maskRng = Mt19937.seed(2)
-  const pixels = new Float32Array(B * 28 * 56).map(() => rng.nextFloat())
+  const pixels = new Float32Array(B * 28 * 56).map(() => rng.random())
   const prompts = new Int32Array(B * TP).map(() => rng.nextUint32() % config.vocabSize)
   // Each prompt repeated G times (row b·G + g), so the prefill runs over all 80 sequences.
   const rowPixels = new Float32Array(N * 28 * 56)
@@ -134,7 +135,7 @@ for (const name of configsToRun) {
     const refLogProbs = await logProbsOf("reference", batch)
     const t2 = performance.now()
     const c2 = cpuMs()
-    const rewards = Array.from({ length: N }, () => (rng.nextFloat() < 0.5 ? 1 : 0))
+    const rewards = Array.from({ length: N }, () => (rng.random() < 0.5 ? 1 : 0))
     const scores = Advantage.groupAdvantages(rewards, index, { eps: 1e-6 })
     const advantages = tf.tidy(() => tf.mul(tf.tensor2d(Float32Array.from(scores), [N, 1]), r.responseMask))
     const t3 = performance.now()

@@ -9,45 +9,14 @@
  * with `--out` every case's answers as JSON.
  */
 import { readFile, writeFile } from "node:fs/promises"
-import { Backend, type BackendName, backendNames, describe } from "@papo/backend"
+import { Backend, describe } from "@papo/backend"
 import { Console, Data, Effect } from "effect"
+import { parseArgs } from "./Cli.js"
 import { formatResult, runGolden } from "./Conformance.js"
 import { isGoldenFile } from "./Golden.js"
 import { formatAgreement, isVerifierCorpus, runVerifierCorpus } from "./VerifierCorpus.js"
 
-class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 class InputError extends Data.TaggedError("InputError")<{ readonly file: string; readonly reason: string }> {}
-
-const usage = "usage: npm run conformance -- <file.json> [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--out results.json] [--timeout-ms N]"
-
-const parseArgs = (argv: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    let file: string | undefined
-    let backend: BackendName = "auto"
-    let out: string | undefined
-    let timeoutMs = 5000
-    for (let i = 0; i < argv.length; i++) {
-      const a = argv[i]!
-      if (a === "--out") {
-        out = argv[++i]
-        if (out === undefined) return yield* new UsageError({ message: `--out needs a file name\n${usage}` })
-      } else if (a === "--timeout-ms") {
-        timeoutMs = Number(argv[++i])
-        if (!(timeoutMs > 0)) return yield* new UsageError({ message: `--timeout-ms needs a positive number\n${usage}` })
-      } else if (a === "--backend") {
-        const b = argv[++i]
-        if (b === undefined || !backendNames.includes(b as BackendName)) {
-          return yield* new UsageError({ message: `--backend needs one of ${backendNames.join(", ")}` })
-        }
-        backend = b as BackendName
-      } else if (a === "--help" || a === "-h") {
-        return yield* new UsageError({ message: usage })
-      } else if (file === undefined) file = a
-      else return yield* new UsageError({ message: `unexpected argument "${a}"\n${usage}` })
-    }
-    if (file === undefined) return yield* new UsageError({ message: usage })
-    return { file, backend, out, timeoutMs }
-  })
 
 const readJson = (file: string) =>
   Effect.tryPromise({
@@ -86,7 +55,7 @@ const program = Effect.gen(function*() {
 
 Effect.runPromise(
   program.pipe(
-    Effect.catchTag("UsageError", (e) => Console.error(e.message).pipe(Effect.as(2))),
+    Effect.catchTag("UsageError", (e) => (e.code === 0 ? Console.log(e.message) : Console.error(e.message)).pipe(Effect.as(e.code))),
     Effect.catchTag("InputError", (e) => Console.error(`${e.file}: ${e.reason}`).pipe(Effect.as(2))),
     Effect.catchTag("BackendError", (e) => Console.error(e.message).pipe(Effect.as(2)))
   )

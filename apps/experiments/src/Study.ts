@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import { readFile } from "node:fs/promises"
-import { Config } from "@papo/trainer"
+import { type Config, ConfigLoad, Presets } from "@papo/trainer"
 import { Data, Effect, Schema } from "effect"
 import * as YAML from "yaml"
 
@@ -41,7 +41,7 @@ const OptionalPartial = Partial.pipe(Schema.withDecodingDefaultKey(Effect.succee
 const Arm = Schema.Struct({
   /** Shown in tables and legends. */
   label: Schema.String.check(Schema.isMinLength(1)),
-  preset: Schema.Literals(Config.presetNames),
+  preset: Schema.Literals(Presets.presetNames),
   overrides: OptionalPartial
 })
 
@@ -113,7 +113,7 @@ export interface Plan {
  */
 export interface PlanOptions {
   readonly outputDir: string
-  readonly overrides?: Config.Partial
+  readonly overrides?: Presets.PartialConfig
 }
 
 /** A label as a folder name. */
@@ -125,7 +125,7 @@ const slug = (label: string) => label.toLowerCase().replace(/[^a-z0-9.]+/g, "-")
  *
  * @category constructors
  */
-export const plan = (name: string, yamlText: string, options: PlanOptions): Effect.Effect<Plan, StudyError | Config.ConfigError> =>
+export const plan = (name: string, yamlText: string, options: PlanOptions): Effect.Effect<Plan, StudyError | ConfigLoad.ConfigError> =>
   Effect.gen(function*() {
     const source = `study "${name}"`
     const raw = yield* Effect.try({
@@ -134,7 +134,7 @@ export const plan = (name: string, yamlText: string, options: PlanOptions): Effe
     })
     const spec = yield* Schema.decodeUnknownEffect(StudySpec)(raw, { errors: "all", onExcessProperty: "error" }).pipe(
       Effect.mapError((e) =>
-new StudyError({ source, problems: Config.schemaProblems(e.issue, raw) })
+new StudyError({ source, problems: ConfigLoad.schemaProblems(e.issue, raw) })
       )
     )
     const labels = spec.arms.map((a) => a.label)
@@ -145,9 +145,9 @@ new StudyError({ source, problems: Config.schemaProblems(e.issue, raw) })
       if (!labels.includes(label)) return yield* new StudyError({ source, problems: [`${what} "${label}" is not an arm; arms: ${labels.join(", ")}`] })
     }
     // Command-line overrides win over the study's own settings, for every run.
-    const resolve = (label: string, seed: number, extra: Config.Partial, kind: "sft" | "rl") =>
-      Config.resolveConfig(
-        Config.deepMerge(Config.deepMerge(Config.deepMerge(spec.base, extra), options.overrides ?? {}), {
+    const resolve = (label: string, seed: number, extra: Presets.PartialConfig, kind: "sft" | "rl") =>
+      ConfigLoad.resolveConfig(
+        Presets.deepMerge(Presets.deepMerge(Presets.deepMerge(spec.base, extra), options.overrides ?? {}), {
           trainer: {
             seed,
             outputDir: options.outputDir,
@@ -172,7 +172,7 @@ new StudyError({ source, problems: Config.schemaProblems(e.issue, raw) })
  *
  * @category constructors
  */
-export const load = (nameOrPath: string, studiesDir: string, options: PlanOptions): Effect.Effect<Plan, StudyError | Config.ConfigError> =>
+export const load = (nameOrPath: string, studiesDir: string, options: PlanOptions): Effect.Effect<Plan, StudyError | ConfigLoad.ConfigError> =>
   Effect.gen(function*() {
     const isPath = nameOrPath.endsWith(".yaml") || nameOrPath.endsWith(".yml")
     const file = isPath ? nameOrPath : `${studiesDir}/${nameOrPath}.yaml`

@@ -10,8 +10,9 @@
 import { readdir } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Config } from "@papo/trainer"
+import { ConfigLoad } from "@papo/trainer"
 import { Console, Effect } from "effect"
+import { parseArgs } from "./Cli.js"
 import { backendsText, formatTable, verdicts, writeReport } from "./Report.js"
 import { runStudy, StudyFileError } from "./Runner.js"
 import * as Study from "./Study.js"
@@ -19,23 +20,22 @@ import * as Study from "./Study.js"
 const studiesDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "studies")
 
 const program = Effect.gen(function*() {
-  const args = process.argv.slice(2)
-  const flags = new Set(args.filter((a) => a.startsWith("--") && !a.includes("=")))
-  const backendAt = args.indexOf("--backend")
-  const backend = backendAt >= 0 ? args[backendAt + 1] ?? "auto" : "auto"
-  const positional = args.filter((a, i) => !a.startsWith("--") && !a.includes("=") && (backendAt < 0 || i !== backendAt + 1))
   const available = (yield* Effect.tryPromise({
     try: () => readdir(studiesDir),
     catch: (e) => new StudyFileError({ path: studiesDir, reason: `cannot list the studies: ${String(e)}` })
   })).filter((f) => f.endsWith(".yaml")).map((f) => f.slice(0, -5))
-  if (flags.has("--help") || positional.length !== 1) {
-    yield* Console.log(`usage: npm run experiment -- <study> [--fresh] [--backend auto|wasm|cpu] [key.path=value ...]\nstudies: ${available.join(", ")}`)
-    return positional.length === 1 || flags.has("--help") ? 0 : 2
+  const parsed = yield* Effect.result(parseArgs(process.argv.slice(2), available))
+  if (parsed._tag === "Failure") {
+    const usage = parsed.failure
+    yield* usage.code === 0 ? Console.log(usage.message) : Console.error(usage.message)
+    return usage.code
   }
-  const overrides = yield* Config.parseOverrides([...args.filter((a) => a.includes("=") && !a.startsWith("--")), `trainer.backend=${backend}`])
-  const plan = yield* Study.load(positional[0]!, studiesDir, { outputDir: "runs", overrides })
+  const args = parsed.success
+  const backend = args.backend
+  const overrides = yield* ConfigLoad.parseOverrides([...args.overrides, `trainer.backend=${backend}`])
+  const plan = yield* Study.load(args.study, studiesDir, { outputDir: "runs", overrides })
   yield* Console.log(`study ${plan.name}: ${plan.spec.description}\n${plan.runs.length} runs (seeds ${plan.spec.seeds.join(", ")}); results in runs/${plan.name}/`)
-  const result = yield* runStudy(plan, { fresh: flags.has("--fresh"), backend })
+  const result = yield* runStudy(plan, { fresh: args.fresh, backend })
   const dir = join("runs", plan.name)
   const path = yield* Effect.tryPromise({
     try: () => writeReport(dir, result),

@@ -1,9 +1,13 @@
 /**
- * The `papo` command line: usage, per-command help and argument parsing (no side effects).
+ * The `papo` command line: usage, per-command help and argument parsing (no side effects), with
+ * `effect/cli` through `@papo/cli`. The on/off flags are declared in one table ({@link switches}).
  *
  * @since 0.1.0
  */
-import { presetNames } from "./Config.js"
+import { CommandLine } from "@papo/cli"
+import { Cause, Effect, Exit, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { presetNames } from "./Presets.js"
 
 const common = `Options:
   --config <file.yaml>   a config file (EasyR1 layout: data / algorithm / worker.actor / worker.rollout / trainer / sft)
@@ -51,27 +55,83 @@ export const usage = `usage: papo <train|sft|eval> [options] [key.path=value …
  *
  * @category errors
  */
-export class UsageError {
-  readonly _tag = "UsageError"
-  constructor(readonly message: string, readonly code = 2) {}
-}
+export const UsageError = CommandLine.UsageError
+/**
+ * @category errors
+ */
+export type UsageError = CommandLine.UsageError
+
+/**
+ * The on/off flags, one line each: the `Arguments` field, the flag, and the commands that take it.
+ *
+ * @example
+ * switches.resume.flag // => "resume"
+ *
+ * @category configuration
+ */
+export const switches = {
+  resume: { flag: "resume", commands: ["train", "sft"] },
+  overwrite: { flag: "overwrite", commands: ["train", "sft"] },
+  allowConfigChange: { flag: "allow-config-change", commands: ["train", "sft"] },
+  printConfig: { flag: "print-config", commands: ["train", "sft", "eval"] }
+} as const satisfies Record<string, { readonly flag: string; readonly commands: ReadonlyArray<CommandName> }>
+
+/**
+ * A command of `papo`.
+ *
+ * @category models
+ */
+export type CommandName = "train" | "sft" | "eval"
 
 /**
  * A parsed command line.
  *
  * @category models
  */
-export interface Arguments {
-  readonly command: "train" | "sft" | "eval"
+export type Arguments = {
+  readonly command: CommandName
   readonly file: string | undefined
   readonly checkpoint: string | undefined
-  readonly resume: boolean
-  readonly overwrite: boolean
-  readonly allowConfigChange: boolean
-  readonly printConfig: boolean
   /** Dotted overrides in order (`--preset x` becomes `preset=x`, first). */
   readonly overrides: ReadonlyArray<string>
+} & { readonly [K in keyof typeof switches]: boolean }
+
+const commandNames: ReadonlyArray<CommandName> = ["train", "sft", "eval"]
+
+const switchFlags = (command: CommandName) =>
+  Object.fromEntries(
+    Object.entries(switches)
+      .filter(([, s]) => (s.commands as ReadonlyArray<CommandName>).includes(command))
+      .map(([field, s]) => [field, Flag.Boolean(s.flag).pipe(Flag.withDefault(false))])
+  )
+
+const flagsOf = (command: CommandName) => ({
+  config: Flag.String("config").pipe(Flag.optional),
+  preset: Flag.String("preset").pipe(Flag.optional),
+  switches: switchFlags(command),
+  overrides: CommandLine.overrides
+})
+
+type Parsed = Command.Command.Config.Infer<ReturnType<typeof flagsOf>>
+
+const argumentsOf = (command: CommandName, input: Parsed, checkpoint: string | undefined): Arguments => {
+  const on = input.switches as Partial<Record<keyof typeof switches, boolean>>
+  return {
+    command,
+    file: Option.getOrUndefined(input.config),
+    checkpoint,
+    overrides: [...Option.match(input.preset, { onNone: () => [], onSome: (p) => [`preset=${p}`] }), ...input.overrides],
+    ...Object.fromEntries(Object.keys(switches).map((k) => [k, on[k as keyof typeof switches] === true])) as {
+      readonly [K in keyof typeof switches]: boolean
+    }
+  }
 }
+
+const commandOf = (command: CommandName, done: (a: Arguments) => Effect.Effect<void>) =>
+  command === "eval"
+    ? Command.make(command, { ...flagsOf(command), checkpoint: Flag.String("checkpoint").pipe(Flag.optional) },
+      (input) => done(argumentsOf(command, input, Option.getOrUndefined(input.checkpoint))))
+    : Command.make(command, flagsOf(command), (input) => done(argumentsOf(command, input, undefined)))
 
 /**
  * Parses `papo <command> …`; throws a {@link UsageError} for help or a bad command line.
@@ -82,34 +142,14 @@ export interface Arguments {
  * @category constructors
  */
 export const parseArgs = (argv: ReadonlyArray<string>): Arguments => {
-  const [command, ...rest] = argv
-  if (command === undefined || command === "-h" || command === "--help") throw new UsageError(usage, command ? 0 : 2)
-  if (!(command in help)) throw new UsageError(`unknown command "${command}"\n${usage}`)
-  let file: string | undefined
-  let checkpoint: string | undefined
-  let resume = false
-  let overwrite = false
-  let allowConfigChange = false
-  let printConfig = false
-  const overrides: Array<string> = []
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!
-    const value = () => {
-      const v = rest[++i]
-      if (v === undefined) throw new UsageError(`${a} needs a value\n${usage}`)
-      return v
-    }
-    if (a === "-h" || a === "--help") throw new UsageError(help[command]!, 0)
-    else if (a === "--config") file = value()
-    else if (a === "--preset") overrides.unshift(`preset=${value()}`)
-    else if (a === "--checkpoint" && command === "eval") checkpoint = value()
-    else if (a === "--resume" && command !== "eval") resume = true
-    else if (a === "--overwrite" && command !== "eval") overwrite = true
-    else if (a === "--allow-config-change" && command !== "eval") allowConfigChange = true
-    else if (a === "--print-config") printConfig = true
-    else if (a.includes("=") && !a.startsWith("-")) overrides.push(a)
-    else throw new UsageError(`unexpected argument "${a}"\n${usage}`)
+  const exit = Effect.runSyncExit(CommandLine.parse(
+    argv,
+    { usage, help: (path) => (path.length > 1 ? help[path[1]!] ?? usage : usage) },
+    (done: (a: Arguments) => Effect.Effect<void>) => Command.make("papo").pipe(Command.withSubcommands(commandNames.map((c) => commandOf(c, done))))
+  ))
+  if (Exit.isSuccess(exit)) {
+    if (exit.value.resume && exit.value.overwrite) throw new UsageError({ message: `--resume and --overwrite exclude each other\n${usage}`, code: 2 })
+    return exit.value
   }
-  if (resume && overwrite) throw new UsageError(`--resume and --overwrite exclude each other\n${usage}`)
-  return { command: command as Arguments["command"], file, checkpoint, resume, overwrite, allowConfigChange, printConfig, overrides }
+  throw Cause.squash(exit.cause)
 }

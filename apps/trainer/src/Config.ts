@@ -4,41 +4,25 @@
  * Every default sits beside its field, with the reason where it is not obvious; "scaled" marks a value
  * changed from the paper's Table 1 / EasyR1 because the policy here is a small model on 28-px images.
  *
- * A config is resolved as: schema defaults < `preset` < YAML file < dotted command-line overrides
- * (`algorithm.klPrcpCoef=0.02`). An unknown key or a bad value stops before any work, with the key's
- * dotted path and the valid choices.
+ * A config is resolved as: schema defaults < `preset` (Presets.ts) < YAML file < dotted command-line
+ * overrides (`algorithm.klPrcpCoef=0.02`); ConfigLoad.ts does that and words the errors. The lists of
+ * allowed values come from the packages that implement them (KL estimators and loss aggregation from
+ * `@papo/loss`, reward modes from `@papo/reward`, backends from `@papo/backend`).
  *
  * @since 0.1.0
  */
-import { readFile } from "node:fs/promises"
 import { availableParallelism } from "node:os"
-import { PapoLoss } from "@papo/loss"
-import * as CollapseGuard from "./CollapseGuard.js"
-import { Data, Effect, Schema, SchemaIssue } from "effect"
+import { backendNames } from "@papo/backend"
+import { Aggregation, Kl, PapoLoss } from "@papo/loss"
+import { Grader } from "@papo/reward"
+import { Effect, Schema } from "effect"
 import * as YAML from "yaml"
+import * as CollapseGuard from "./CollapseGuard.js"
+import { presetNames } from "./Presets.js"
 
 const withDefault = <S extends Schema.Top>(schema: S, value: S["Encoded"]) =>
   schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
 const section = <S extends Schema.Top>(schema: S) => withDefault(schema, {} as S["Encoded"])
-
-const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
-
-/**
- * Merges partial configs: nested mappings merge key by key, anything else in `b` replaces `a`'s value.
- *
- * @example
- * deepMerge({ trainer: { seed: 1, maxSteps: 5 } }, { trainer: { seed: 2 } }) // => { trainer: { seed: 2, maxSteps: 5 } }
- *
- * @category configuration
- */
-export function deepMerge(a: Partial, b: Partial): Partial {
-  const out: Record<string, unknown> = { ...a }
-  for (const [k, v] of Object.entries(b)) {
-    const prev = out[k]
-    out[k] = isRecord(prev) && isRecord(v) ? deepMerge(prev, v) : v
-  }
-  return out
-}
 
 const Probability = Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))
 const NonNegative = Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))
@@ -83,38 +67,9 @@ export const DataSource = Schema.String.check(
  */
 export const questionTypes = ["sum", "difference", "larger", "product", "count"] as const
 
-/**
- * Every preset name (see {@link presets}).
- *
- * @category configuration
- */
-export const presetNames = [
-  "grpo",
-  "dapo",
-  "papo-g",
-  "papo-d",
-  "grpo-no-kl-ref",
-  "papo-g-no-kl-ref",
-  "papo-g-double-entropy",
-  "papo-d-no-double-entropy",
-  "papo-g-mask-0.4",
-  "papo-g-mask-0.8",
-  "papo-g-mask-1.0",
-  "papo-g-gamma-0.005",
-  "papo-g-gamma-0.01",
-  "papo-g-gamma-0.04"
-] as const
-
-/**
- * A preset name.
- *
- * @category configuration
- */
-export type PresetName = (typeof presetNames)[number]
-
 const base = PapoLoss.presets.grpo
 /** The per-token KL estimators (`full` is left out: with per-token inputs it is not a KL). */
-const KlEstimator = Schema.Literals(["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3"])
+const KlEstimator = Schema.Literals(Kl.perTokenKlPenalties)
 
 /** A `[lo, hi]` range of per-item values. */
 const Range = Schema.Tuple([NonNegative, NonNegative]).check(
@@ -283,8 +238,11 @@ const ActorConfig = Schema.Struct({
   clipRatioHigh: withDefault(NonNegative, base.clipRatioHigh),
   /** Dual-clip C, always on in the reference. */
   clipRatioDual: withDefault(Schema.Number.check(Schema.isGreaterThan(1)), base.clipRatioDual),
-  /** Every released config uses token-mean, GRPO included. */
-  lossAvgMode: withDefault(Schema.Literals(["token", "seq"]), "token"),
+  /**
+   * EasyR1's `loss_avg_mode` (`@papo/loss` calls it `lossAggMode`, verl's name): `token` or `seq`. Every
+   * released config uses token-mean, GRPO included.
+   */
+  lossAvgMode: withDefault(Schema.Literals(Aggregation.referenceLossAggModes), "token"),
   useAugEntropyLoss: withDefault(Schema.Boolean, base.useAugEntropyLoss),
   /** η2. */
   augEntropyLossCoef: withDefault(NonNegative, base.augEntropyLossCoef),
@@ -305,7 +263,7 @@ const RolloutConfig = Schema.Struct({
 
 const RewardConfig = Schema.Struct({
   /** `mathruler`: PAPO/EasyR1's grader; `math-verify`: TRL's. */
-  mode: withDefault(Schema.Literals(["mathruler", "math-verify"]), "mathruler"),
+  mode: withDefault(Schema.Literals(Grader.modes), "mathruler"),
   /** w in overall = (1 − w)·accuracy + w·format (PAPO: 0.1). */
   formatWeight: withDefault(Probability, 0.1),
   /** 0 grades in the training thread (the responses here are short); n > 0 uses a pool of n worker threads. */
@@ -383,7 +341,7 @@ const TrainerConfig = Schema.Struct({
   maxConsecutiveNonFinite: withDefault(PositiveInt, 3),
   /** Seed of initialization, masks, sampling. */
   seed: withDefault(Schema.Int, 1),
-  backend: withDefault(Schema.Literals(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]), "auto"),
+  backend: withDefault(Schema.Literals(backendNames), "auto"),
   /**
    * 2: a worker-thread replica of the model takes half of every rollout, log-prob pass and update (tfjs-wasm
    * uses one core in Node; this uses the second); sampling draws then depend on the count. Unset: what the
@@ -443,66 +401,6 @@ export const Config = Schema.Struct({
 export type Config = typeof Config.Type
 
 /**
- * A partial config in YAML form.
- *
- * @category configuration
- */
-export type Partial = { readonly [k: string]: unknown }
-
-const lossFields = (loss: PapoLoss.LossConfig): Partial => ({
-  algorithm: {
-    useKlLoss: loss.useKlLoss,
-    klPenalty: loss.klPenalty,
-    klCoef: loss.klCoef,
-    useKlPrcp: loss.useKlPrcp,
-    klPrcpPenalty: loss.klPrcpPenalty,
-    klPrcpCoef: loss.klPrcpCoef
-  },
-  worker: {
-    actor: {
-      clipRatioLow: loss.clipRatioLow,
-      clipRatioHigh: loss.clipRatioHigh,
-      clipRatioDual: loss.clipRatioDual,
-      useAugEntropyLoss: loss.useAugEntropyLoss,
-      augEntropyLossCoef: loss.augEntropyLossCoef,
-      useOriEntropyLoss: loss.useOriEntropyLoss,
-      oriEntropyLossCoef: loss.oriEntropyLossCoef
-    }
-  }
-})
-
-const dapoSampling: Partial = { algorithm: { onlineFiltering: true } }
-const withPapoG = (extra: Partial): Partial => deepMerge(lossFields(PapoLoss.presets["papo-g"]), extra)
-
-/**
- * The presets, each a partial config over the defaults. The loss settings come from
- * `PapoLoss.presets` (the paper's Table 1 and Table 8). Ablations follow the paper's: reference KL off,
- * Double Entropy on/off, mask ratio, γ.
- *
- * @category configuration
- */
-export const presets: Readonly<Record<PresetName, Partial>> = {
-  grpo: lossFields(PapoLoss.presets.grpo),
-  dapo: deepMerge(lossFields(PapoLoss.presets.dapo), dapoSampling),
-  "papo-g": lossFields(PapoLoss.presets["papo-g"]),
-  "papo-d": deepMerge(lossFields(PapoLoss.presets["papo-d"]), dapoSampling),
-  "grpo-no-kl-ref": lossFields(PapoLoss.presets["grpo-no-kl-ref"]),
-  "papo-g-no-kl-ref": lossFields(PapoLoss.presets["papo-g-no-kl-ref"]),
-  /** The 7B recipe: γ = 0.02 regularized by Double Entropy η = 0.05. */
-  "papo-g-double-entropy": lossFields(PapoLoss.presets["papo-g-7b"]),
-  "papo-d-no-double-entropy": deepMerge(lossFields(PapoLoss.presets["papo-d"]), {
-    ...dapoSampling,
-    worker: { actor: { useAugEntropyLoss: false, useOriEntropyLoss: false } }
-  }),
-  "papo-g-mask-0.4": withPapoG({ algorithm: { maskRatio: 0.4 } }),
-  "papo-g-mask-0.8": withPapoG({ algorithm: { maskRatio: 0.8 } }),
-  "papo-g-mask-1.0": withPapoG({ algorithm: { maskRatio: 1.0 } }),
-  "papo-g-gamma-0.005": withPapoG({ algorithm: { klPrcpCoef: 0.005 } }),
-  "papo-g-gamma-0.01": withPapoG({ algorithm: { klPrcpCoef: 0.01 } }),
-  "papo-g-gamma-0.04": withPapoG({ algorithm: { klPrcpCoef: 0.04 } })
-}
-
-/**
  * The `@papo/loss` config a resolved config describes.
  *
  * @category configuration
@@ -531,172 +429,11 @@ export const lossConfig = (config: Config, gradientAccumulation: number): PapoLo
 }
 
 /**
- * A config that cannot be used: each problem names the key (dotted path) and what was expected.
- *
- * @category errors
- */
-export class ConfigError extends Data.TaggedError("ConfigError")<{
-  readonly source: string
-  readonly problems: ReadonlyArray<string>
-}> {
-  override get message(): string {
-    return `invalid config (${this.source}):\n${this.problems.map((p) => `  - ${p}`).join("\n")}`
-  }
-}
-
-const editDistance = (a: string, b: string): number => {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)])
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-  }
-  return d[a.length]![b.length]!
-}
-
-/** Every key of `input` that the defaults (the full key tree) do not have, with the valid choices. */
-const unknownKeys = (input: Partial, known: Partial, prefix = ""): Array<string> =>
-  Object.entries(input).flatMap(([k, v]) => {
-    const path = prefix + k
-    if (!(k in known)) {
-      const choices = Object.keys(known)
-      const near = choices.filter((c) => editDistance(c.toLowerCase(), k.toLowerCase()) <= 2)
-      return [
-        `unknown key "${path}"${near.length ? ` (did you mean "${prefix}${near[0]}"?)` : ""}; valid keys${
-          prefix ? ` in ${prefix.slice(0, -1)}` : ""
-        }: ${choices.join(", ")}`
-      ]
-    }
-    const sub = known[k]
-    if (isRecord(sub)) {
-      return isRecord(v) ? unknownKeys(v, sub, `${path}.`) : [`"${path}" must be a section (a mapping), got ${JSON.stringify(v)}`]
-    }
-    return []
-  })
-
-const defaults: Config = Schema.decodeUnknownSync(Config)({})
-
-/**
  * Every default, as decoding `{}` gives it.
  *
  * @category configuration
  */
-export const defaultConfig: Config = defaults
-
-/**
- * Parses dotted overrides (`a.b=value`; the value is read as YAML, so `0.02`, `true`, `[0.9, 0.99]`
- * and bare strings work) into a partial config.
- *
- * @example
- * parseOverrides(["algorithm.klPrcpCoef=0.02"]) // => { algorithm: { klPrcpCoef: 0.02 } }
- *
- * @category configuration
- */
-export const parseOverrides = (args: ReadonlyArray<string>): Effect.Effect<Partial, ConfigError> =>
-  Effect.gen(function*() {
-    let out: Partial = {}
-    const problems: Array<string> = []
-    for (const arg of args) {
-      const eq = arg.indexOf("=")
-      if (eq <= 0) {
-        problems.push(`override "${arg}" is not of the form key.path=value`)
-        continue
-      }
-      const path = arg.slice(0, eq).split(".")
-      const raw = arg.slice(eq + 1)
-      let value: unknown = raw
-      try {
-        value = raw === "" ? "" : YAML.parse(raw)
-      } catch {
-        value = raw
-      }
-      const nested = path.reduceRight<unknown>((acc, k) => ({ [k]: acc }), value) as Partial
-      out = deepMerge(out, nested)
-    }
-    if (problems.length) return yield* new ConfigError({ source: "command line", problems })
-    return out
-  })
-
-/**
- * One line per schema issue: the dotted key, what was expected, and the value given.
- *
- * @example
- * schemaProblems(issue, { trainer: { maxSteps: -1 } }) // => ['"trainer.maxSteps": Expected a value greater than or equal to 1, got -1']
- *
- * @category errors
- */
-export const schemaProblems = (issue: SchemaIssue.Issue, input: unknown): Array<string> =>
-  SchemaIssue.makeFormatterStandardSchemaV1()(issue).issues.map((i) => {
-    const path = (i.path ?? []).map((p) => (typeof p === "object" ? String(p.key) : String(p))).join(".")
-    const got = path.split(".").reduce<unknown>((o, k) => (isRecord(o) || Array.isArray(o) ? (o as any)[k] : undefined), input)
-    return `"${path}": ${i.message}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`
-  })
-
-/**
- * An unset `trainer.threads` is 1 where the two-thread path does not apply (γ annealing, recomputed masked
- * log-probs), else {@link defaultThreads}.
- */
-const withAutoThreads = (input: Partial): Partial => {
-  const at = (o: unknown, ...path: ReadonlyArray<string>): unknown => path.reduce((v, k) => (isRecord(v) ? v[k] : undefined), o)
-  if (at(input, "trainer", "threads") !== undefined) return input
-  const single = at(input, "algorithm", "klPrcpSchedule") === "annealing" || at(input, "worker", "actor", "recomputeMaskedLogProbs") === true
-  return single ? deepMerge(input, { trainer: { threads: 1 } }) : input
-}
-
-/**
- * Validates a partial config (already merged from its sources) and fills every default. The preset
- * named by `preset` goes under the given values.
- *
- * @category configuration
- */
-export const resolveConfig = (input: unknown, source = "config"): Effect.Effect<Config, ConfigError> =>
-  Effect.gen(function*() {
-    if (!isRecord(input)) return yield* new ConfigError({ source, problems: ["the config must be a mapping"] })
-    const unknown = unknownKeys(input, defaults as unknown as Partial)
-    if (unknown.length) return yield* new ConfigError({ source, problems: unknown })
-    const presetName = input["preset"] ?? "grpo"
-    if (!(presetNames as ReadonlyArray<unknown>).includes(presetName)) {
-      return yield* new ConfigError({
-        source,
-        problems: [`"preset": ${JSON.stringify(presetName)} is not a preset; valid: ${presetNames.join(", ")}`]
-      })
-    }
-    const merged = deepMerge(presets[presetName as PresetName], withAutoThreads(input))
-    return yield* Schema.decodeUnknownEffect(Config)(merged, { errors: "all", onExcessProperty: "error" }).pipe(
-      Effect.mapError((e) => {
-        return new ConfigError({ source, problems: schemaProblems(e.issue, merged) })
-      })
-    )
-  })
-
-/**
- * Loads a config: optional YAML file, then dotted overrides, then validation.
- *
- * @category configuration
- */
-export const loadConfig = (
-  options: { readonly file?: string | undefined; readonly overrides?: ReadonlyArray<string> | undefined }
-): Effect.Effect<Config, ConfigError> =>
-  Effect.gen(function*() {
-    let fromFile: unknown = {}
-    const file = options.file
-    if (file !== undefined) {
-      const text = yield* Effect.tryPromise({
-        try: () => readFile(file, "utf8"),
-        catch: (e) => new ConfigError({ source: file, problems: [`cannot read: ${(e as Error).message}`] })
-      })
-      fromFile = yield* Effect.try({
-        try: () => YAML.parse(text) ?? {},
-        catch: (e) => new ConfigError({ source: file, problems: [`not valid YAML: ${(e as Error).message.split("\n")[0]}`] })
-      })
-      if (!isRecord(fromFile)) return yield* new ConfigError({ source: file, problems: ["the file must hold a YAML mapping"] })
-    }
-    const overrides = yield* parseOverrides(options.overrides ?? [])
-    const source = [file, (options.overrides ?? []).length ? "command line" : undefined].filter(Boolean).join(" + ") ||
-      "defaults"
-    return yield* resolveConfig(deepMerge(fromFile as Partial, overrides), source)
-  })
+export const defaultConfig: Config = Schema.decodeUnknownSync(Config)({})
 
 /**
  * The resolved config as YAML (what a run writes to `config.yaml`; it loads back to the same config).

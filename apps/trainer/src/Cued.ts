@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import type { Example, Image, Perceived } from "./Example.js"
-import * as Rng from "./Rng.js"
+import { Rng } from "@papo/random"
 
 /**
  * How to generate a split.

@@ -26,7 +26,7 @@ import * as Digits from "./Digits.js"
 import type { Example } from "./Example.js"
 import * as Images from "./Images.js"
 import * as Parquet from "./Parquet.js"
-import * as Rng from "./Rng.js"
+import { Rng } from "@papo/random"
 import * as Shapes from "./Shapes.js"
 
 /**
@@ -452,21 +452,75 @@ export interface FixedModel {
 
 const isBuiltin = (source: string) => (builtinTasks as ReadonlyArray<string>).includes(source)
 
-/** The longest of `lengths` and how many exceed `limit`, as an error naming them, or null. */
-const tooLong = (
-  what: string,
-  key: string,
-  limit: number,
-  items: ReadonlyArray<{ readonly id: string; readonly length: number }>
-): DatasetError | null => {
-  const over = items.filter((i) => i.length > limit)
-  if (over.length === 0) return null
-  const longest = over.reduce((a, b) => (b.length > a.length ? b : a))
-  return new DatasetError({
-    file: longest.id.replace(/:\d+$/, ""),
-    line: 0,
-    reason: `${over.length} of ${items.length} ${what} have more than ${key} = ${limit} tokens (the longest, ${longest.id}, has ${longest.length}); raise ${key}, or leave it unset to follow the data`
-  })
+/**
+ * A record whose text is longer than the model takes: where it is (`file`, `id` = file:line or file:row
+ * for a file split, task:index for a built-in one) and how many tokens it has.
+ *
+ * @category models
+ */
+export interface LongRecord {
+  readonly file: string
+  readonly id: string
+  readonly tokens: number
+}
+
+/** What a too-long error holds: the limit, the first offenders (longest first) and how many there are. */
+interface TooLong {
+  readonly max: number
+  /** The longest offending records, at most {@link shownOffenders}. */
+  readonly offenders: ReadonlyArray<LongRecord>
+  /** How many records are over the limit, of how many checked. */
+  readonly count: number
+  readonly total: number
+}
+
+/**
+ * How many offending records a too-long error names (the count covers them all).
+ *
+ * @category configuration
+ */
+export const shownOffenders = 5
+
+const tooLongMessage = (e: TooLong, what: string, key: string): string =>
+  `${e.count} of ${e.total} ${what} have more than ${key} = ${e.max} tokens: ${
+    e.offenders.map((o) => `${o.id} (${o.tokens})`).join(", ")
+  }${e.count > e.offenders.length ? `, …` : ""}; raise ${key}, or leave it unset to follow the data`
+
+/**
+ * Prompts longer than `data.maxPromptLength`, found when the data is loaded (before any model is built).
+ *
+ * @example
+ * new PromptTooLongError({ max: 16, count: 1, total: 4, offenders: [{ file: "d.jsonl", id: "d.jsonl:2", tokens: 67 }] }).message
+ * // => "1 of 4 prompts have more than data.maxPromptLength = 16 tokens: d.jsonl:2 (67); raise data.maxPromptLength, or leave it unset to follow the data"
+ *
+ * @category errors
+ */
+export class PromptTooLongError extends Data.TaggedError("PromptTooLongError")<TooLong> {
+  override get message(): string {
+    return tooLongMessage(this, "prompts", "data.maxPromptLength")
+  }
+}
+
+/**
+ * SFT targets (with EOS) longer than `data.maxResponseLength`, found when the data is loaded.
+ *
+ * @example
+ * new ResponseTooLongError({ max: 16, count: 1, total: 2, offenders: [{ file: "d.jsonl", id: "d.jsonl:1", tokens: 30 }] }).message
+ * // => "1 of 2 SFT targets (with EOS) have more than data.maxResponseLength = 16 tokens: d.jsonl:1 (30); raise …"
+ *
+ * @category errors
+ */
+export class ResponseTooLongError extends Data.TaggedError("ResponseTooLongError")<TooLong> {
+  override get message(): string {
+    return tooLongMessage(this, "SFT targets (with EOS)", "data.maxResponseLength")
+  }
+}
+
+/** The records of `items` over `max` (each record once, even when both splits read the same file), or null. */
+const overLimit = (max: number, items: ReadonlyArray<LongRecord>): TooLong | null => {
+  const unique = [...new Map(items.map((i) => [i.id, i])).values()]
+  const over = unique.filter((i) => i.tokens > max).sort((a, b) => b.tokens - a.tokens)
+  return over.length === 0 ? null : { max, offenders: over.slice(0, shownOffenders), count: over.length, total: unique.length }
 }
 
 /**
@@ -482,7 +536,8 @@ const tooLong = (
  * - `data.maxResponseLength`: likewise from 1.5 × the longest SFT target with EOS, at least 16 (24 for
  *   built-in tasks).
  *
- * A set (or fixed) length that some records exceed fails, naming how many and the longest.
+ * A set (or fixed) length that some records exceed fails with {@link PromptTooLongError} or
+ * {@link ResponseTooLongError}, naming how many and the longest records (file and line or row).
  *
  * @example
  * const { config: resolved } = yield* load(config, { parseAnswer, named: ModelConfigs.configs.small })
@@ -497,7 +552,10 @@ export const load = (
     readonly named: FixedModel
     readonly fixed?: FixedModel | null
   }
-): Effect.Effect<{ readonly config: Config; readonly train: Split; readonly test: Split }, DatasetError> =>
+): Effect.Effect<
+  { readonly config: Config; readonly train: Split; readonly test: Split },
+  DatasetError | PromptTooLongError | ResponseTooLongError
+> =>
   Effect.gen(function*() {
     const d = config.data
     const fixed = options.fixed ?? null
@@ -531,25 +589,25 @@ export const load = (
     }
     const train = yield* loadSplit({ ...common, source: d.train, split: "train", size: d.trainSize })
     const test = yield* loadSplit({ ...common, source: d.test, split: "test", size: d.testSize })
-    const all = [...train.examples, ...test.examples]
-    const prompts = all.map((e) => ({ id: e.id, text: e.problem + d.promptSuffix }))
+    const prompts = [train, test].flatMap((s) => s.examples.map((e) => ({ file: s.name, id: e.id, text: e.problem + d.promptSuffix })))
     const targets = train.examples.flatMap((e) => {
       const t = sftTarget(e, config.sft.target)
-      return t === null ? [] : [{ id: e.id, text: t }]
+      return t === null ? [] : [{ file: train.name, id: e.id, text: t }]
     })
     const tokenizer = Tokenizer.make([...prompts, ...targets].map((p) => p.text).join(""))
-    const count = (items: ReadonlyArray<{ id: string; text: string }>, extra: number) =>
-      items.map((i) => ({ id: i.id, length: Tokenizer.encode(tokenizer, i.text).length + extra }))
+    const count = (items: ReadonlyArray<{ file: string; id: string; text: string }>, extra: number): Array<LongRecord> =>
+      items.map((i) => ({ file: i.file, id: i.id, tokens: Tokenizer.encode(tokenizer, i.text).length + extra }))
     const promptLengths = count(prompts, 0), targetLengths = count(targets, 1) // + EOS
-    const longest = (xs: ReadonlyArray<{ length: number }>) => xs.reduce((m, x) => Math.max(m, x.length), 0)
+    const longest = (xs: ReadonlyArray<LongRecord>) => xs.reduce((m, x) => Math.max(m, x.tokens), 0)
     const builtin = isBuiltin(d.train) && isBuiltin(d.test)
     const maxPromptLength = fixed?.maxPromptLength ?? d.maxPromptLength ??
       (builtin ? builtinLengths.maxPromptLength : followLength(longest(promptLengths)))
     const maxResponseLength = fixed?.maxResponseLength ?? d.maxResponseLength ??
       (builtin ? builtinLengths.maxResponseLength : followLength(Math.max(16, 1.5 * longest(targetLengths))))
-    const problem = tooLong("prompts", "data.maxPromptLength", maxPromptLength, promptLengths) ??
-      tooLong("SFT targets (with EOS)", "data.maxResponseLength", maxResponseLength, targetLengths)
-    if (problem !== null) return yield* problem
+    const longPrompts = overLimit(maxPromptLength, promptLengths)
+    if (longPrompts !== null) return yield* new PromptTooLongError(longPrompts)
+    const longTargets = overLimit(maxResponseLength, targetLengths)
+    if (longTargets !== null) return yield* new ResponseTooLongError(longTargets)
     const resolved: Config = {
       ...config,
       data: { ...d, imageHeight: imageShape.height, imageWidth: imageShape.width, imageChannels: imageShape.channels as 1 | 3, maxPromptLength, maxResponseLength },

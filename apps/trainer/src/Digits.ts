@@ -13,7 +13,7 @@
  */
 import { createRequire } from "node:module"
 import type { Example, Image, Perceived } from "./Example.js"
-import * as Rng from "./Rng.js"
+import { Rng } from "@papo/random"
 
 /**
  * A digit question kind.

@@ -9,12 +9,12 @@
  * @since 0.1.0
  */
 import { Kl } from "@papo/loss"
-import { Random, Tokenizer } from "@papo/model"
+import { Tokenizer } from "@papo/model"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import type { Config } from "./Config.js"
 import { classify, type Example, type Outcome, outcomes as outcomeNames } from "./Example.js"
-import * as Rng from "./Rng.js"
+import { Rng, type Xoshiro128 } from "@papo/random"
 import * as Session from "./Session.js"
 import * as Step from "./Step.js"
 import { Verifier } from "./Verifier.js"
@@ -137,7 +137,7 @@ const respond = (
   images: Float32Array,
   k: number,
   temperature: number,
-  rng: Random.Rng
+  rng: Xoshiro128
 ) =>
   Effect.gen(function*() {
     const verifier = yield* Verifier
@@ -209,7 +209,7 @@ export const evaluate = (
     const k = options.k ?? config.trainer.valAvgK
     const probeK = Math.max(1, Math.round(k / 4))
     const temperature = options.temperature ?? config.trainer.valTemperature
-    const rng = new Random.Rng(config.trainer.seed * 7919 + 17)
+    const rng = Rng.makeXoshiro(config.trainer.seed, "eval-sampling")
     const maskRng = Rng.make(config.trainer.seed, "eval-masks")
     const maskConfig = Step.maskingConfig(config)
     const T = session.modelConfig.maxResponseLength
@@ -279,7 +279,7 @@ export const greedyAccuracy = (
   test: ReadonlyArray<Example>
 ): Effect.Effect<Record<string, number>, never, Verifier> =>
   Effect.gen(function*() {
-    const rng = new Random.Rng(config.trainer.seed * 7919 + 29)
+    const rng = Rng.makeXoshiro(config.trainer.seed, "curve-sampling")
     const per = 256
     const correct = new Map<string, Array<number>>()
     for (let s = 0; s < test.length; s += per) {

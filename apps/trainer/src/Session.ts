@@ -4,8 +4,9 @@
  *
  * @since 0.1.0
  */
-import { Checkpoint, Config as ModelConfigs, Optimizer, Parallel, Policy, type Random, Sampling, Tokenizer } from "@papo/model"
+import { Checkpoint, Config as ModelConfigs, Optimizer, Parallel, Policy, Sampling, Tokenizer } from "@papo/model"
 import * as tf from "@tensorflow/tfjs"
+import { Rng, type Xoshiro128 } from "@papo/random"
 import type { Config } from "./Config.js"
 import type { Example } from "./Example.js"
 import { builtinLengths } from "./Dataset.js"
@@ -111,7 +112,7 @@ export const open = async (
     policy = loaded.policy
   } else {
     tokenizer = Tokenizer.make(options.text)
-    policy = Policy.create(modelConfigOf(config, tokenizer), config.trainer.seed)
+    policy = Policy.create(modelConfigOf(config, tokenizer), Rng.deriveSeed(config.trainer.seed, "init"))
   }
   return {
     tokenizer,
@@ -287,7 +288,7 @@ export const sample = async (
   images: Float32Array,
   prompts: { readonly ids: Int32Array; readonly length: number },
   options: Sampling.SampleOptions,
-  rng: Random.Rng
+  rng: Xoshiro128
 ): Promise<{ readonly ids: Int32Array; readonly lengths: Int32Array; readonly responseMask: Float32Array }> => {
   const c = session.modelConfig
   const b = prompts.ids.length / prompts.length

@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import type { Example, Image } from "./Example.js"
-import * as Rng from "./Rng.js"
+import { Rng } from "@papo/random"
 
 /**
  * How to generate a split.

@@ -12,8 +12,9 @@
  * @since 0.1.0
  */
 import { Advantage, Aggregation, DynamicSampling, Kl, PapoLoss, Schedule } from "@papo/loss"
-import { Masking, type Mt19937 } from "@papo/masking"
-import { Optimizer, Parallel, Policy, type Random, Tokenizer } from "@papo/model"
+import { Masking } from "@papo/masking"
+import { Optimizer, Parallel, Policy, Tokenizer } from "@papo/model"
+import type { Mt19937, Xoshiro128 } from "@papo/random"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { type Config, lossConfig } from "./Config.js"
@@ -32,7 +33,7 @@ export interface StepState {
   readonly step: number
   /** Prompts read from the training order so far. */
   readonly cursor: number
-  readonly samplingRng: Random.Rng
+  readonly samplingRng: Xoshiro128
   readonly maskRng: Mt19937
   /** Non-finite losses or gradients in a row. */
   readonly nonFiniteStreak: number
@@ -102,7 +103,7 @@ export const rollOut = async (
   config: Config,
   examples: ReadonlyArray<Example>,
   options: { readonly n: number; readonly temperature: number; readonly topP: number },
-  rng: Random.Rng
+  rng: Xoshiro128
 ): Promise<{ readonly rows: Session.Rows; readonly lengths: Int32Array; readonly responses: Array<string> }> => {
   const c = session.modelConfig
   const prompts = Session.encodePrompts(session, config, examples)
@@ -142,7 +143,7 @@ export const generateChunk = (
   session: Session.Session,
   config: Config,
   train: ReadonlyArray<Example>,
-  state: { cursor: number; readonly samplingRng: Random.Rng; readonly maskRng: Mt19937; readonly tag: string },
+  state: { cursor: number; readonly samplingRng: Xoshiro128; readonly maskRng: Mt19937; readonly tag: string },
   timing: Record<string, number>
 ): Effect.Effect<Rollouts, never, Verifier> =>
   Effect.gen(function*() {

@@ -16,14 +16,13 @@
 import { Backend, describe } from "@papo/backend"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
-import { Checkpoint, Config as ModelConfigs, type Optimizer, Policy, Random } from "@papo/model"
-import type { Mt19937 } from "@papo/masking"
+import { Checkpoint, Config as ModelConfigs, type Optimizer, Policy } from "@papo/model"
 import { Console, Data, Effect } from "effect"
 import type { Config } from "./Config.js"
 import * as Dataset from "./Dataset.js"
 import * as Evaluation from "./Evaluate.js"
 import { classify, type Example } from "./Example.js"
-import * as Rng from "./Rng.js"
+import { Mt19937, Rng, Xoshiro128, type Xoshiro128State } from "@papo/random"
 import * as CollapseGuard from "./CollapseGuard.js"
 import * as Progress from "./Progress.js"
 import * as RunFolder from "./RunFolder.js"
@@ -253,8 +252,8 @@ const trainOnce = (given: Config, options: RunOptions & { readonly sameRun?: boo
     let state: Step.StepState = {
       step: saved.step,
       cursor: saved.cursor,
-      samplingRng: saved.samplingRng ? Random.Rng.fromState(saved.samplingRng) : new Random.Rng(Rng.make(seed, "sampling").nextUint32()),
-      maskRng: saved.maskRng ? restoreMt(saved.maskRng) : Rng.make(seed, "masks"),
+      samplingRng: saved.samplingRng ? Xoshiro128.fromState(saved.samplingRng) : Rng.makeXoshiro(seed, "sampling"),
+      maskRng: saved.maskRng ? Mt19937.fromState(saved.maskRng) : Rng.make(seed, "masks"),
       nonFiniteStreak: saved.nonFiniteStreak ?? 0
     }
     yield* RunFolder.keepMetrics(dir, state.step, progress.log)
@@ -361,12 +360,6 @@ const saveOnInterrupt = (progress: Progress.Progress, step: number, save: Effect
       onFailure: (e) => progress.log(`interrupted at step ${step}; the checkpoint could not be saved: ${e.message}`)
     })
   )
-
-const restoreMt = (s: ReturnType<Mt19937["state"]>): Mt19937 => {
-  const rng = Rng.make(0)
-  rng.restore(s)
-  return rng
-}
 
 const samplesOf = (out: Step.StepOutput, config: Config): Array<RunFolder.Sample> => {
   const n = config.worker.rollout.n

@@ -14,7 +14,8 @@
  */
 import { Cause, Console, Data, Effect, Exit, Runtime } from "effect"
 import { type Arguments, parseArgs, UsageError } from "./Cli.js"
-import { loadConfig, toYaml } from "./Config.js"
+import { toYaml } from "./Config.js"
+import { loadConfig } from "./ConfigLoad.js"
 import type { Verifier } from "./Verifier.js"
 
 /** A command line or config that cannot be run (exit 2), or a request for help (exit 0). */

@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process"
 import { realpathSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { describe, it } from "node:test"
-import { help, parseArgs, UsageError } from "../src/Cli.js"
+import { help, parseArgs, switches, UsageError } from "../src/Cli.js"
 
 const main = fileURLToPath(new URL("../src/main.ts", import.meta.url))
 const papo = (...args: ReadonlyArray<string>) => spawnSync(process.execPath, ["--import", "tsx", main, ...args], { encoding: "utf8" })
@@ -35,6 +35,26 @@ describe("papo command line", () => {
     const a = parseArgs(["train", "trainer.maxSteps=5", "--preset", "papo-g", "--config", "x.yaml", "--resume"])
     assert.deepEqual(a, { command: "train", file: "x.yaml", checkpoint: undefined, resume: true, overwrite: false, allowConfigChange: false, printConfig: false, overrides: ["preset=papo-g", "trainer.maxSteps=5"] })
     assert.equal(parseArgs(["eval", "--checkpoint", "runs/a"]).checkpoint, "runs/a")
+  })
+
+  it("every on/off flag of the table parses for its commands and is refused by the others", () => {
+    for (const [field, { flag, commands }] of Object.entries(switches)) {
+      for (const command of ["train", "sft", "eval"] as const) {
+        if ((commands as ReadonlyArray<string>).includes(command)) {
+          assert.equal(parseArgs([command, `--${flag}`])[field as keyof typeof switches], true, `${command} --${flag}`)
+          assert.equal(parseArgs([command])[field as keyof typeof switches], false)
+        } else {
+          assert.match(usageOf([command, `--${flag}`]).message, new RegExp(`^unexpected argument "--${flag}"`))
+        }
+      }
+    }
+  })
+
+  it("anything but an option or key.path=value is an unexpected argument; --flag=value works", () => {
+    assert.match(usageOf(["train", "maxSteps"]).message, /^unexpected argument "maxSteps"\nusage: papo/)
+    assert.match(usageOf(["sft", "--preset"]).message, /^--preset needs a value/)
+    assert.equal(parseArgs(["sft", "--config=a.yaml"]).file, "a.yaml")
+    assert.equal(usageOf(["--help"]).code, 0)
   })
 
   it("the binary: help exits 0; a bad config exits 2 before any work, naming the key", () => {

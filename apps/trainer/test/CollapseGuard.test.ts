@@ -62,7 +62,7 @@ test("with action rollback, a collapse in a real run goes back to the last good 
   const { tmpdir } = await import("node:os")
   const { join } = await import("node:path")
   const { Effect } = await import("effect")
-  const { loadConfig } = await import("../src/Config.js")
+  const { loadConfig } = await import("../src/ConfigLoad.js")
   const { runPromise, train } = await import("../src/Train.js")
   const dir = await mkdtemp(join(tmpdir(), "papo-guard-"))
   // A hair-trigger guard (any rise of KL_prcp over the previous step is a collapse) on a tiny PAPO-G run

@@ -3,12 +3,15 @@ import { mkdtemp, writeFile } from "node:fs/promises"
 import { availableParallelism, tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, it } from "node:test"
-import { PapoLoss } from "@papo/loss"
+import { backendNames } from "@papo/backend"
+import { Kl, PapoLoss } from "@papo/loss"
+import { Grader } from "@papo/reward"
 import { Effect } from "effect"
 import * as Config from "../src/Config.js"
+import * as ConfigLoad from "../src/ConfigLoad.js"
 
-const load = (opts: Parameters<typeof Config.loadConfig>[0]) => Effect.runPromise(Effect.result(Config.loadConfig(opts)))
-const problems = async (opts: Parameters<typeof Config.loadConfig>[0]) => {
+const load = (opts: Parameters<typeof ConfigLoad.loadConfig>[0]) => Effect.runPromise(Effect.result(ConfigLoad.loadConfig(opts)))
+const problems = async (opts: Parameters<typeof ConfigLoad.loadConfig>[0]) => {
   const r = await load(opts)
   assert.equal(r._tag, "Failure", "expected the config to be rejected")
   return r._tag === "Failure" ? r.failure.problems : []
@@ -74,6 +77,23 @@ describe("Config", () => {
     assert.match(top!, /unknown key "trainr".*did you mean "trainer"/)
   })
 
+  it("one name per setting: lossAggMode and EasyR1's snake_case keys point to the config's name", async () => {
+    const [agg] = await problems({ overrides: ["worker.actor.lossAggMode=seq"] })
+    assert.match(agg!, /unknown key "worker\.actor\.lossAggMode" \(did you mean "worker\.actor\.lossAvgMode"\?\)/)
+    const [snake] = await problems({ overrides: ["worker.actor.clip_ratio_high=0.28"] })
+    assert.match(snake!, /did you mean "worker\.actor\.clipRatioHigh"/)
+    const r = await load({ overrides: ["worker.actor.lossAvgMode=seq"] })
+    assert.ok(r._tag === "Success" && Config.lossConfig(r.success, 1).lossAggMode === "seq")
+  })
+
+  it("the allowed values are the packages' own lists", async () => {
+    const expected = (list: ReadonlyArray<string>) => new RegExp(`Expected ${list.map((v) => `"${v}"`).join(" \\| ")}, got "x"`)
+    const ps = await problems({ overrides: ["algorithm.klPenalty=x", "worker.reward.mode=x", "trainer.backend=x"] })
+    assert.ok(ps.some((p) => expected(Kl.perTokenKlPenalties).test(p)), ps.join("\n"))
+    assert.ok(ps.some((p) => expected(Grader.modes).test(p)), ps.join("\n"))
+    assert.ok(ps.some((p) => expected(backendNames).test(p)), ps.join("\n"))
+  })
+
   it("bad values are all reported, each with its key, the expectation and the value", async () => {
     const ps = await problems({ overrides: ["algorithm.klPrcpCoef=-1", "worker.actor.lossAvgMode=tok", "data.train=x.csv", "worker.rollout.n=1"] })
     assert.equal(ps.length, 4)
@@ -95,7 +115,7 @@ describe("Config", () => {
   })
 
   it("trainer.threads follows the machine unless set, and is 1 where two threads do not apply", async () => {
-    const threads = async (overrides: ReadonlyArray<string>) => (await Effect.runPromise(Config.loadConfig({ overrides }))).trainer.threads
+    const threads = async (overrides: ReadonlyArray<string>) => (await Effect.runPromise(ConfigLoad.loadConfig({ overrides }))).trainer.threads
     assert.equal(Config.defaultThreads, Math.min(2, availableParallelism()))
     assert.equal(await threads([]), Config.defaultThreads)
     assert.equal(await threads(["trainer.threads=1"]), 1)
@@ -104,7 +124,7 @@ describe("Config", () => {
   })
 
   it("user-data keys: Parquet sources, record fields, image size, SFT target; bad values named", async () => {
-    const c = await Effect.runPromise(Config.loadConfig({
+    const c = await Effect.runPromise(ConfigLoad.loadConfig({
       overrides: ["data.train=my/train.parquet", "data.promptKey=question", "data.imageChannels=3", "data.maxPixels=9216", "sft.target=answer"]
     }))
     assert.deepEqual([c.data.train, c.data.promptKey, c.data.imageKey, c.data.imageChannels, c.data.maxPixels, c.sft.target],

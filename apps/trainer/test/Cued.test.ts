@@ -3,7 +3,7 @@ import { describe, it } from "node:test"
 import * as fc from "fast-check"
 import * as Cued from "../src/Cued.js"
 import { classify, type Example } from "../src/Example.js"
-import * as Rng from "../src/Rng.js"
+import { Rng } from "@papo/random"
 
 const options = (over: Partial<Cued.CuedOptions> = {}): Cued.CuedOptions => ({
   split: "train",

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict"
+import { existsSync } from "node:fs"
 import { mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -6,7 +7,7 @@ import { describe, it } from "node:test"
 import { Effect } from "effect"
 import * as fc from "fast-check"
 import * as jpeg from "jpeg-js"
-import { loadConfig } from "../src/Config.js"
+import { loadConfig } from "../src/ConfigLoad.js"
 import * as Dataset from "../src/Dataset.js"
 import * as Digits from "../src/Digits.js"
 import { classify, type Example } from "../src/Example.js"
@@ -211,14 +212,19 @@ describe("What the config leaves to the data", () => {
   })
 
   const named = { imageHeight: 28, imageWidth: 56, imageChannels: 1, patchSize: 7, maxPromptLength: 16, maxResponseLength: 16 }
-  const loaded = async (records: ReadonlyArray<object>, overrides: ReadonlyArray<string> = []) => {
+  /** A JSONL split of `records` over one red 96 × 64 JPEG, and its config. */
+  const written = async (records: ReadonlyArray<object>, overrides: ReadonlyArray<string> = []) => {
     const dir = await mkdtemp(join(tmpdir(), "papo-follow-"))
     const rgba = Buffer.alloc(96 * 64 * 4)
     for (let p = 0; p < 96 * 64; p++) rgba.set([200, 30, 30, 255], p * 4)
     await writeFile(join(dir, "red.jpg"), jpeg.encode({ width: 96, height: 64, data: rgba }, 90).data)
     await writeFile(join(dir, "d.jsonl"), records.map((r) => JSON.stringify({ images: ["red.jpg"], ...r })).join("\n"))
     const file = join(dir, "d.jsonl")
-    const config = await Effect.runPromise(loadConfig({ overrides: [`data.train=${file}`, `data.test=${file}`, ...overrides] }))
+    const config = await Effect.runPromise(loadConfig({ overrides: [`data.train=${file}`, `data.test=${file}`, `trainer.outputDir=${join(dir, "runs")}`, ...overrides] }))
+    return { dir, file, config }
+  }
+  const loaded = async (records: ReadonlyArray<object>, overrides: ReadonlyArray<string> = []) => {
+    const { file, config } = await written(records, overrides)
     return { file, result: await Effect.runPromise(Effect.result(Dataset.load(config, { parseAnswer: (a) => a, named }))) }
   }
 
@@ -240,9 +246,47 @@ describe("What the config leaves to the data", () => {
       { problem: "Short?", answer: "red" },
       { problem: "Which colour is the big one?", answer: "red" }
     ], ["data.maxPromptLength=12"])
-    assert.ok(result._tag === "Failure")
+    assert.ok(result._tag === "Failure" && result.failure._tag === "PromptTooLongError")
+    // Both splits read the file: each record counts once. "Which colour is the big one?" is 28 characters.
+    assert.deepEqual(result.failure.offenders, [{ file, id: `${file}:3`, tokens: 28 }, { file, id: `${file}:1`, tokens: 26 }])
+    assert.deepEqual([result.failure.count, result.failure.total, result.failure.max], [2, 3, 12])
     assert.equal(result.failure.message,
-      `${file}: 4 of 6 prompts have more than data.maxPromptLength = 12 tokens (the longest, ${file}:3, has 28); raise data.maxPromptLength, or leave it unset to follow the data`)
+      `2 of 3 prompts have more than data.maxPromptLength = 12 tokens: ${file}:3 (28), ${file}:1 (26); raise data.maxPromptLength, or leave it unset to follow the data`)
+  })
+
+  it("too many long prompts: the longest few are named, the count covers all", async () => {
+    const records = Array.from({ length: 9 }, (_, i) => ({ problem: `Q${"?".repeat(10 + i)}`, answer: "red" }))
+    const { file, result } = await loaded(records, ["data.maxPromptLength=8"])
+    assert.ok(result._tag === "Failure" && result.failure._tag === "PromptTooLongError")
+    assert.equal(result.failure.count, 9)
+    assert.deepEqual(result.failure.offenders.map((o) => o.id), [9, 8, 7, 6, 5].map((line) => `${file}:${line}`))
+    assert.match(result.failure.message, /^9 of 9 prompts .*:9 \(19\), .*, …; raise/) // "Q" + 18 "?"
+  })
+
+  it("papo train and papo sft stop at load on a too-long prompt, before a run folder or a model exists", async () => {
+    const { Verifier } = await import("../src/Verifier.js")
+    const { sft, train } = await import("../src/Train.js")
+    const { dir, file, config } = await written([
+      { problem: "Colour?", answer: "red" },
+      { problem: "Which colour is the big one?", answer: "red" }
+    ], ["data.maxPromptLength=16", "trainer.maxSteps=1", "sft.steps=1", "worker.actor.model=tiny", "trainer.threads=1", "trainer.logger=quiet"])
+    for (const [name, command] of [["train", train(config)], ["sft", sft(config)]] as const) {
+      const r = await Effect.runPromise(Effect.result(command.pipe(Effect.provide(Verifier.mathRuler))))
+      assert.ok(r._tag === "Failure", name)
+      assert.equal(r.failure._tag, "PromptTooLongError", `${name}: ${r.failure.message}`)
+      assert.deepEqual((r.failure as Dataset.PromptTooLongError).offenders, [{ file, id: `${file}:2`, tokens: 28 }], name)
+    }
+    assert.equal(existsSync(join(dir, "runs")), false, "no run folder was written")
+  })
+
+  it("an SFT target longer than data.maxResponseLength is named at load", async () => {
+    const { file, result } = await loaded([
+      { problem: "Colour?", answer: "red", response: "<think>the square is red, clearly</think>\\boxed{red}" },
+      { problem: "Colour?", answer: "red" }
+    ], ["data.maxResponseLength=16"])
+    assert.ok(result._tag === "Failure" && result.failure._tag === "ResponseTooLongError")
+    // <think> + 26 characters + </think> + \boxed{ + "red}" + EOS = 1 + 26 + 1 + 1 + 4 + 1
+    assert.deepEqual(result.failure.offenders, [{ file, id: `${file}:1`, tokens: 34 }])
   })
 
   it("the record fields are configurable (EasyR1's prompt_key, answer_key, image_key)", async () => {

@@ -39,6 +39,17 @@ export const lossAggModes: ReadonlyArray<LossAggMode> = [
 ]
 
 /**
+ * The reference's two modes, under the names of EasyR1's `loss_avg_mode` (the trainer's config accepts
+ * these; the others are verl's names for the same family).
+ *
+ * @example
+ * referenceLossAggModes // => ["token", "seq"]
+ *
+ * @category constructors
+ */
+export const referenceLossAggModes = ["token", "seq"] as const satisfies ReadonlyArray<LossAggMode>
+
+/**
  * The reference's epsilon in every masked denominator (the default of the `eps` options).
  *
  * @category constructors

@@ -23,11 +23,25 @@ import { abs, assertSameShape, tidy } from "./internal/ops.js"
 export type KlPenalty = "kl" | "k1" | "abs" | "mse" | "k2" | "low_var_kl" | "k3" | "full"
 
 /**
- * Every accepted {@link KlPenalty}.
+ * The estimators defined per token, for a config that applies them to `[B, T]` log-probs (every
+ * {@link KlPenalty} but `full`, which sums over time and is not a KL).
+ *
+ * @example
+ * perTokenKlPenalties.includes("low_var_kl") // => true
  *
  * @category constructors
  */
-export const klPenalties: ReadonlyArray<KlPenalty> = ["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3", "full"]
+export const perTokenKlPenalties = ["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3"] as const
+
+/**
+ * Every accepted {@link KlPenalty}.
+ *
+ * @example
+ * klPenalties.at(-1) // => "full"
+ *
+ * @category constructors
+ */
+export const klPenalties: ReadonlyArray<KlPenalty> = [...perTokenKlPenalties, "full"]
 
 /**
  * Schulman's k3 with the reference's clamps: d = clamp(other − logProbs, −20, 20),

@@ -35,7 +35,7 @@ import {
   type PatchMask,
   type PixelArray
 } from "./Image.js"
-import type { Rng } from "./Rng.js"
+import type { Rng } from "@papo/random"
 import { localContrast, type Saliency } from "./Saliency.js"
 
 /**
@@ -174,9 +174,9 @@ export const drawsPerImage = (config: MaskingConfig, grid: PatchGrid): number =>
  *
  * @category models
  */
-export type Randomness = Rng | ArrayLike<number>
+export type Randomness = Rng.Rng | ArrayLike<number>
 
-const isRng = (r: Randomness): r is Rng => typeof (r as Rng).random === "function"
+const isRng = (r: Randomness): r is Rng.Rng => typeof (r as Rng.Rng).random === "function"
 
 /**
  * A function of (draws, image): writes the 0/1 patch choice of one image into `out[at … at+N)`, reading
@@ -286,7 +286,7 @@ const fillPatches = (
   mask: Uint8Array,
   maskAt: number,
   config: MaskingConfig,
-  rng: Rng | undefined
+  rng: Rng.Rng | undefined
 ): void => {
   if (config.fill === "zero") return zeroPatches(out, base, dims, grid, mask, maskAt)
   const { width: w, channels: ch } = dims
@@ -385,7 +385,7 @@ const addNoise = (
   a: number,
   b: number,
   scale: number,
-  rng: Rng
+  rng: Rng.Rng
 ): void => {
   const hi = maxValue(src)
   const round = !(src instanceof Float32Array)
@@ -486,7 +486,7 @@ export const applyPatchMask = <A extends PixelArray>(
   image: ImageArray<A>,
   patchMask: PatchMask,
   config: MaskingConfig,
-  rng?: Rng
+  rng?: Rng.Rng
 ): ImageArray<A> => {
   validateConfig(config)
   const dims = imageDims(image, false)

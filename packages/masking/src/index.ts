@@ -7,7 +7,5 @@
  */
 export * from "./Image.js"
 export * as Masking from "./Masking.js"
-export * from "./Mt19937.js"
-export type * from "./Rng.js"
 export * as Saliency from "./Saliency.js"
 export * from "./TensorMasking.js"

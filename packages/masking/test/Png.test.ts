@@ -7,7 +7,7 @@ import { describe, it } from "node:test"
 import { PNG } from "pngjs"
 import { patchGrid } from "../src/Image.js"
 import * as Masking from "../src/Masking.js"
-import { Mt19937 } from "../src/Mt19937.js"
+import { Mt19937 } from "@papo/random"
 
 const png = PNG.sync.read(readFileSync(new URL("./fixtures/mnist-37.png", import.meta.url)))
 /** pngjs decodes to RGBA: [28, 56, 4] with R = G = B and A = 255. */

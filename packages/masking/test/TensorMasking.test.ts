@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs"
 import fc from "fast-check"
 import { MaskingError } from "../src/Image.js"
 import * as Masking from "../src/Masking.js"
-import { Mt19937 } from "../src/Mt19937.js"
+import { Mt19937 } from "@papo/random"
 import { maskTensor } from "../src/TensorMasking.js"
 import { batchArb, imageArb, patchSizeArb } from "./arbitraries.js"
 

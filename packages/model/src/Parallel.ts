@@ -24,7 +24,7 @@ import { Native, Wasm } from "@papo/kernels"
 import { PapoLoss } from "@papo/loss"
 import * as Optimizer from "./Optimizer.js"
 import * as Policy from "./Policy.js"
-import type { Rng } from "./Random.js"
+import type { Xoshiro128 } from "@papo/random"
 import * as Sampling from "./Sampling.js"
 import { toWire, type Request, type WireBatch } from "./internal/protocol.js"
 
@@ -180,7 +180,7 @@ export const sample = async (
   images: tf.Tensor,
   promptIds: tf.Tensor,
   options: Sampling.SampleOptions,
-  rng: Rng
+  rng: Xoshiro128
 ): Promise<Sampling.Rollout> => {
   const b = images.shape[0]!
   const k = splitAt(b)

@@ -12,7 +12,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { Aggregation, Entropy } from "@papo/loss"
 import { numPatches, patchDim, validateConfig, type ModelConfig } from "./Config.js"
-import { Rng } from "./Random.js"
+import { Xoshiro128 } from "@papo/random"
 import { tidy } from "./internal/ops.js"
 import { blocks, embedSequence, head, type Params } from "./internal/transformer.js"
 
@@ -71,7 +71,7 @@ let variableCounter = 0
 // tfjs variable names are global: suffix a counter so policies and their references can coexist.
 const uniqueName = (name: string): string => `${name}#${variableCounter++}`
 
-const initValues = (c: ModelConfig, name: string, size: number, rng: Rng): Float32Array => {
+const initValues = (c: ModelConfig, name: string, size: number, rng: Xoshiro128): Float32Array => {
   const v = new Float32Array(size)
   if (name.endsWith(".bias")) return v
   if (/ln[12_]\w*\.weight$|ln_f\.weight$/.test(name)) return v.fill(1)
@@ -92,7 +92,7 @@ const initValues = (c: ModelConfig, name: string, size: number, rng: Rng): Float
  */
 export const create = (config: ModelConfig, seed: number): Policy => {
   validateConfig(config)
-  const rng = new Rng(seed)
+  const rng = new Xoshiro128(seed)
   const params: Record<string, tf.Variable> = {}
   for (const { name, shape } of parameterShapes(config)) {
     const size = shape.reduce((a, b) => a * b, 1)

@@ -11,7 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import type { Policy } from "./Policy.js"
-import type { Rng } from "./Random.js"
+import type { Rng } from "@papo/random"
 import { tidy } from "./internal/ops.js"
 import { numPatches } from "./Config.js"
 import { blocks, decodeStep, embedSequence, embedText, head, KvCache, type Params } from "./internal/transformer.js"
@@ -71,7 +71,7 @@ export interface Rollout {
 export const sampleToken = (
   logits: ArrayLike<number>,
   options: { readonly temperature?: number; readonly topP?: number; readonly topK?: number },
-  rng: Rng
+  rng: Rng.Rng
 ): number => {
   const v = logits.length
   const temperature = options.temperature ?? 1
@@ -104,7 +104,7 @@ export const sampleToken = (
     total = 0
     for (let r = 0; r < n; r++) total += probs[r]!
   }
-  let u = rng.nextFloat() * total
+  let u = rng.random() * total
   for (let r = 0; r < n; r++) {
     u -= probs[r]!
     if (u < 0) return order[r]!
@@ -145,12 +145,12 @@ const validate = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, o: Sa
  * Samples G responses for each of the B prompts (see the module doc).
  *
  * @example
- * const r = sample(policy, images, promptIds, { groupSize: 5, maxNewTokens: 16, padId: 0, stopTokens: [1] }, new Rng(0))
+ * const r = sample(policy, images, promptIds, { groupSize: 5, maxNewTokens: 16, padId: 0, stopTokens: [1] }, new Xoshiro128(0))
  * r.responseIds.shape // => [B * 5, 16]
  *
  * @category math
  */
-export const sample = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, options: SampleOptions, rng: Rng): Rollout => {
+export const sample = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, options: SampleOptions, rng: Rng.Rng): Rollout => {
   validate(policy, images, promptIds, options)
   const c = policy.config
   const p = policy.params as Params

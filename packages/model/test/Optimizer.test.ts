@@ -1,7 +1,8 @@
 import assert from "node:assert/strict"
 import { before, test } from "node:test"
 import * as tf from "@tensorflow/tfjs"
-import { Config, Optimizer, Policy, Random, Sampling } from "../src/index.js"
+import { Config, Optimizer, Policy, Sampling } from "../src/index.js"
+import { Xoshiro128 } from "@papo/random"
 import { randomBatch, setup } from "./helpers.js"
 
 before(setup)
@@ -63,7 +64,7 @@ test("no tensor leaks over many rollout + train steps", () => {
   const ref = Policy.reference(policy)
   const opt = Optimizer.adamW(policy, { lr: 1e-3 })
   const { images, promptIds } = randomBatch(c, 2, 2, 3)
-  const rng = new Random.Rng(4)
+  const rng = new Xoshiro128(4)
   const step = (): void => {
     const r = Sampling.sample(policy, images, promptIds, { groupSize: 2, maxNewTokens: 3, padId: 0, stopTokens: [1] }, rng)
     const rep = tf.tidy(() => {
@@ -105,7 +106,7 @@ test("a tiny model learns an image → token mapping to 100% within a few hundre
   const policy = Policy.create(c, 11)
   const opt = Optimizer.adamW(policy, { lr: 3e-3, weightDecay: 0, schedule: { kind: "warmup", warmupSteps: 10 } })
   const accuracy = (): number => {
-    const r = Sampling.sample(policy, images, promptIds, { groupSize: 1, maxNewTokens: 2, padId: 0, temperature: 0, stopTokens: [1] }, new Random.Rng(0))
+    const r = Sampling.sample(policy, images, promptIds, { groupSize: 1, maxNewTokens: 2, padId: 0, temperature: 0, stopTokens: [1] }, new Xoshiro128(0))
     tf.dispose([r.responseIds, r.responseMask])
     let ok = 0
     for (let k = 0; k < n; k++) if (r.ids[k * 2] === 4 + k && r.ids[k * 2 + 1] === 1) ok++

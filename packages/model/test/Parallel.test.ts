@@ -3,7 +3,8 @@ import { before, test } from "node:test"
 import * as tf from "@tensorflow/tfjs"
 import { Wasm } from "@papo/kernels"
 import { PapoLoss } from "@papo/loss"
-import { Config, Optimizer, Parallel, Policy, Random } from "../src/index.js"
+import { Config, Optimizer, Parallel, Policy } from "../src/index.js"
+import { Xoshiro128 } from "@papo/random"
 import { randomBatch, setup } from "./helpers.js"
 
 before(setup)
@@ -17,7 +18,7 @@ test("a worker replica gives the same log-probs and the same train step as one t
   try {
     const n = 6
     const { images, promptIds } = randomBatch(c, n, 2, 1)
-    const r = await Parallel.sample(team, images, promptIds, { groupSize: 1, maxNewTokens: 3, padId: 0, stopTokens: [1] }, new Random.Rng(2))
+    const r = await Parallel.sample(team, images, promptIds, { groupSize: 1, maxNewTokens: 3, padId: 0, stopTokens: [1] }, new Xoshiro128(2))
     assert.deepEqual(r.responseIds.shape, [n, 3])
     const batch = { images, promptIds, responseIds: r.responseIds }
     const old = await Parallel.logProbs(team, "policy", batch)

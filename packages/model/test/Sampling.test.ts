@@ -2,7 +2,8 @@ import assert from "node:assert/strict"
 import { before, test } from "node:test"
 import * as tf from "@tensorflow/tfjs"
 import fc from "fast-check"
-import { Config, Policy, Random, Sampling } from "../src/index.js"
+import { Config, Policy, Sampling } from "../src/index.js"
+import { Xoshiro128 } from "@papo/random"
 import { randomBatch, setup } from "./helpers.js"
 
 before(setup)
@@ -12,13 +13,13 @@ test("seeded sampling is reproducible, and a restored generator state replays th
   const policy = Policy.create(c, 0)
   const { images, promptIds } = randomBatch(c, 2, 3, 1)
   const opts = { groupSize: 4, maxNewTokens: 4, padId: 0, temperature: 1.5, topP: 0.95 }
-  const a = Sampling.sample(policy, images, promptIds, opts, new Random.Rng(42))
-  const b = Sampling.sample(policy, images, promptIds, opts, new Random.Rng(42))
+  const a = Sampling.sample(policy, images, promptIds, opts, new Xoshiro128(42))
+  const b = Sampling.sample(policy, images, promptIds, opts, new Xoshiro128(42))
   assert.deepEqual(a.ids, b.ids)
-  const rng = new Random.Rng(43)
+  const rng = new Xoshiro128(43)
   const saved = rng.state()
   const c1 = Sampling.sample(policy, images, promptIds, opts, rng)
-  const c2 = Sampling.sample(policy, images, promptIds, opts, Random.Rng.fromState(saved))
+  const c2 = Sampling.sample(policy, images, promptIds, opts, Xoshiro128.fromState(saved))
   assert.deepEqual(c1.ids, c2.ids)
   assert.notDeepEqual(a.ids, c1.ids) // another seed, another draw (32 tokens at temperature 1.5)
   assert.deepEqual(a.responseIds.shape, [8, 4])
@@ -32,7 +33,7 @@ test("after a stop token a row emits PAD with mask 0; the stop token itself has 
   const { images, promptIds } = randomBatch(c, 3, 2, 2)
   // Every token but PAD (0) stops: each row stops at its first token.
   const stopAll = Array.from({ length: c.vocabSize - 1 }, (_, i) => i + 1)
-  const r = Sampling.sample(policy, images, promptIds, { groupSize: 2, maxNewTokens: 4, padId: 0, stopTokens: stopAll }, new Random.Rng(1))
+  const r = Sampling.sample(policy, images, promptIds, { groupSize: 2, maxNewTokens: 4, padId: 0, stopTokens: stopAll }, new Xoshiro128(1))
   const ids = r.responseIds.arraySync(), mask = r.responseMask.arraySync()
   ids.forEach((row, i) => {
     const stopAt = row.findIndex((t) => stopAll.includes(t))
@@ -56,7 +57,7 @@ test("greedy and top-k 1 pick the argmax; samples stay within the top-k set", ()
       (xs, k, seed) => {
         const logits = Float32Array.from(xs)
         const argmax = logits.indexOf(Math.max(...logits))
-        const rng = new Random.Rng(seed)
+        const rng = new Xoshiro128(seed)
         assert.equal(Sampling.sampleToken(logits, { temperature: 0 }, rng), argmax)
         assert.equal(Sampling.sampleToken(logits, { topK: 1 }, rng), argmax)
         const kth = [...logits].sort((a, b) => b - a)[Math.min(k, logits.length) - 1]!
@@ -71,7 +72,7 @@ test("greedy and top-k 1 pick the argmax; samples stay within the top-k set", ()
 test("top-p keeps the smallest set whose probability reaches p", () => {
   // probs ∝ e^{2,1,0,-9}: ≈ 0.665, 0.245, 0.090, … ; top-p 0.8 keeps {0, 1}.
   const logits = Float32Array.of(2, 1, 0, -9)
-  const rng = new Random.Rng(3)
+  const rng = new Xoshiro128(3)
   const seen = new Set<number>()
   for (let i = 0; i < 300; i++) seen.add(Sampling.sampleToken(logits, { topP: 0.8 }, rng))
   assert.deepEqual([...seen].sort(), [0, 1])
@@ -85,8 +86,8 @@ test("top-p keeps the smallest set whose probability reaches p", () => {
 test("bad options are refused with the option in the message", () => {
   const policy = Policy.create(c, 0)
   const { images, promptIds } = randomBatch(c, 1, 2, 0)
-  assert.throws(() => Sampling.sample(policy, images, promptIds, { groupSize: 1, maxNewTokens: c.maxResponseLength + 1, padId: 0 }, new Random.Rng(0)), /maxNewTokens/)
-  assert.throws(() => Sampling.sample(policy, images, promptIds, { groupSize: 1, maxNewTokens: 2, padId: 0, topP: 0 }, new Random.Rng(0)), /topP/)
+  assert.throws(() => Sampling.sample(policy, images, promptIds, { groupSize: 1, maxNewTokens: c.maxResponseLength + 1, padId: 0 }, new Xoshiro128(0)), /maxNewTokens/)
+  assert.throws(() => Sampling.sample(policy, images, promptIds, { groupSize: 1, maxNewTokens: 2, padId: 0, topP: 0 }, new Xoshiro128(0)), /topP/)
   tf.dispose([images, promptIds])
   Policy.dispose(policy)
 })

@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs"
 import type { PapoLoss } from "@papo/loss"
 import type { ModelConfig } from "../Config.js"
 import type { AdamWConfig, AdamWState } from "../Optimizer.js"
-import type { RngState } from "../Random.js"
+import type { Xoshiro128State } from "@papo/random"
 import type { SampleOptions } from "../Sampling.js"
 
 export interface Wire {
@@ -49,7 +49,7 @@ export type Request =
     readonly referenceWeights: Record<string, Float32Array> | null
     readonly optimizer: { readonly config: AdamWConfig; readonly state: AdamWState } | null
   }
-  | { readonly kind: "sample"; readonly images: Wire; readonly promptIds: Wire; readonly options: SampleOptions; readonly rng: RngState }
+  | { readonly kind: "sample"; readonly images: Wire; readonly promptIds: Wire; readonly options: SampleOptions; readonly rng: Xoshiro128State }
   | { readonly kind: "logProbs"; readonly model: "policy" | "reference"; readonly batch: WireBatch; readonly temperature: number }
   | { readonly kind: "gradients"; readonly batch: WireBatch; readonly loss: WireLoss }
   | { readonly kind: "update"; readonly grads: Record<string, Float32Array> }

@@ -8,7 +8,7 @@ import { initBackend } from "@papo/backend"
 import { PapoLoss } from "@papo/loss"
 import * as Optimizer from "../Optimizer.js"
 import * as Policy from "../Policy.js"
-import { Rng } from "../Random.js"
+import { Xoshiro128 } from "@papo/random"
 import * as Sampling from "../Sampling.js"
 import { fromWire, type Request, type WireBatch } from "./protocol.js"
 
@@ -43,7 +43,7 @@ const handle = (req: Request): { result: unknown; transfer: Array<ArrayBuffer> }
     }
     case "sample": {
       const images = fromWire(req.images), promptIds = fromWire(req.promptIds)
-      const r = Sampling.sample(need(policy, "policy"), images, promptIds, req.options, Rng.fromState(req.rng))
+      const r = Sampling.sample(need(policy, "policy"), images, promptIds, req.options, Xoshiro128.fromState(req.rng))
       tf.dispose([images, promptIds, r.responseIds, r.responseMask])
       return { result: { ids: r.ids, lengths: r.lengths, logProbs: r.logProbs }, transfer: [r.ids.buffer as ArrayBuffer, r.lengths.buffer as ArrayBuffer, r.logProbs.buffer as ArrayBuffer] }
     }

@@ -1,8 +1,14 @@
 import assert from "node:assert/strict"
 import { describe, it } from "node:test"
 import fc from "fast-check"
+import { readFileSync } from "node:fs"
 import { Mt19937 } from "../src/Mt19937.js"
-import { maskingCases } from "./golden.js"
+
+// The masking cases of the repository's golden file: each holds the seed the reference passed to
+// np.random.seed and the uniform draws numpy produced after it.
+const maskingCases = (JSON.parse(readFileSync(new URL("../../../test/fixtures/papo-golden.json", import.meta.url), "utf8")) as {
+  cases: ReadonlyArray<{ readonly name: string; readonly category: string; readonly inputs: { readonly seed: number; readonly uniform_draws: Array<number> } }>
+}).cases.filter((c) => c.category === "masking")
 
 const take = (g: Mt19937, n: number, f: "random" | "normal" = "random") => Array.from({ length: n }, () => g[f]())
 

@@ -1,16 +1,19 @@
 /**
- * A small seeded generator (xoshiro128**) whose whole state is four 32-bit words, so a run can save it
- * in a checkpoint and resume the exact same random stream.
+ * xoshiro128** (Blackman & Vigna), seeded through splitmix32: a small generator whose whole state is four
+ * 32-bit words, so a run can save it in a checkpoint, send it to a worker thread, and resume the exact
+ * same stream. `random()` has 32 random bits (enough for token sampling; use {@link Mt19937} where a
+ * draw must match numpy).
  *
  * @since 0.1.0
  */
+import type { Rng } from "./Rng.js"
 
 /**
- * The saved state of an {@link Rng}.
+ * The saved state of a {@link Xoshiro128}: its four words.
  *
  * @category models
  */
-export type RngState = readonly [number, number, number, number]
+export type Xoshiro128State = readonly [number, number, number, number]
 
 const splitmix32 = (seed: number): (() => number) => {
   let s = seed >>> 0
@@ -24,15 +27,15 @@ const splitmix32 = (seed: number): (() => number) => {
 }
 
 /**
- * A seeded random number generator. Never shared behind the caller's back: pass it in.
+ * A seeded xoshiro128** generator. Never shared behind the caller's back: pass it in.
  *
  * @example
- * const a = new Rng(7), b = Rng.fromState(a.state())
- * a.nextFloat() === b.nextFloat() // => true
+ * const a = new Xoshiro128(7), b = Xoshiro128.fromState(a.state())
+ * a.random() === b.random() // => true
  *
- * @category constructors
+ * @category models
  */
-export class Rng {
+export class Xoshiro128 implements Rng {
   private s: Uint32Array
   constructor(seed: number) {
     const next = splitmix32(seed)
@@ -41,15 +44,15 @@ export class Rng {
   }
 
   /** A generator that continues from a saved state. */
-  static fromState(state: RngState): Rng {
-    const r = new Rng(0)
-    if (state.length !== 4 || state.every((x) => x === 0)) throw new Error(`Invalid Rng state [${state.join(", ")}]`)
+  static fromState(state: Xoshiro128State): Xoshiro128 {
+    const r = new Xoshiro128(0)
+    if (state.length !== 4 || state.every((x) => x === 0)) throw new Error(`Invalid Xoshiro128 state [${state.join(", ")}]`)
     r.s = Uint32Array.from(state)
     return r
   }
 
   /** The current state, to save. */
-  state(): RngState {
+  state(): Xoshiro128State {
     const s = this.s
     return [s[0]!, s[1]!, s[2]!, s[3]!]
   }
@@ -74,20 +77,20 @@ export class Rng {
   }
 
   /** A uniform float in [0, 1) with 32 random bits. */
-  nextFloat(): number {
+  random(): number {
     return this.nextUint32() / 4294967296
   }
 
   /** A standard normal draw (Box–Muller). */
   normal(): number {
-    const u = 1 - this.nextFloat() // (0, 1]
-    const v = this.nextFloat()
+    const u = 1 - this.random() // (0, 1]
+    const v = this.random()
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v)
   }
 
   /** A derived generator for an independent stream (the parent advances by one draw). */
-  fork(): Rng {
-    return new Rng(this.nextUint32())
+  fork(): Xoshiro128 {
+    return new Xoshiro128(this.nextUint32())
   }
 }
 
