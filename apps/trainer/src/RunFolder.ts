@@ -21,7 +21,8 @@ import * as fs from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { Checkpoint, type Optimizer, type Policy, type Tokenizer } from "@papo/model"
 import { Data, Effect, Schema } from "effect"
-import { type Config, loadConfig, toYaml } from "./Config.js"
+import { type Config, toYaml } from "./Config.js"
+import { loadConfig } from "./ConfigLoad.js"
 import * as Images from "./Images.js"
 
 // ---------------------------------------------------------------------------------------------------

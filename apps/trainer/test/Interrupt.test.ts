@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url"
 import { before, describe, it } from "node:test"
 import { Checkpoint } from "@papo/model"
 import { Effect } from "effect"
-import { loadConfig } from "../src/Config.js"
+import { loadConfig } from "../src/ConfigLoad.js"
 import * as RunFolder from "../src/RunFolder.js"
 import { runPromise, sft } from "../src/Train.js"
 
