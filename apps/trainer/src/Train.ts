@@ -23,6 +23,7 @@ import * as Evaluation from "./Evaluate.js"
 import { classify, type Example } from "./Example.js"
 import * as Rng from "./Rng.js"
 import * as CollapseGuard from "./CollapseGuard.js"
+import * as Rollout from "./Rollout.js"
 import * as Run from "./Run.js"
 import * as Session from "./Session.js"
 import * as Sft from "./Sft.js"
@@ -149,14 +150,7 @@ const openSession = (
         reference = Policy.reference(loaded.policy)
         Policy.setWeights(reference, loaded.referenceWeights)
       }
-      const session: Session.Session = {
-        tokenizer: loaded.tokenizer,
-        modelConfig: loaded.policy.config,
-        policy: loaded.policy,
-        reference,
-        optimizer: loaded.optimizer,
-        team: null
-      }
+      const session = Session.make({ tokenizer: loaded.tokenizer, policy: loaded.policy, reference, optimizer: loaded.optimizer })
       return { session: yield* attemptPromise(() => Session.withThreads(session, config.trainer.threads)), state, from: latest }
     }
     const init = config.worker.actor.init === "" ? undefined : yield* Run.resolveModelCheckpoint(config.worker.actor.init)
@@ -166,15 +160,6 @@ const openSession = (
     return { session, state: { step: 0, cursor: 0, kind } as SavedState, from: init ?? null }
   })
 
-
-/** Settings that the two-thread path does not support, named. */
-const threadProblems = (config: Config): Array<string> =>
-  config.trainer.threads < 2
-    ? []
-    : [
-      ...(config.algorithm.klPrcpSchedule !== "fixed" ? ["algorithm.klPrcpSchedule=annealing"] : []),
-      ...(config.worker.actor.recomputeMaskedLogProbs ? ["worker.actor.recomputeMaskedLogProbs=true"] : [])
-    ]
 
 const summary = (m: Readonly<Record<string, number>>, keys: ReadonlyArray<[string, string]>) =>
   keys.filter(([k]) => m[k] !== undefined).map(([k, label]) => `${label} ${m[k]!.toFixed(3)}`).join(" ")
@@ -221,10 +206,6 @@ const guardConfig = (config: Config): CollapseGuard.CollapseGuardConfig => {
  */
 const trainOnce = (given: Config, options: RunOptions, mayRollBack: boolean, watch: CollapseGuard.CollapseGuardState) =>
   Effect.gen(function*() {
-    const unsupported = threadProblems(given)
-    if (unsupported.length > 0) {
-      return yield* new TrainError({ reason: `trainer.threads=2 does not support ${unsupported.join(", ")}; set trainer.threads=1` })
-    }
     const backend = yield* attemptPromise(() => initBackend(given.trainer.backend))
     const progress = Run.makeProgress(given.trainer.logger, given.trainer.maxSteps, "train")
     progress.log(`backend: ${describe(backend)}`)
@@ -398,7 +379,7 @@ export const sft = (given: Config, options: RunOptions = {}) =>
         break
       }
       const t0 = performance.now()
-      const examples = Step.samplePrompts(train, cursor, config.sft.batchSize, config.data.seed)
+      const examples = Rollout.samplePrompts(train, cursor, config.sft.batchSize, config.data.seed)
       cursor += examples.length
       const rows = yield* attempt(() => Sft.goldRows(session, config, examples, T))
       const r = yield* Effect.promise(() => Sft.sftStep(session, rows))
