@@ -415,18 +415,18 @@ export const evaluate = (given: Config, options: { readonly checkpoint?: string 
     const path = yield* Run.resolveModelCheckpoint(options.checkpoint || given.worker.actor.init || dir)
     const data = yield* loadData(given, (l) => console.log(l), path)
     const config = data.config
-    const session = yield* attemptPromise(async () =>
-      Session.withThreads(
-        await Session.open(config, { text: Session.textOf(config, data.test.examples), init: path, optim: optimConfig(config), withReference: false }),
-        config.trainer.threads
-      ))
     // The training step the checkpoint was saved at (its trainer state), 0 for a bare model checkpoint.
     const saved = yield* attemptPromise(() => Checkpoint.load(path))
     const step = (saved.extra as Partial<SavedState> | null)?.step ?? 0
-    const result = yield* Evaluation.evaluate(session, config, data.test.examples, { step, split: data.test.name })
+    const result = yield* Effect.scoped(
+      Effect.flatMap(
+        Session.acquire(config, { text: Session.textOf(config, data.test.examples), init: path, optim: optimConfig(config), withReference: false }, config.trainer.threads)
+          .pipe(Effect.mapError((e) => new TrainError({ reason: e.message }))),
+        (session) => Evaluation.evaluate(session, config, data.test.examples, { step, split: data.test.name })
+      )
+    )
     yield* Run.prepareDir(dir)
     yield* Run.writeEval(dir, step, { ...result, checkpoint: path })
-    yield* Effect.promise(() => Session.close(session))
     return { result, checkpoint: path }
   })
 
