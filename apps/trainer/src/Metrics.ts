@@ -41,6 +41,9 @@ export const timed = (timing: Timing, stage: string) => <A, E, R>(self: Effect.E
  * `actor/kl_prcp_loss` (−KL_prcp, k3 as in the loss), `actor/ori_entropy_loss` and
  * `actor/aug_entropy_loss` (mean NLL of the sampled tokens on the original / masked image).
  *
+ * @example
+ * perceptionMonitor(old, old, mask, [n, T], "token")["actor/kl_prcp_loss"] // => 0 (same images, no divergence)
+ *
  * @category math
  */
 export const perceptionMonitor = (
@@ -70,6 +73,9 @@ const mean = (xs: ArrayLike<number>): number => (xs.length === 0 ? 0 : Array.fro
 /**
  * Reward, length, verifier and perception-outcome metrics of a batch (reference names where they exist).
  *
+ * @example
+ * batchMetrics(batch, eosId, (r) => "correct")["outcome/correct"] // => batch.rows.n
+ *
  * @category math
  */
 export const batchMetrics = (batch: Rollouts, eosId: number, classify: (row: number) => string): Record<string, number> => {
@@ -97,6 +103,9 @@ export const batchMetrics = (batch: Rollouts, eosId: number, classify: (row: num
 
 /**
  * The share of groups whose rewards are all equal (zero advantage): `frac_reward_zero_std`.
+ *
+ * @example
+ * fracRewardZeroStd([1, 1, 0, 1], ["a", "a", "b", "b"]) // => 0.5
  *
  * @category math
  */

@@ -57,7 +57,8 @@ export type LossSpec = Update.LossSpec
 export type MicroBatch = Update.MicroBatch
 
 /**
- * A main-thread policy with one worker replica.
+ * A main-thread policy with the threads that run it: this thread alone ({@link local}) or with one worker
+ * replica ({@link start}).
  *
  * @category models
  */

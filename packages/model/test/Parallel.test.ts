@@ -144,6 +144,7 @@ test("sft is token cross-entropy: the loss is the mean over micro-batches of eac
     const after = Policy.getWeights(policy)
     assert.ok(Object.keys(after).some((k) => after[k]!.some((x, i) => x !== before[k]![i])), "the weights moved")
     assert.ok((nll(micro[0]!) + nll(micro[1]!)) / 2 < expected, "the loss on the same batch went down")
+    await assert.rejects(Parallel.step(solo, micro, { name: "ppo" } as unknown as Parallel.LossSpec), /unknown loss "ppo"; valid: papo, sft/)
   } finally {
     disposeMicro([whole, ...micro])
   }

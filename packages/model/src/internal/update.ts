@@ -71,9 +71,10 @@ const losses: { readonly [K in LossName]: (policy: Policy.Policy, part: MicroBat
   },
   sft: (policy, { batch, inputs }, _spec, count) => {
     const nll = Policy.sftLoss(policy, batch, inputs.responseMask)
-    return { loss: count === 1 ? nll : tf.div(nll, count), metrics: { "sft/loss": nll } }
+    return { loss: tf.div(nll, count), metrics: { "sft/loss": nll } }
   }
 }
+
 /** The table's entry for a spec; an unknown name (from an untyped caller) throws with the valid ones. */
 const lossFn = (spec: LossSpec) => {
   const f = (losses as Record<string, (typeof losses)[LossName]>)[spec.name]
