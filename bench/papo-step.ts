@@ -143,7 +143,7 @@ for (const name of configsToRun) {
     const preset = papo ? PapoLoss.presets["papo-g"] : PapoLoss.presets.grpo
     const inputs = { oldLogProbs, advantages, responseMask: r.responseMask, refLogProbs, maskedLogProbs }
     const out = team
-      ? await Parallel.step(team, batch, inputs, preset)
+      ? await Parallel.step(team, [{ batch, inputs }], { name: "papo", config: preset })
       : Optimizer.applyGradients(policy, opt, () => PapoLoss.papoLoss({ ...inputs, logProbs: Policy.logProbs(policy, batch) }, preset).loss)
     if (out.skipped) throw new Error("update skipped: non-finite gradient")
     const t4 = performance.now()

@@ -122,17 +122,6 @@ export const schemaProblems = (issue: SchemaIssue.Issue, input: unknown): Array<
   })
 
 /**
- * An unset `trainer.threads` is 1 where the two-thread path does not apply (γ annealing, recomputed masked
- * log-probs), else {@link defaultThreads}.
- */
-const withAutoThreads = (input: PartialConfig): PartialConfig => {
-  const at = (o: unknown, ...path: ReadonlyArray<string>): unknown => path.reduce((v, k) => (isMapping(v) ? v[k] : undefined), o)
-  if (at(input, "trainer", "threads") !== undefined) return input
-  const single = at(input, "algorithm", "klPrcpSchedule") === "annealing" || at(input, "worker", "actor", "recomputeMaskedLogProbs") === true
-  return single ? deepMerge(input, { trainer: { threads: 1 } }) : input
-}
-
-/**
  * Validates a partial config (already merged from its sources) and fills every default. The preset
  * named by `preset` goes under the given values.
  *
@@ -150,7 +139,7 @@ export const resolveConfig = (input: unknown, source = "config"): Effect.Effect<
         problems: [`"preset": ${JSON.stringify(presetName)} is not a preset; valid: ${presetNames.join(", ")}`]
       })
     }
-    const merged = deepMerge(presets[presetName as PresetName], withAutoThreads(input))
+    const merged = deepMerge(presets[presetName as PresetName], input)
     return yield* Schema.decodeUnknownEffect(Config)(merged, { errors: "all", onExcessProperty: "error" }).pipe(
       Effect.mapError((e) => {
         return new ConfigError({ source, problems: schemaProblems(e.issue, merged) })

@@ -9,14 +9,14 @@
  * @since 0.1.0
  */
 import { Kl } from "@papo/loss"
-import { Tokenizer } from "@papo/model"
+import type { Tokenizer } from "@papo/model"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import type { Config } from "./Config.js"
 import { classify, type Example, type Outcome, outcomes as outcomeNames } from "./Example.js"
 import { Rng, type Xoshiro128 } from "@papo/random"
 import * as Session from "./Session.js"
-import * as Step from "./Step.js"
+import * as Rollout from "./Rollout.js"
 import { Verifier } from "./Verifier.js"
 
 /**
@@ -129,7 +129,7 @@ export const answerTokens = (tok: Tokenizer.Tokenizer, ids: ArrayLike<number>, T
   return flags
 }
 
-/** k responses per question for `images`, decoded and graded. */
+/** k responses per question for `images` `[B, H, W, C]`, decoded and graded (rows N = B·k). */
 const respond = (
   session: Session.Session,
   config: Config,
@@ -140,53 +140,23 @@ const respond = (
   rng: Xoshiro128
 ) =>
   Effect.gen(function*() {
-    const verifier = yield* Verifier
-    const T = session.modelConfig.maxResponseLength
-    const prompts = Session.encodePrompts(session, config, examples)
-    const out = yield* Effect.promise(() =>
-      Session.sample(session, images, prompts, {
-        groupSize: k,
-        maxNewTokens: T,
-        padId: session.tokenizer.padId,
-        temperature,
-        topP: 1,
-        stopTokens: [session.tokenizer.eosId]
-      }, rng)
-    )
-    const responses = Array.from({ length: examples.length * k }, (_, r) => Tokenizer.decode(session.tokenizer, out.ids.subarray(r * T, r * T + out.lengths[r]!)))
-    const grades = yield* verifier.grade(responses.map((response, r) => ({ response, answer: examples[Math.floor(r / k)]!.answer })))
-    return { prompts, out, responses, grades }
+    const rollout = yield* Rollout.rollOut(session, config, examples, images, { n: k, temperature, topP: 1 }, rng)
+    const grades = yield* Rollout.grade(rollout.responses, examples, k)
+    return { ...rollout, grades }
   })
 
-/** Per-token KL_prcp of sampled responses: log-probs on the original and the masked images, k3. */
-const klPrcpOf = async (
-  session: Session.Session,
-  config: Config,
-  prompts: { readonly ids: Int32Array; readonly length: number },
-  out: { readonly ids: Int32Array; readonly responseMask: Float32Array },
-  images: { readonly original: Float32Array; readonly masked: Float32Array },
-  k: number
-): Promise<Float32Array> => {
-  const T = session.modelConfig.maxResponseLength
-  const n = out.ids.length / T
-  const rows: Session.Rows = {
-    n,
-    images: Session.repeatRows(images.original, images.original.length / (n / k), k),
-    promptIds: Session.repeatRows(prompts.ids, prompts.length, k),
-    promptLength: prompts.length,
-    responseIds: out.ids,
-    responseMask: out.responseMask,
-    responseLength: T
-  }
+/** Per-token KL_prcp `[N, T]` of sampled responses: log-probs on their images and on `masked` `[B, H, W, C]`, k3. */
+const klPrcpOf = async (session: Session.Session, config: Config, rows: Session.Rows, masked: Float32Array, k: number): Promise<Float32Array> => {
   const micro = config.worker.actor.microBatchSizePerDeviceForExperience
   const temperature = config.worker.rollout.temperature
   const old = await Session.logProbsOf(session, "policy", rows, { temperature, microBatch: micro })
-  const masked = await Session.logProbsOf(session, "policy", rows, {
+  const maskedLogProbs = await Session.logProbsOf(session, "policy", rows, {
     temperature,
     microBatch: micro,
-    images: Session.repeatRows(images.masked, images.masked.length / (n / k), k)
+    images: Session.repeatRows(masked, masked.length / (rows.n / k), k)
   })
-  const kl = tf.tidy(() => Kl.lowVarKl(tf.tensor2d(old, [n, T]), tf.tensor2d(masked, [n, T])))
+  const shape: [number, number] = [rows.n, rows.responseLength]
+  const kl = tf.tidy(() => Kl.lowVarKl(tf.tensor2d(old, shape), tf.tensor2d(maskedLogProbs, shape)))
   const values = kl.dataSync() as Float32Array
   kl.dispose()
   return values
@@ -211,7 +181,7 @@ export const evaluate = (
     const temperature = options.temperature ?? config.trainer.valTemperature
     const rng = Rng.makeXoshiro(config.trainer.seed, "eval-sampling")
     const maskRng = Rng.make(config.trainer.seed, "eval-masks")
-    const maskConfig = Step.maskingConfig(config)
+    const maskConfig = Rollout.maskingConfig(config)
     const T = session.modelConfig.maxResponseLength
     const per = options.batchPrompts ?? Math.max(1, Math.floor(256 / k))
     const rows: Array<Row> = []
@@ -219,7 +189,7 @@ export const evaluate = (
     for (let s = 0; s < test.length; s += per) {
       const examples = test.slice(s, s + per)
       const original = Session.stackImages(examples.map((e) => e.image.data))
-      const masked = Session.stackImages(Step.maskPrompts(session, examples, maskConfig, maskRng))
+      const masked = Session.stackImages(Rollout.maskPrompts(session, examples, maskConfig, maskRng))
       const main = yield* respond(session, config, examples, original, k, temperature, rng)
       main.responses.forEach((response, r) => {
         const example = examples[Math.floor(r / k)]!
@@ -228,12 +198,12 @@ export const evaluate = (
       })
       const blank = yield* respond(session, config, examples, new Float32Array(original.length), probeK, temperature, rng)
       const maskedRun = yield* respond(session, config, examples, masked, probeK, temperature, rng)
-      const kl = yield* Effect.promise(() => klPrcpOf(session, config, main.prompts, main.out, { original, masked }, k))
+      const kl = yield* Effect.promise(() => klPrcpOf(session, config, main.rows, masked, k))
       examples.forEach((example, i) => {
         let klSum = 0
         let klTokens = 0
         for (let r = i * k; r < (i + 1) * k; r++) {
-          const flags = answerTokens(session.tokenizer, main.out.ids.subarray(r * T, (r + 1) * T), T, main.out.lengths[r]!)
+          const flags = answerTokens(session.tokenizer, main.rows.responseIds.subarray(r * T, (r + 1) * T), T, main.lengths[r]!)
           for (let j = 0; j < T; j++) {
             if (flags[j] === 1) {
               klSum += kl[r * T + j]!

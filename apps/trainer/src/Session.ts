@@ -1,12 +1,16 @@
 /**
- * The model side of a run: tokenizer, policy, frozen reference, optimizer, and the plain-array batches
- * they read. Everything here is synchronous; tensors are created and disposed inside each function.
+ * The model side of a run: tokenizer, policy, frozen reference, optimizer, the thread team that runs them
+ * (`@papo/model`'s `Parallel`: this thread alone, or with a worker replica), and the plain-array batches they
+ * read. {@link acquire} opens a session as a scoped resource (closed when the scope ends, however it ends);
+ * {@link open} / {@link close} are the same steps as plain async functions. Tensors are created and disposed
+ * inside each function.
  *
  * @since 0.1.0
  */
-import { Checkpoint, Config as ModelConfigs, Optimizer, Parallel, Policy, Sampling, Tokenizer } from "@papo/model"
+import { Checkpoint, Config as ModelConfigs, Optimizer, Parallel, Policy, type Sampling, Tokenizer } from "@papo/model"
 import * as tf from "@tensorflow/tfjs"
 import { Rng, type Xoshiro128 } from "@papo/random"
+import { Data, Effect, type Scope } from "effect"
 import type { Config } from "./Config.js"
 import type { Example } from "./Example.js"
 import { builtinLengths } from "./Dataset.js"
@@ -62,18 +66,43 @@ export interface Session {
   /** The frozen reference (the initial policy), or null without a reference KL. */
   readonly reference: Policy.Policy | null
   readonly optimizer: Optimizer.AdamW
-  /** A worker-thread replica (`trainer.threads = 2`): rollouts, log-probs and updates split between threads. */
-  readonly team: Parallel.Team | null
+  /**
+   * Where rollouts, log-probs and updates run: this thread (`Parallel.local`), or split with a worker-thread
+   * replica (`trainer.threads = 2` on plain wasm).
+   */
+  readonly team: Parallel.Team
 }
+
+/**
+ * A one-thread session from its parts.
+ *
+ * @example
+ * make({ tokenizer, policy, reference: null, optimizer }).team.threads // => 1
+ *
+ * @category constructors
+ */
+export const make = (parts: {
+  readonly tokenizer: Tokenizer.Tokenizer
+  readonly policy: Policy.Policy
+  readonly reference: Policy.Policy | null
+  readonly optimizer: Optimizer.AdamW
+}): Session => ({
+  ...parts,
+  modelConfig: parts.policy.config,
+  team: Parallel.local(parts.policy, { reference: parts.reference, optimizer: parts.optimizer })
+})
 
 /**
  * Starts the worker replica for `threads = 2` (after the weights are final: loaded or created), unless the
  * native matMul kernels already use both cores (`Parallel.pays()` is false).
  *
+ * @example
+ * (await withThreads(session, 1)).team.threads // => 1
+ *
  * @category constructors
  */
 export const withThreads = async (s: Session, threads: number): Promise<Session> =>
-  threads < 2 || !Parallel.pays()
+  threads < 2 || !Parallel.pays() || s.team.threads > 1
     ? s
     : {
       ...s,
@@ -114,27 +143,69 @@ export const open = async (
     tokenizer = Tokenizer.make(options.text)
     policy = Policy.create(modelConfigOf(config, tokenizer), Rng.deriveSeed(config.trainer.seed, "init"))
   }
-  return {
+  return make({
     tokenizer,
-    modelConfig: policy.config,
     policy,
     reference: options.withReference ? Policy.reference(policy) : null,
-    optimizer: Optimizer.adamW(policy, options.optim),
-    team: null
-  }
+    optimizer: Optimizer.adamW(policy, options.optim)
+  })
 }
 
 /**
  * Stops the worker replica and frees a session's tensors.
  *
+ * @example
+ * await close(session) // the policy's variables are disposed
+ *
  * @category constructors
  */
 export const close = async (s: Session): Promise<void> => {
-  if (s.team !== null) await Parallel.stop(s.team)
+  await Parallel.stop(s.team)
   Optimizer.dispose(s.optimizer)
   if (s.reference !== null) Policy.dispose(s.reference)
   Policy.dispose(s.policy)
 }
+
+/**
+ * A session could not be opened: the checkpoint `init` is unreadable or does not fit the data, or the worker
+ * replica did not start.
+ *
+ * @category errors
+ */
+export class SessionError extends Data.TaggedError("SessionError")<{ readonly init: string | null; readonly reason: string }> {
+  override get message(): string {
+    return this.init === null ? this.reason : `${this.init}: ${this.reason}`
+  }
+}
+
+/**
+ * {@link open} then {@link withThreads} as a scoped resource: {@link close} runs when the scope closes (end,
+ * failure or interruption).
+ *
+ * @example
+ * const result = yield* Effect.scoped(Effect.flatMap(acquire(config, { text, optim, withReference: false }, 1), (s) => evaluate(s, …)))
+ *
+ * @category layers
+ */
+export const acquire = (
+  config: Config,
+  options: Parameters<typeof open>[1],
+  threads: number
+): Effect.Effect<Session, SessionError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const s = await open(config, options)
+        // Close the weights if the replica does not start.
+        return await withThreads(s, threads).catch(async (e) => {
+          await close(s)
+          throw e
+        })
+      },
+      catch: (e) => new SessionError({ init: options.init ?? null, reason: e instanceof Error ? e.message : String(e) })
+    }),
+    (s) => Effect.promise(() => close(s))
+  )
 
 /**
  * Rows of a batch as plain arrays: images `[N, H, W, C]`, left-padded prompts `[N, Tp]`, responses
@@ -215,6 +286,22 @@ export const sliceRows = <A extends Int32Array | Float32Array>(a: A, width: numb
   a.subarray(start * width, end * width) as A
 
 /**
+ * Rows `[start, end)` of a batch (the same images array: slice it with the rows).
+ *
+ * @example
+ * rowsBetween(rows, 0, 2).n // => 2
+ *
+ * @category constructors
+ */
+export const rowsBetween = (rows: Rows, start: number, end: number): Rows => ({
+  ...rows,
+  n: end - start,
+  promptIds: sliceRows(rows.promptIds, rows.promptLength, start, end),
+  responseIds: sliceRows(rows.responseIds, rows.responseLength, start, end),
+  responseMask: sliceRows(rows.responseMask, rows.responseLength, start, end)
+})
+
+/**
  * Picks rows of a row-major array.
  *
  * @category constructors
@@ -241,7 +328,7 @@ export const batchTensors = (session: Session, rows: Rows, images: Float32Array 
 
 /**
  * Per-token log-probs `[N, Tr]` of the policy or the reference (no gradient), computed `microBatch`
- * rows at a time (split between threads with a team), as a plain array. `images` replaces the rows'
+ * rows at a time (split between the threads of the session's team), as a plain array. `images` replaces the rows'
  * images (the masked pass).
  *
  * @category math
@@ -252,24 +339,14 @@ export const logProbsOf = async (
   rows: Rows,
   options: { readonly temperature: number; readonly microBatch: number; readonly images?: Float32Array }
 ): Promise<Float32Array> => {
-  const policy = model === "policy" ? session.policy : session.reference
-  if (policy === null) throw new Error("logProbsOf: the session has no reference model")
+  if (model === "reference" && session.reference === null) throw new Error("logProbsOf: the session has no reference model")
   const images = options.images ?? rows.images
   const imageSize = images.length / rows.n
   const out = new Float32Array(rows.n * rows.responseLength)
   for (let start = 0; start < rows.n; start += options.microBatch) {
     const end = Math.min(rows.n, start + options.microBatch)
-    const part: Rows = {
-      ...rows,
-      n: end - start,
-      promptIds: sliceRows(rows.promptIds, rows.promptLength, start, end),
-      responseIds: sliceRows(rows.responseIds, rows.responseLength, start, end),
-      responseMask: sliceRows(rows.responseMask, rows.responseLength, start, end)
-    }
-    const batch = batchTensors(session, part, images.subarray(start * imageSize, end * imageSize))
-    const lp = session.team !== null
-      ? await Parallel.logProbs(session.team, model, batch, options.temperature)
-      : Policy.logProbs(policy, batch, options.temperature)
+    const batch = batchTensors(session, rowsBetween(rows, start, end), images.subarray(start * imageSize, end * imageSize))
+    const lp = await Parallel.logProbs(session.team, model, batch, options.temperature)
     tf.dispose([batch.images, batch.promptIds, batch.responseIds])
     out.set(lp.dataSync(), start * rows.responseLength)
     lp.dispose()
@@ -279,7 +356,7 @@ export const logProbsOf = async (
 
 /**
  * Samples `options.groupSize` responses for each of `b` prompts (images `[b, H, W, C]`, left-padded
- * prompt ids `[b, Tp]`), on both threads with a team. Returns the ids, lengths and response mask as arrays.
+ * prompt ids `[b, Tp]`), on the threads of the session's team. Returns the ids, lengths and response mask as arrays.
  *
  * @category math
  */
@@ -294,9 +371,7 @@ export const sample = async (
   const b = prompts.ids.length / prompts.length
   const imageTensor = tf.tensor4d(images, [b, c.imageHeight, c.imageWidth, c.imageChannels])
   const promptIds = tf.tensor2d(prompts.ids, [b, prompts.length], "int32")
-  const r = session.team !== null
-    ? await Parallel.sample(session.team, imageTensor, promptIds, options, rng)
-    : Sampling.sample(session.policy, imageTensor, promptIds, options, rng)
+  const r = await Parallel.sample(session.team, imageTensor, promptIds, options, rng)
   const responseMask = r.responseMask.dataSync() as Float32Array
   tf.dispose([imageTensor, promptIds, r.responseIds, r.responseMask])
   return { ids: r.ids, lengths: r.lengths, responseMask }

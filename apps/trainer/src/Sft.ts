@@ -4,16 +4,12 @@
  * answer-only data (EasyR1 users' usual case), its answer in the reward's format,
  * `<think></think>\boxed{answer}`, as `sft.target` chooses (`Dataset.sftTarget`).
  *
- * With a thread replica (`trainer.threads = 2`) the step goes through `Parallel.step`, which splits the
- * PAPO loss: SFT is that loss with advantage 1 on every response token, no KL terms, and old log-probs
- * equal to the current ones (computed just before, same weights). At ratio ρ = 1 nothing is clipped and the
- * surrogate's gradient −A·ρ·∇ℓ is −∇ℓ, so the token-mean gradient is exactly that of −mean_M ℓ, and the
- * logged `actor/entropy_loss` (−mean_M ℓ) is the SFT loss.
+ * The loss is token cross-entropy (`Parallel.step` with the `sft` loss), on one thread or split with a worker
+ * replica (`trainer.threads = 2` on plain wasm), each half weighted by its share of the target tokens.
  *
  * @since 0.1.0
  */
-import { PapoLoss } from "@papo/loss"
-import { Optimizer, Parallel, Policy, Tokenizer } from "@papo/model"
+import { type Optimizer, Parallel, Tokenizer } from "@papo/model"
 import * as tf from "@tensorflow/tfjs"
 import type { Config } from "./Config.js"
 import * as Dataset from "./Dataset.js"
@@ -68,27 +64,20 @@ export const goldRows = (session: Session.Session, config: Config, examples: Rea
   }
 }
 
-/** SFT as the PAPO loss (see the module doc): advantage 1, no reference KL, no perception or entropy terms. */
-const sftAsPolicyGradient: PapoLoss.LossConfig = { ...PapoLoss.presets.grpo, useKlLoss: false, lossAggMode: "token", gradientAccumulation: 1 }
-
 /**
- * One SFT step; `loss` is the mean NLL of the gold tokens.
+ * One SFT step: one AdamW step on the mean negative log-likelihood of the target tokens; `loss` is that mean
+ * before the step.
+ *
+ * @example
+ * (await sftStep(session, goldRows(session, config, examples, T))).loss // => mean NLL of the gold tokens
  *
  * @category math
  */
 export const sftStep = async (session: Session.Session, rows: Session.Rows): Promise<Optimizer.StepResult> => {
-  const shape: [number, number] = [rows.n, rows.responseLength]
-  if (session.team === null) {
-    return Optimizer.applyGradients(session.policy, session.optimizer, () =>
-      Policy.sftLoss(session.policy, Session.batchTensors(session, rows), tf.tensor2d(rows.responseMask, shape)))
-  }
-  const old = await Session.logProbsOf(session, "policy", rows, { temperature: 1, microBatch: rows.n })
-  const batch = Session.batchTensors(session, rows)
-  const inputs = { oldLogProbs: tf.tensor2d(old, shape), advantages: tf.tensor2d(rows.responseMask, shape), responseMask: tf.tensor2d(rows.responseMask, shape) }
+  const micro = { batch: Session.batchTensors(session, rows), inputs: { responseMask: tf.tensor2d(rows.responseMask, [rows.n, rows.responseLength]) } }
   try {
-    const r = await Parallel.step(session.team, batch, inputs, sftAsPolicyGradient, 1)
-    return { ...r, loss: r.metrics["actor/entropy_loss"]! }
+    return await Parallel.step(session.team, [micro], { name: "sft" })
   } finally {
-    tf.dispose([batch.images, batch.promptIds, batch.responseIds, inputs.oldLogProbs, inputs.advantages, inputs.responseMask])
+    tf.dispose([micro.batch.images, micro.batch.promptIds, micro.batch.responseIds, micro.inputs.responseMask])
   }
 }

@@ -25,6 +25,7 @@ import { classify, type Example } from "./Example.js"
 import { Mt19937, Rng, Xoshiro128, type Xoshiro128State } from "@papo/random"
 import * as CollapseGuard from "./CollapseGuard.js"
 import * as Progress from "./Progress.js"
+import * as Rollout from "./Rollout.js"
 import * as RunFolder from "./RunFolder.js"
 import * as Session from "./Session.js"
 import * as Sft from "./Sft.js"
@@ -164,14 +165,7 @@ const openSession = (
         reference = Policy.reference(loaded.policy)
         Policy.setWeights(reference, loaded.referenceWeights)
       }
-      const session: Session.Session = {
-        tokenizer: loaded.tokenizer,
-        modelConfig: loaded.policy.config,
-        policy: loaded.policy,
-        reference,
-        optimizer: loaded.optimizer,
-        team: null
-      }
+      const session = Session.make({ tokenizer: loaded.tokenizer, policy: loaded.policy, reference, optimizer: loaded.optimizer })
       return { session: yield* attemptPromise(() => Session.withThreads(session, config.trainer.threads)), state }
     }
     const text = Session.textOf(config, [...data.train.examples, ...data.test.examples])
@@ -180,15 +174,6 @@ const openSession = (
     return { session, state: { step: 0, cursor: 0, kind } as RunFolder.CheckpointState }
   })
 
-
-/** Settings that the two-thread path does not support, named. */
-const threadProblems = (config: Config): Array<string> =>
-  config.trainer.threads < 2
-    ? []
-    : [
-      ...(config.algorithm.klPrcpSchedule !== "fixed" ? ["algorithm.klPrcpSchedule=annealing"] : []),
-      ...(config.worker.actor.recomputeMaskedLogProbs ? ["worker.actor.recomputeMaskedLogProbs=true"] : [])
-    ]
 
 const summary = (m: Readonly<Record<string, number>>, keys: ReadonlyArray<[string, string]>) =>
   keys.filter(([k]) => m[k] !== undefined).map(([k, label]) => `${label} ${m[k]!.toFixed(3)}`).join(" ")
@@ -235,10 +220,6 @@ const guardConfig = (config: Config): CollapseGuard.CollapseGuardConfig => {
  */
 const trainOnce = (given: Config, options: RunOptions & { readonly sameRun?: boolean }, mayRollBack: boolean, watch: CollapseGuard.CollapseGuardState) =>
   Effect.gen(function*() {
-    const unsupported = threadProblems(given)
-    if (unsupported.length > 0) {
-      return yield* new TrainError({ reason: `trainer.threads=2 does not support ${unsupported.join(", ")}; set trainer.threads=1` })
-    }
     const backend = yield* Backend
     const progress = Progress.make(given.trainer.logger, given.trainer.maxSteps, "train")
     progress.log(`backend: ${describe(backend)}`)
@@ -417,7 +398,7 @@ export const sft = (given: Config, options: RunOptions = {}) =>
         // One uninterruptible unit, as in `train`: the update, the cursor, the step and its metrics line.
         yield* Effect.uninterruptible(Effect.gen(function*() {
           const t0 = performance.now()
-          const examples = Step.samplePrompts(train, cursor, config.sft.batchSize, config.data.seed)
+          const examples = Rollout.samplePrompts(train, cursor, config.sft.batchSize, config.data.seed)
           const rows = yield* attempt(() => Sft.goldRows(session, config, examples, T))
           const r = yield* Effect.promise(() => Sft.sftStep(session, rows))
           cursor += examples.length
@@ -460,14 +441,12 @@ export const evaluate = (given: Config, options: { readonly checkpoint?: string 
     // The training step the checkpoint was saved at (its trainer state), 0 for a bare model checkpoint.
     const saved = yield* attemptPromise(() => Checkpoint.load(path))
     const step = (saved.extra as Partial<RunFolder.CheckpointState> | null)?.step ?? 0
-    const result = yield* Effect.acquireUseRelease(
-      attemptPromise(async () =>
-        Session.withThreads(
-          await Session.open(config, { text: Session.textOf(config, data.test.examples), init: path, optim: optimConfig(config), withReference: false }),
-          config.trainer.threads
-        )),
-      (session) => Evaluation.evaluate(session, config, data.test.examples, { step, split: data.test.name }),
-      (session) => Effect.promise(() => Session.close(session))
+    const result = yield* Effect.scoped(
+      Effect.flatMap(
+        Session.acquire(config, { text: Session.textOf(config, data.test.examples), init: path, optim: optimConfig(config), withReference: false }, config.trainer.threads)
+          .pipe(Effect.mapError((e) => new TrainError({ reason: e.message }))),
+        (session) => Evaluation.evaluate(session, config, data.test.examples, { step, split: data.test.name })
+      )
     )
     yield* RunFolder.writeEval(dir, step, { ...result, checkpoint: path }).pipe(
       Effect.tapError(() => Console.log(`${Evaluation.formatEval(result)}\ncheckpoint: ${path}\n(not written: see the error below)`))

@@ -114,13 +114,13 @@ describe("Config", () => {
     assert.match(y!, /not valid YAML/)
   })
 
-  it("trainer.threads follows the machine unless set, and is 1 where two threads do not apply", async () => {
+  it("trainer.threads follows the machine unless set, whatever the algorithm", async () => {
     const threads = async (overrides: ReadonlyArray<string>) => (await Effect.runPromise(ConfigLoad.loadConfig({ overrides }))).trainer.threads
     assert.equal(Config.defaultThreads, Math.min(2, availableParallelism()))
     assert.equal(await threads([]), Config.defaultThreads)
     assert.equal(await threads(["trainer.threads=1"]), 1)
-    assert.equal(await threads(["algorithm.klPrcpSchedule=annealing"]), 1)
-    assert.equal(await threads(["worker.actor.recomputeMaskedLogProbs=true"]), 1)
+    assert.equal(await threads(["algorithm.klPrcpSchedule=annealing"]), Config.defaultThreads)
+    assert.equal(await threads(["worker.actor.recomputeMaskedLogProbs=true"]), Config.defaultThreads)
   })
 
   it("user-data keys: Parquet sources, record fields, image size, SFT target; bad values named", async () => {

@@ -96,8 +96,9 @@ export const adamW = (policy: Policy, config: AdamWConfig): AdamW => {
   const m: Record<string, tf.Variable> = {}
   const v: Record<string, tf.Variable> = {}
   for (const { name, shape } of parameterShapes(policy.config)) {
-    m[name] = tf.variable(tf.zeros([...shape]), false, `adam_m/${name}#${counter}`)
-    v[name] = tf.variable(tf.zeros([...shape]), false, `adam_v/${name}#${counter}`)
+    // tidy frees the zeros a variable is copied from (variables are not tidied).
+    m[name] = tf.tidy(() => tf.variable(tf.zeros([...shape]), false, `adam_m/${name}#${counter}`))
+    v[name] = tf.tidy(() => tf.variable(tf.zeros([...shape]), false, `adam_v/${name}#${counter}`))
   }
   counter++
   return { config, m, v, step: 0, skippedSteps: 0 }

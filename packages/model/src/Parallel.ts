@@ -3,9 +3,14 @@
  * is used by a worker holding its own replica of the policy (and of the reference and the optimizer).
  *
  * Each call splits its rows between the main thread and the worker, runs both halves at once, and joins the
- * results. A train step computes each half's gradient (each half's loss scaled by its share of the response
- * tokens, so token-mean losses add up exactly), exchanges them, and applies the identical AdamW update on
- * both replicas (same sums in the same order: the replicas stay bit-identical).
+ * results. A train step ({@link step}) takes the loss by name from a closed table ({@link LossSpec}: `papo`,
+ * `sft`) and a mini-batch as micro-batches (gradient accumulation); every micro-batch is split between the
+ * threads, each half's loss scaled by its share of the micro-batch's response tokens (so token-mean losses add
+ * up exactly), each thread sums its halves on one tape, the gradients are exchanged, and both replicas apply
+ * the identical AdamW update (same sums in the same order: the replicas stay bit-identical).
+ *
+ * A {@link local} team has no worker: every call runs in this thread, as one thread always did, so a caller
+ * has one code path for one and two threads.
  *
  * All calls are async (they wait for the worker); the main thread's `policy` stays the source of truth for
  * checkpoints. After changing its weights outside {@link step} (e.g. loading a checkpoint), call
@@ -21,15 +26,39 @@
 import { Worker } from "node:worker_threads"
 import * as tf from "@tensorflow/tfjs"
 import { Native, Wasm } from "@papo/kernels"
-import { PapoLoss } from "@papo/loss"
 import * as Optimizer from "./Optimizer.js"
 import * as Policy from "./Policy.js"
 import type { Xoshiro128 } from "@papo/random"
 import * as Sampling from "./Sampling.js"
-import { toWire, type Request, type WireBatch } from "./internal/protocol.js"
+import { toWire, type Request, type Wire, type WireBatch } from "./internal/protocol.js"
+import * as Update from "./internal/update.js"
 
 /**
- * A main-thread policy with one worker replica.
+ * The loss of an update, by name, from a closed table: `papo` (`PapoLoss.papoLoss` with its config and this
+ * step's γ, `klPrcpCoef`) or `sft` (token cross-entropy, the mean NLL of the response tokens).
+ *
+ * @example
+ * const spec: LossSpec = { name: "papo", config: PapoLoss.presets["papo-g"], klPrcpCoef: 0.01 }
+ * spec.name // => "papo"
+ *
+ * @category models
+ */
+export type LossSpec = Update.LossSpec
+
+/**
+ * A micro-batch: the policy's batch and the loss inputs of the same rows (`responseMask` `[n, T]`; for `papo`
+ * also `oldLogProbs`, `advantages`, and optionally `refLogProbs`, `maskedLogProbs` or `maskedImages`).
+ *
+ * @example
+ * const m: MicroBatch = { batch, inputs: { responseMask } } // an `sft` micro-batch
+ *
+ * @category models
+ */
+export type MicroBatch = Update.MicroBatch
+
+/**
+ * A main-thread policy with the threads that run it: this thread alone ({@link local}) or with one worker
+ * replica ({@link start}).
  *
  * @category models
  */
@@ -37,11 +66,28 @@ export interface Team {
   readonly policy: Policy.Policy
   readonly reference: Policy.Policy | null
   readonly optimizer: Optimizer.AdamW | null
-  /** Threads in use (2: the main thread and one worker). */
+  /** Threads in use: 1 ({@link local}) or 2 (the main thread and one worker). */
   readonly threads: number
-  readonly worker: Worker
-  readonly call: (req: Request, transfer?: Array<ArrayBuffer>) => Promise<unknown>
+  /** The worker replica, or null for a {@link local} team. */
+  readonly remote: {
+    readonly worker: Worker
+    readonly call: (req: Request, transfer?: Array<ArrayBuffer>) => Promise<unknown>
+  } | null
 }
+
+/**
+ * A team of this thread alone: every call runs here (the same computations as without a team).
+ *
+ * @example
+ * const team = local(policy, { optimizer: opt })
+ * team.threads // => 1
+ *
+ * @category constructors
+ */
+export const local = (
+  policy: Policy.Policy,
+  options: { readonly reference?: Policy.Policy | null; readonly optimizer?: Optimizer.AdamW | null } = {}
+): Team => ({ policy, reference: options.reference ?? null, optimizer: options.optimizer ?? null, threads: 1, remote: null })
 
 /** The worker: compiled JS next to this file, or (when running from TypeScript sources, as the tests do) the .ts file through tsx. */
 const spawnWorker = (): Worker => {
@@ -107,7 +153,7 @@ export const start = async (
   const optimizer = options.optimizer ?? null
   await call(initMessage(policy, reference, optimizer))
   if (Wasm.isInstalled()) Native.configure({ threads: 1 })
-  return { policy, reference, optimizer, threads: 2, worker, call }
+  return { policy, reference, optimizer, threads: 2, remote: { worker, call } }
 }
 
 /**
@@ -128,7 +174,7 @@ export const pays = (): boolean => !Wasm.isInstalled() || tf.getBackend() !== "w
  * @category constructors
  */
 export const sync = async (team: Team): Promise<void> => {
-  await team.call(initMessage(team.policy, team.reference, team.optimizer))
+  await team.remote?.call(initMessage(team.policy, team.reference, team.optimizer))
 }
 
 /**
@@ -137,8 +183,9 @@ export const sync = async (team: Team): Promise<void> => {
  * @category constructors
  */
 export const stop = async (team: Team): Promise<void> => {
-  await team.call({ kind: "stop" })
-  await team.worker.terminate()
+  if (team.remote === null) return
+  await team.remote.call({ kind: "stop" })
+  await team.remote.worker.terminate()
   if (Wasm.isInstalled()) Native.configure({ threads: 2 })
 }
 
@@ -184,9 +231,9 @@ export const sample = async (
 ): Promise<Sampling.Rollout> => {
   const b = images.shape[0]!
   const k = splitAt(b)
-  if (k === b) return Sampling.sample(team.policy, images, promptIds, options, rng)
+  if (team.remote === null || k === b) return Sampling.sample(team.policy, images, promptIds, options, rng)
   const workerRng = rng.fork()
-  const remote = team.call({
+  const remote = team.remote.call({
     kind: "sample",
     images: wireRows(images, k, b - k),
     promptIds: wireRows(promptIds, k, b - k),
@@ -220,8 +267,8 @@ export const logProbs = async (team: Team, model: "policy" | "reference", batch:
   if (p === null) throw new Error("Parallel.logProbs: the team has no reference model")
   const n = batch.images.shape[0]!
   const k = splitAt(n)
-  if (k === n) return Policy.logProbs(p, batch, temperature)
-  const remote = team.call({ kind: "logProbs", model, batch: wireBatch(batch, k, n - k), temperature }) as Promise<Float32Array>
+  if (team.remote === null || k === n) return Policy.logProbs(p, batch, temperature)
+  const remote = team.remote.call({ kind: "logProbs", model, batch: wireBatch(batch, k, n - k), temperature }) as Promise<Float32Array>
   const local = withRows(batch, k, (part) => Policy.logProbs(p, part, temperature))
   const other = await remote
   const tr = batch.responseIds.shape[1]!
@@ -230,80 +277,81 @@ export const logProbs = async (team: Team, model: "policy" | "reference", batch:
   return joined
 }
 
-/**
- * The inputs of `PapoLoss.papoLoss` other than the policy's own log-probs, for the whole batch (`[N, Tr]`).
- *
- * @category models
- */
-export interface LossInputs {
-  readonly oldLogProbs: tf.Tensor
-  readonly advantages: tf.Tensor
-  readonly responseMask: tf.Tensor
-  readonly refLogProbs?: tf.Tensor | null
-  readonly maskedLogProbs?: tf.Tensor | null
+const rowTokens = (mask: tf.Tensor): Array<number> => {
+  const sums = tf.tidy(() => tf.sum(tf.reshape(mask, [mask.shape[0]!, -1]), 1))
+  const out = Array.from(sums.dataSync())
+  sums.dispose()
+  return out
 }
 
+/** Rows [start, start + count) of every tensor of a micro-batch, through `f` (slice, or slice and serialize). */
+const mapRows = <A>(m: MicroBatch, f: (t: tf.Tensor) => A) => ({
+  batch: { images: f(m.batch.images), promptIds: f(m.batch.promptIds), responseIds: f(m.batch.responseIds) },
+  inputs: Object.fromEntries(Object.entries(m.inputs).map(([k, t]) => [k, t == null ? null : f(t)]))
+})
+
 /**
- * One data-parallel train step of `PapoLoss.papoLoss(…, config)` over the batch: both threads compute their
- * half's gradient, the sums are exchanged, and both apply the same AdamW update. The loss of each half is
- * scaled by its share of the response tokens (exact for the token-mean aggregation; with other modes the
- * halves are weighted the same way). Metrics are the token-share-weighted averages of the halves'.
+ * One optimizer step on a mini-batch given as micro-batches, with the loss `loss` from the closed table
+ * ({@link LossSpec}): the gradient of (1/M)·Σ_i loss(micro-batch i) (M micro-batches: gradient
+ * accumulation), clipped and applied by AdamW. With a worker, every micro-batch is split between the threads,
+ * each half's loss weighted by its share of the micro-batch's response tokens (exact for token-mean losses;
+ * the halves are weighted the same way under the other aggregation modes). `loss` of the result is the
+ * accumulated loss; `metrics` are the micro-batches' mean metrics (token-share-weighted over the halves).
+ * The caller keeps and disposes the micro-batches' tensors.
+ *
+ * @example
+ * const r = await step(team, [{ batch, inputs: { responseMask } }], { name: "sft" })
+ * r.metrics["sft/loss"] // => the mean NLL of the response tokens, before the update
  *
  * @category math
  */
 export const step = async (
   team: Team,
-  batch: Policy.Batch,
-  inputs: LossInputs,
-  config: PapoLoss.LossConfig,
+  micro: ReadonlyArray<MicroBatch>,
+  loss: LossSpec,
   temperature = 1
 ): Promise<Optimizer.StepResult> => {
   const opt = team.optimizer
   if (opt === null) throw new Error("Parallel.step: the team was started without an optimizer")
-  const n = batch.images.shape[0]!
-  const k = splitAt(n)
-  const maskSums = tf.tidy(() => tf.sum(tf.reshape(inputs.responseMask, [n, -1]), 1))
-  const rowTokens = Array.from(maskSums.dataSync())
-  maskSums.dispose()
-  const total = rowTokens.reduce((a, b) => a + b, 0)
-  const mainTokens = rowTokens.slice(0, k).reduce((a, b) => a + b, 0)
-  const shareMain = total > 0 ? mainTokens / total : k / n
-  const shareWorker = 1 - shareMain
-  const remote = team.call({
-    kind: "gradients",
-    batch: wireBatch(batch, k, n - k),
-    loss: {
-      oldLogProbs: wireRows(inputs.oldLogProbs, k, n - k),
-      advantages: wireRows(inputs.advantages, k, n - k),
-      responseMask: wireRows(inputs.responseMask, k, n - k),
-      refLogProbs: inputs.refLogProbs == null ? null : wireRows(inputs.refLogProbs, k, n - k),
-      maskedLogProbs: inputs.maskedLogProbs == null ? null : wireRows(inputs.maskedLogProbs, k, n - k),
-      config,
-      share: shareWorker,
-      temperature
+  const count = micro.length
+  if (team.remote === null) {
+    const g = Update.gradientsOf(team.policy, micro.map((m) => ({ ...m, share: 1 })), loss, count, temperature)
+    try {
+      return { loss: g.loss, metrics: g.metrics, ...Optimizer.update(team.policy, opt, g.grads) }
+    } finally {
+      tf.dispose(Object.values(g.grads))
     }
-  }) as Promise<{ loss: number; metrics: Record<string, number>; grads: Record<string, Float32Array> }>
-  const part = (t: tf.Tensor | null | undefined): tf.Tensor | null => (t == null ? null : rowsOf(t, 0, k))
-  const mine = { oldLogProbs: part(inputs.oldLogProbs)!, advantages: part(inputs.advantages)!, responseMask: part(inputs.responseMask)!, refLogProbs: part(inputs.refLogProbs), maskedLogProbs: part(inputs.maskedLogProbs) }
-  const local = withRows(batch, k, (b) =>
-    Optimizer.gradients(team.policy, () => {
-      const out = PapoLoss.papoLoss({ ...mine, logProbs: Policy.logProbs(team.policy, b, temperature) }, config)
-      return { loss: tf.mul(out.loss, shareMain) as tf.Scalar, metrics: out.metrics }
-    })
-  )
-  tf.dispose(Object.values(mine).filter((t): t is tf.Tensor => t !== null))
+  }
+  // Rows [0, k) of each micro-batch stay here, [k, n) go to the worker; shares by response tokens.
+  const splits = micro.map((m) => {
+    const n = m.batch.images.shape[0]!
+    const k = splitAt(n)
+    const tokens = rowTokens(m.inputs.responseMask)
+    const total = tokens.reduce((a, b) => a + b, 0)
+    const share = total > 0 ? tokens.slice(0, k).reduce((a, b) => a + b, 0) / total : k / n
+    return { m, n, k, share }
+  })
+  const remoteParts = splits.filter((s) => s.k < s.n).map(({ m, n, k, share }) => ({ ...mapRows(m, (t): Wire => wireRows(t, k, n - k)), share: 1 - share }))
+  const remote = team.remote.call({ kind: "gradients", parts: remoteParts, loss, count, temperature }) as Promise<
+    { loss: number; metrics: Record<string, number>; grads: Record<string, Float32Array> }
+  >
+  const mine: Array<Update.Part> = splits.map(({ m, k, share }) => ({ ...(mapRows(m, (t) => rowsOf(t, 0, k)) as unknown as MicroBatch), share }))
+  const local = (() => {
+    try {
+      return Update.gradientsOf(team.policy, mine, loss, count, temperature)
+    } finally {
+      tf.dispose(mine.flatMap((p) => [p.batch.images, p.batch.promptIds, p.batch.responseIds, ...Object.values(p.inputs).filter((t): t is tf.Tensor => t != null)]))
+    }
+  })()
   const other = await remote
   const localArrays = Object.fromEntries(Object.entries(local.grads).map(([name, t]) => [name, t.dataSync() as Float32Array]))
-  const remoteUpdate = team.call({ kind: "update", grads: localArrays })
+  const remoteUpdate = team.remote.call({ kind: "update", grads: localArrays })
   const sum = tf.tidy(() => Object.fromEntries(Object.entries(local.grads).map(([name, t]) => [name, tf.add(t, tf.tensor(other.grads[name]!, t.shape))])))
   const r = Optimizer.update(team.policy, opt, sum)
   tf.dispose([...Object.values(sum), ...Object.values(local.grads)])
   await remoteUpdate
   const metrics: Record<string, number> = {}
-  for (const key of Object.keys(local.metrics)) {
-    const a = local.metrics[key]!, b = other.metrics[key] ?? a
-    metrics[key] = shareMain * a + shareWorker * b
-  }
+  for (const key of Object.keys(local.metrics)) metrics[key] = local.metrics[key]! + (other.metrics[key] ?? 0)
   return { loss: local.loss + other.loss, metrics, ...r }
 }
 
@@ -312,5 +360,7 @@ export const step = async (
  *
  * @category models
  */
-export const workerWeights = async (team: Team): Promise<Record<string, Float32Array>> =>
-  (await team.call({ kind: "weights" })) as Record<string, Float32Array>
+export const workerWeights = async (team: Team): Promise<Record<string, Float32Array>> => {
+  if (team.remote === null) throw new Error("Parallel.workerWeights: a local team has no worker")
+  return (await team.remote.call({ kind: "weights" })) as Record<string, Float32Array>
+}

@@ -3,11 +3,11 @@
  * typed arrays with their shape.
  */
 import * as tf from "@tensorflow/tfjs"
-import type { PapoLoss } from "@papo/loss"
 import type { ModelConfig } from "../Config.js"
 import type { AdamWConfig, AdamWState } from "../Optimizer.js"
 import type { Xoshiro128State } from "@papo/random"
 import type { SampleOptions } from "../Sampling.js"
+import type { LossSpec } from "./update.js"
 
 export interface Wire {
   readonly shape: ReadonlyArray<number>
@@ -29,16 +29,11 @@ export interface WireBatch {
   readonly responseIds: Wire
 }
 
-export interface WireLoss {
-  readonly oldLogProbs: Wire
-  readonly advantages: Wire
-  readonly responseMask: Wire
-  readonly refLogProbs: Wire | null
-  readonly maskedLogProbs: Wire | null
-  readonly config: PapoLoss.LossConfig
-  /** This part's share of the whole batch's loss normalizer. */
+/** One part of a micro-batch for the worker: its rows of the batch and of every loss input, and its share. */
+export interface WirePart {
+  readonly batch: WireBatch
+  readonly inputs: Readonly<Record<string, Wire | null>>
   readonly share: number
-  readonly temperature: number
 }
 
 export type Request =
@@ -51,7 +46,14 @@ export type Request =
   }
   | { readonly kind: "sample"; readonly images: Wire; readonly promptIds: Wire; readonly options: SampleOptions; readonly rng: Xoshiro128State }
   | { readonly kind: "logProbs"; readonly model: "policy" | "reference"; readonly batch: WireBatch; readonly temperature: number }
-  | { readonly kind: "gradients"; readonly batch: WireBatch; readonly loss: WireLoss }
+  | {
+    readonly kind: "gradients"
+    readonly parts: ReadonlyArray<WirePart>
+    readonly loss: LossSpec
+    /** Micro-batches of the whole mini-batch (the gradient-accumulation divisor). */
+    readonly count: number
+    readonly temperature: number
+  }
   | { readonly kind: "update"; readonly grads: Record<string, Float32Array> }
   | { readonly kind: "weights" }
   | { readonly kind: "stop" }

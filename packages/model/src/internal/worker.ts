@@ -5,12 +5,12 @@
 import { parentPort } from "node:worker_threads"
 import * as tf from "@tensorflow/tfjs"
 import { initBackend } from "@papo/backend"
-import { PapoLoss } from "@papo/loss"
 import * as Optimizer from "../Optimizer.js"
 import * as Policy from "../Policy.js"
 import { Xoshiro128 } from "@papo/random"
 import * as Sampling from "../Sampling.js"
 import { fromWire, type Request, type WireBatch } from "./protocol.js"
+import { gradientsOf, type LossRows, type Part } from "./update.js"
 
 const port = parentPort!
 let policy: Policy.Policy | null = null
@@ -56,24 +56,15 @@ const handle = (req: Request): { result: unknown; transfer: Array<ArrayBuffer> }
       return { result: data, transfer: [data.buffer as ArrayBuffer] }
     }
     case "gradients": {
-      const p = need(policy, "policy")
-      const b = batchOf(req.batch)
-      const l = req.loss
-      const inputs = {
-        oldLogProbs: fromWire(l.oldLogProbs),
-        advantages: fromWire(l.advantages),
-        responseMask: fromWire(l.responseMask),
-        refLogProbs: l.refLogProbs === null ? null : fromWire(l.refLogProbs),
-        maskedLogProbs: l.maskedLogProbs === null ? null : fromWire(l.maskedLogProbs)
-      }
-      const g = Optimizer.gradients(p, () => {
-        const out = PapoLoss.papoLoss({ ...inputs, logProbs: Policy.logProbs(p, b, l.temperature) }, l.config)
-        return { loss: tf.mul(out.loss, l.share) as tf.Scalar, metrics: out.metrics }
-      })
-      tf.dispose([b.images, b.promptIds, b.responseIds, ...Object.values(inputs).filter((t): t is tf.Tensor => t !== null)])
+      const parts = req.parts.map((w): Part => ({
+        batch: batchOf(w.batch),
+        inputs: Object.fromEntries(Object.entries(w.inputs).map(([k, v]) => [k, v === null ? null : fromWire(v)])) as unknown as LossRows,
+        share: w.share
+      }))
+      const g = gradientsOf(need(policy, "policy"), parts, req.loss, req.count, req.temperature)
+      tf.dispose(parts.flatMap((p) => [p.batch.images, p.batch.promptIds, p.batch.responseIds, ...Object.values(p.inputs).filter((t): t is tf.Tensor => t != null)]))
       pending = g.grads
-      const grads = arrays(g.grads)
-      return { result: { loss: g.loss, metrics: g.metrics, grads }, transfer: [] }
+      return { result: { loss: g.loss, metrics: g.metrics, grads: arrays(g.grads) }, transfer: [] }
     }
     case "update": {
       const mine = need(pending, "pending gradients")
