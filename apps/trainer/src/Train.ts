@@ -110,13 +110,23 @@ const prepareRun = (given: Config, options: RunOptions & { readonly sameRun?: bo
   Effect.gen(function*() {
     const resume = options.resume === true
     const dir = RunFolder.runDir(given)
-    yield* RunFolder.open(dir, { resume: resume || options.sameRun === true, overwrite: options.overwrite === true }, log)
-    const from = resume ? yield* RunFolder.newestIntactCheckpoint(dir, log) : null
-    if (resume && from === null) return yield* new TrainError({ reason: `--resume: no checkpoint to resume from in ${join(dir, "checkpoints")} (none, or none intact)` })
     const init = given.worker.actor.init === "" ? null : yield* RunFolder.resolveModelCheckpoint(given.worker.actor.init)
-    if (from !== null || init !== null) log(from !== null ? `resuming from ${from}` : `initial weights from ${init}`)
-    const data = yield* loadData(given, log, from !== null ? join(from, "actor") : init)
-    if (resume) yield* RunFolder.checkConfig(dir, data.config, options.allowConfigChange === true || options.sameRun === true)
+    const openFolder = RunFolder.open(dir, { resume: resume || options.sameRun === true, overwrite: options.overwrite === true }, log)
+    // A fresh run checks its data (lengths, images) before it touches the folder; a resume needs the folder's
+    // newest intact checkpoint (after the folder's stale temporaries are cleared) to read the data against.
+    if (!resume) {
+      if (init !== null) log(`initial weights from ${init}`)
+      const data = yield* loadData(given, log, init)
+      yield* openFolder
+      yield* RunFolder.writeConfig(dir, data.config)
+      return { dir, data, from: null, init }
+    }
+    yield* openFolder
+    const from = yield* RunFolder.newestIntactCheckpoint(dir, log)
+    if (from === null) return yield* new TrainError({ reason: `--resume: no checkpoint to resume from in ${join(dir, "checkpoints")} (none, or none intact)` })
+    log(`resuming from ${from}`)
+    const data = yield* loadData(given, log, join(from, "actor"))
+    yield* RunFolder.checkConfig(dir, data.config, options.allowConfigChange === true || options.sameRun === true)
     yield* RunFolder.writeConfig(dir, data.config)
     return { dir, data, from, init }
   })
