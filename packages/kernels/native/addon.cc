@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "rows.h"
 #include "sgemm.h"
 
 namespace {
@@ -75,6 +76,51 @@ napi_value gemm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// rows(heap: ArrayBuffer, p: Float64Array [op, rows, cols, period, in0, in1, in2, out0, out1]): byte
+// offsets, −1 for an operand the op does not take. See rows.h for the ops and their operands.
+napi_value rows(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  void* heap = nullptr;
+  size_t heap_bytes = 0;
+  if (argc < 2 || napi_get_arraybuffer_info(env, argv[0], &heap, &heap_bytes) != napi_ok)
+    return throw_error(env, "rows: argument 0 must be an ArrayBuffer");
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array || length < 9)
+    return throw_error(env, "rows: argument 1 must be a Float64Array of 9 parameters");
+  const double* p = static_cast<const double*>(data);
+  for (size_t i = 0; i < 9; i++)
+    if (!std::isfinite(p[i]) || p[i] != std::floor(p[i]) || (p[i] < 0 && i < 4) || p[i] < -1)
+      return throw_error(env, "rows: parameter " + std::to_string(i) + " is not an integer in range");
+  if (p[0] >= papo::kRowOps) return throw_error(env, "rows: unknown op " + std::to_string(static_cast<int>(p[0])));
+  const auto op = static_cast<papo::RowOp>(static_cast<int>(p[0]));
+  const int64_t n_rows = p[1], cols = p[2], period = p[3];
+  // Per op, each operand's size: 2 = rows × cols, 1 = cols (γ, β), 0 = not taken.
+  static const int sizes[papo::kRowOps][5] = {
+      {2, 0, 0, 2, 0}, {2, 2, 0, 2, 0}, {2, 1, 1, 2, 0}, {2, 1, 2, 2, 2}, {2, 0, 0, 2, 0}, {2, 2, 0, 2, 0}};
+  if (op == papo::RowOp::CausalSoftmax && period < 1) return throw_error(env, "rows: causal softmax needs a period ≥ 1");
+  const int64_t floats = static_cast<int64_t>(heap_bytes / sizeof(float));
+  float* base = static_cast<float*>(heap);
+  float* ptr[5];
+  for (int i = 0; i < 5; i++) {
+    const int kind = sizes[static_cast<int>(op)][i];
+    const int64_t off = p[4 + i], count = kind == 2 ? n_rows * cols : kind == 1 ? cols : 0;
+    if (kind == 0) {
+      ptr[i] = nullptr;
+      continue;
+    }
+    if (off < 0 || off % 4 != 0 || off / 4 + count > floats)
+      return throw_error(env, "rows: operand " + std::to_string(i) + " lies outside the heap or is not 4-byte aligned");
+    ptr[i] = base + off / 4;
+  }
+  papo::rows({op, n_rows, cols, period, {ptr[0], ptr[1], ptr[2]}, {ptr[3], ptr[4]}}, threads);
+  return nullptr;
+}
+
 // configure({ threads?: 1 | 2, generic?: true }) → { isa, threads }
 napi_value configure(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -114,8 +160,9 @@ napi_value configure(napi_env env, napi_callback_info info) {
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"gemm", nullptr, gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"rows", nullptr, rows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"configure", nullptr, configure, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
-  napi_define_properties(env, exports, 2, props);
+  napi_define_properties(env, exports, 3, props);
   return exports;
 }

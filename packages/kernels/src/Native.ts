@@ -43,8 +43,33 @@ export interface GemmParams {
   readonly biasOffset: number
 }
 
+/**
+ * The addon's row kernels (`native/rows.h`): each replaces a chain of wasm kernels with one pass over memory.
+ *
+ * @category models
+ */
+export type RowOp = "gelu" | "geluGrad" | "layerNorm" | "layerNormGrad" | "causalSoftmax" | "softmaxGrad"
+
+const rowOps: Record<RowOp, number> = { gelu: 0, geluGrad: 1, layerNorm: 2, layerNormGrad: 3, causalSoftmax: 4, softmaxGrad: 5 }
+
+/**
+ * One row kernel over `rows × cols` dense floats on a heap: byte offsets of its inputs (up to 3) and outputs
+ * (up to 2), in the order `native/rows.h` lists them; `period` is the causal softmax's row count per matrix.
+ *
+ * @category models
+ */
+export interface RowParams {
+  readonly op: RowOp
+  readonly rows: number
+  readonly cols: number
+  readonly period: number
+  readonly inputs: ReadonlyArray<number>
+  readonly outputs: ReadonlyArray<number>
+}
+
 interface Addon {
   readonly gemm: (heap: ArrayBuffer, params: Float64Array) => void
+  readonly rows: (heap: ArrayBuffer, params: Float64Array) => void
   readonly configure: (options: { readonly threads?: number; readonly generic?: boolean }) => { isa: string; threads: number }
 }
 
@@ -61,6 +86,7 @@ const loadAddon = (): { readonly addon: Addon | null; readonly reason: string } 
 
 const loaded = loadAddon()
 const params = new Float64Array(14)
+const rowParams = new Float64Array(9)
 
 /**
  * Whether the addon loaded, and its micro-kernel (`avx2-fma` or `generic`) and thread count.
@@ -110,4 +136,23 @@ export const gemm = (heap: ArrayBuffer, p: GemmParams): void => {
   params[8] = p.bOffset, params[9] = p.bBatch, params[10] = p.bRow, params[11] = p.bCol
   params[12] = p.cOffset, params[13] = p.biasOffset
   loaded.addon.gemm(heap, params)
+}
+
+/**
+ * Runs one row kernel in place on `heap` (see {@link RowParams}), on the configured thread count. Throws
+ * when the addon is not loaded or an operand would reach outside the heap.
+ *
+ * @example
+ * const heap = new Float32Array([1, 2, 3, 0, 0, 0])
+ * rows(heap.buffer, { op: "causalSoftmax", rows: 1, cols: 3, period: 1, inputs: [0], outputs: [12] })
+ * Array.from(heap.subarray(3)) // => [1, 0, 0] (row 0 of a causal matrix sees only column 0)
+ *
+ * @category math
+ */
+export const rows = (heap: ArrayBuffer, p: RowParams): void => {
+  if (loaded.addon === null) throw new Error(`@papo/kernels: native row kernels unavailable (${loaded.reason})`)
+  rowParams[0] = rowOps[p.op], rowParams[1] = p.rows, rowParams[2] = p.cols, rowParams[3] = p.period
+  for (let i = 0; i < 3; i++) rowParams[4 + i] = p.inputs[i] ?? -1
+  for (let i = 0; i < 2; i++) rowParams[7 + i] = p.outputs[i] ?? -1
+  loaded.addon.rows(heap, rowParams)
 }
