@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "attend.h"
 #include "rows.h"
 #include "sgemm.h"
 
@@ -121,6 +122,43 @@ napi_value rows(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Float32Array's data and length in floats, or nullptr.
+float* floats_of(napi_env env, napi_value v, int64_t* length) {
+  napi_typedarray_type type;
+  size_t n = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &n, &data, nullptr, nullptr) != napi_ok || type != napi_float32_array) return nullptr;
+  *length = static_cast<int64_t>(n);
+  return static_cast<float*>(data);
+}
+
+// attend(qkv, k, v, out: Float32Array, p: Float64Array [rows, heads, hd, capacity, pos]): see attend.h.
+napi_value attend(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int64_t n[4] = {};
+  float* f[4] = {};
+  for (int i = 0; i < 4; i++)
+    if (argc < 5 || (f[i] = floats_of(env, argv[i], &n[i])) == nullptr)
+      return throw_error(env, "attend: arguments 0-3 must be Float32Arrays");
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, argv[4], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array || length < 5)
+    return throw_error(env, "attend: argument 4 must be a Float64Array of 5 parameters");
+  const double* p = static_cast<const double*>(data);
+  for (size_t i = 0; i < 5; i++)
+    if (!std::isfinite(p[i]) || p[i] != std::floor(p[i]) || p[i] < 0)
+      return throw_error(env, "attend: parameter " + std::to_string(i) + " is not a non-negative integer");
+  const int64_t rows = p[0], heads = p[1], hd = p[2], cap = p[3], pos = p[4], d = heads * hd;
+  if (pos >= cap || n[0] < rows * 3 * d || n[1] < rows * heads * cap * hd || n[2] < rows * heads * cap * hd || n[3] < rows * d)
+    return throw_error(env, "attend: an array is too short for its shape, or the cache is full");
+  papo::attend({rows, heads, hd, cap, pos, f[0], f[1], f[2], f[3]}, threads);
+  return nullptr;
+}
+
 // configure({ threads?: 1 | 2, generic?: true }) → { isa, threads }
 napi_value configure(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -161,8 +199,9 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"gemm", nullptr, gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rows", nullptr, rows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attend", nullptr, attend, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"configure", nullptr, configure, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
-  napi_define_properties(env, exports, 3, props);
+  napi_define_properties(env, exports, 4, props);
   return exports;
 }

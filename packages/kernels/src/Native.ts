@@ -70,6 +70,7 @@ export interface RowParams {
 interface Addon {
   readonly gemm: (heap: ArrayBuffer, params: Float64Array) => void
   readonly rows: (heap: ArrayBuffer, params: Float64Array) => void
+  readonly attend: (qkv: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, params: Float64Array) => void
   readonly configure: (options: { readonly threads?: number; readonly generic?: boolean }) => { isa: string; threads: number }
 }
 
@@ -87,6 +88,7 @@ const loadAddon = (): { readonly addon: Addon | null; readonly reason: string } 
 const loaded = loadAddon()
 const params = new Float64Array(14)
 const rowParams = new Float64Array(9)
+const attendParams = new Float64Array(5)
 
 /**
  * Whether the addon loaded, and its micro-kernel (`avx2-fma` or `generic`) and thread count.
@@ -155,4 +157,36 @@ export const rows = (heap: ArrayBuffer, p: RowParams): void => {
   for (let i = 0; i < 3; i++) rowParams[4 + i] = p.inputs[i] ?? -1
   for (let i = 0; i < 2; i++) rowParams[7 + i] = p.outputs[i] ?? -1
   loaded.addon.rows(heap, rowParams)
+}
+
+/**
+ * The shape of one {@link attend} call: `rows` sequences of `heads` heads of `hd` values, a cache of
+ * `capacity` positions, and the position `pos` the new token takes.
+ *
+ * @category models
+ */
+export interface AttendParams {
+  readonly rows: number
+  readonly heads: number
+  readonly hd: number
+  readonly capacity: number
+  readonly pos: number
+}
+
+/**
+ * One decode step of causal attention over a KV cache in plain arrays: stores the new key and value of each
+ * (row, head) from `qkv [rows, 3d]` (q | k | v) at `pos` of `k`, `v` (`[rows·heads, capacity, hd]`), and
+ * writes `softmax(q·kᵀ/√hd)·v` over positions 0…pos to `out [rows, d]` (double accumulation, both cores).
+ *
+ * @example
+ * const k = new Float32Array(2), v = new Float32Array(2), out = new Float32Array(1)
+ * attend(new Float32Array([1, 1, 3]), k, v, out, { rows: 1, heads: 1, hd: 1, capacity: 2, pos: 0 })
+ * out[0] // => 3 (one position: its value)
+ *
+ * @category math
+ */
+export const attend = (qkv: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, p: AttendParams): void => {
+  if (loaded.addon === null) throw new Error(`@papo/kernels: native attention unavailable (${loaded.reason})`)
+  attendParams[0] = p.rows, attendParams[1] = p.heads, attendParams[2] = p.hd, attendParams[3] = p.capacity, attendParams[4] = p.pos
+  loaded.addon.attend(qkv, k, v, out, attendParams)
 }

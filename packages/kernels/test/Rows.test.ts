@@ -54,10 +54,10 @@ test("LayerNorm and its gradients agree with wasm's composition and tfjs's autod
       const dy = tf.randomNormal([rows, cols], 0, 1, "float32", seed + 4)
       close("layerNorm", Wasm.layerNorm(x, gamma, beta), layerNormRef(x, gamma, beta))
       const [dx, dyXhat] = Wasm.layerNormGrad(x, gamma, dy)
-      const [rx, rg] = tf.grads((v: tf.Tensor, g: tf.Tensor) => tf.sum(tf.mul(layerNormRef(v, g, beta), dy)))([x, gamma])
+      const [rx, rg] = tf.grads((v: tf.Tensor, g: tf.Tensor) => tf.sum(tf.mul(layerNormRef(v, g, beta), dy)))([x, gamma]) as [tf.Tensor, tf.Tensor]
       // dx sums rounding over a row: scale the tolerance by the row's gradient size.
-      close("layerNormGrad dx", tf.div(dx, tf.add(1, tf.max(tf.abs(rx)))), tf.div(rx!, tf.add(1, tf.max(tf.abs(rx)))))
-      close("layerNormGrad γ", tf.div(tf.sum(dyXhat, 0), Math.sqrt(rows)), tf.div(rg!, Math.sqrt(rows)))
+      close("layerNormGrad dx", tf.div(dx, tf.add(1, tf.max(tf.abs(rx)))), tf.div(rx, tf.add(1, tf.max(tf.abs(rx)))))
+      close("layerNormGrad γ", tf.div(tf.sum(dyXhat, 0), Math.sqrt(rows)), tf.div(rg, Math.sqrt(rows)))
     })
   }), { numRuns: 15, seed: 21 })
 })

@@ -3,6 +3,7 @@
  * Shapes: N rows, T positions, d = dModel, H heads of hd = d / H, V vocab, Np patch tokens.
  */
 import * as tf from "@tensorflow/tfjs"
+import { Native } from "@papo/kernels"
 import { numPatches, type ModelConfig } from "../Config.js"
 import { causalSoftmax, channelMatMul, dense, gelu, layerNorm, matMul2d, nativeMatMuls } from "./ops.js"
 
@@ -148,10 +149,15 @@ export class KvCache {
 
 /**
  * Causal attention of one new token per row: `qkv` is `[N, 3d]` (q | k | v); stores k, v at position
- * `cache.length` of `layer` and writes the attention output `[N, d]` into `out`.
+ * `cache.length` of `layer` and writes the attention output `[N, d]` into `out`. Under the native kernels
+ * the addon does it on both cores (the same math in double; ~10× faster than this loop).
  */
 const attendOne = (cache: KvCache, layer: number, qkv: Float32Array, out: Float32Array): void => {
   const { c, capacity: cap } = cache
+  if (nativeMatMuls()) {
+    Native.attend(qkv, cache.k[layer]!, cache.v[layer]!, out, { rows: cache.rows, heads: c.nHeads, hd: c.dModel / c.nHeads, capacity: cap, pos: cache.length })
+    return
+  }
   const h = c.nHeads, d = c.dModel, hd = d / h, pos = cache.length, len = pos + 1
   const ks = cache.k[layer]!, vs = cache.v[layer]!
   const scale = 1 / Math.sqrt(hd)
