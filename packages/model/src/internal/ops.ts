@@ -7,7 +7,10 @@
 import * as tf from "@tensorflow/tfjs"
 import { Wasm } from "@papo/kernels"
 
-/** True when the active backend's matMuls are the native ones (transpose flags cost nothing). */
+/**
+ * True when the active backend's kernels are the native ones of @papo/kernels: matMuls (transpose flags cost
+ * nothing) and the row kernels behind {@link gelu}, {@link layerNorm} and {@link causalSoftmax}.
+ */
 export const nativeMatMuls = (): boolean => Wasm.isInstalled() && tf.getBackend() === "wasm"
 
 /** `xᵀ @ dy`. */
