@@ -70,16 +70,30 @@ const double* params_of(napi_env env, napi_value v, const char* fn, size_t count
   return p;
 }
 
-// gemm(heap: ArrayBuffer, p: Float64Array): see src/Kernels.ts (`GemmParams`) for the layout of p.
-napi_value gemm(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+// The arguments (heap: ArrayBuffer, params: Float64Array) of an entry point over the wasm heap.
+struct HeapCall {
   float* base = nullptr;
   int64_t floats = 0;
   const double* p = nullptr;
-  if (argc < 2) return throw_error(env, "gemm: takes (heap, params)");
-  if (!heap_of(env, argv[0], "gemm", &base, &floats) || (p = params_of(env, argv[1], "gemm", 14, 13)) == nullptr) return nullptr;
+};
+
+// Reads (heap, params) for entry point `fn` (see params_of); false after throwing.
+bool heap_call(napi_env env, napi_callback_info info, const char* fn, size_t count, size_t signed_from, HeapCall* c) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < 2) {
+    throw_error(env, std::string(fn) + ": takes (heap, params)");
+    return false;
+  }
+  return heap_of(env, argv[0], fn, &c->base, &c->floats) && (c->p = params_of(env, argv[1], fn, count, signed_from)) != nullptr;
+}
+
+// gemm(heap: ArrayBuffer, p: Float64Array): see src/Kernels.ts (`GemmParams`) for the layout of p.
+napi_value gemm(napi_env env, napi_callback_info info) {
+  HeapCall call;
+  if (!heap_call(env, info, "gemm", 14, 13, &call)) return nullptr;
+  const auto [base, floats, p] = call;
   const int64_t batch = p[0], m = p[1], n = p[2], k = p[3];
   const int64_t a_off = p[4], a_batch = p[5], a_rs = p[6], a_cs = p[7];
   const int64_t b_off = p[8], b_batch = p[9], b_rs = p[10], b_cs = p[11];
@@ -102,14 +116,9 @@ napi_value gemm(napi_env env, napi_callback_info info) {
 // rows(heap: ArrayBuffer, p: Float64Array [op, rows, cols, period, in0, in1, in2, out0, out1]): byte
 // offsets, −1 for an operand the op does not take. See rows.h for the ops and their operands.
 napi_value rows(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  float* base = nullptr;
-  int64_t floats = 0;
-  const double* p = nullptr;
-  if (argc < 2) return throw_error(env, "rows: takes (heap, params)");
-  if (!heap_of(env, argv[0], "rows", &base, &floats) || (p = params_of(env, argv[1], "rows", 9, 4)) == nullptr) return nullptr;
+  HeapCall call;
+  if (!heap_call(env, info, "rows", 9, 4, &call)) return nullptr;
+  const auto [base, floats, p] = call;
   if (p[0] >= papo::kRowOps) return throw_error(env, "rows: unknown op " + std::to_string(static_cast<int>(p[0])));
   const auto op = static_cast<papo::RowOp>(static_cast<int>(p[0]));
   const int64_t n_rows = p[1], cols = p[2], period = p[3];
