@@ -35,7 +35,8 @@
  *      − 0.02·k3 perception KL (@papo/loss `presets["papo-g"]`; GRPO: `presets.grpo`, no pass (b)).
  * - Output: median over 10 timed steps after 2 warm-up steps; one JSON line per config with
  *   config, threads, step_ms, rollout_ms, logprob_ms, update_ms, grpo_step_ms, papo_overhead (= step_ms /
- *   grpo_step_ms), rollout_tok_s (= 80·16 / rollout s), update_gflops (= 22.8 GFLOP small, 131.7 GFLOP medium,
+ *   grpo_step_ms), grpo_logprob_ms and grpo_update_ms (the GRPO step's stages: where the overhead comes
+ *   from), rollout_tok_s (= 80·16 / rollout s), update_gflops (= 22.8 GFLOP small, 131.7 GFLOP medium,
  *   the matmul FLOPs of the update's forward + backward, / update s).
  * - The peer (eager PyTorch 1.13, OpenBLAS, 2 threads) on this kind of machine: small step ≈ 570–590 ms
  *   (rollout ≈ 130, logprob ≈ 215, update ≈ 230, GRPO ≈ 505, overhead ≈ 1.15, ≈ 100 GFLOP/s);
@@ -186,6 +187,8 @@ for (const name of configsToRun) {
       update_ms: +updateMs.toFixed(1),
       grpo_step_ms: +grpoMs.toFixed(1),
       papo_overhead: +(stepMs / grpoMs).toFixed(3),
+      grpo_logprob_ms: +median(grpoRuns.map((s) => s.logprob)).toFixed(1),
+      grpo_update_ms: +median(grpoRuns.map((s) => s.update)).toFixed(1),
       rollout_tok_s: Math.round((N * TR) / (rolloutMs / 1000)),
       update_gflops: +(updateGflop[name] / (updateMs / 1000)).toFixed(1)
     })

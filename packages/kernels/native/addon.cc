@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "attend.h"
+#include "rows.h"
 #include "sgemm.h"
 
 namespace {
@@ -35,43 +37,137 @@ int64_t extent(int64_t batch, int64_t batch_stride, int64_t rows, int64_t rs, in
   return (batch - 1) * batch_stride + (rows - 1) * rs + (cols - 1) * cs + 1;
 }
 
-// gemm(heap: ArrayBuffer, p: Float64Array): see src/Kernels.ts (`GemmParams`) for the layout of p.
-napi_value gemm(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+// The ArrayBuffer `v` (the wasm heap) as floats, or false after throwing.
+bool heap_of(napi_env env, napi_value v, const char* fn, float** base, int64_t* floats) {
   void* heap = nullptr;
-  size_t heap_bytes = 0;
-  if (argc < 2 || napi_get_arraybuffer_info(env, argv[0], &heap, &heap_bytes) != napi_ok)
-    return throw_error(env, "gemm: argument 0 must be an ArrayBuffer");
+  size_t bytes = 0;
+  if (napi_get_arraybuffer_info(env, v, &heap, &bytes) != napi_ok) {
+    throw_error(env, std::string(fn) + ": argument 0 must be an ArrayBuffer");
+    return false;
+  }
+  *base = static_cast<float*>(heap);
+  *floats = static_cast<int64_t>(bytes / sizeof(float));
+  return true;
+}
+
+// The Float64Array `v` of `count` integer parameters, non-negative before index `signed_from` and ≥ −1 from
+// it on; nullptr after throwing.
+const double* params_of(napi_env env, napi_value v, const char* fn, size_t count, size_t signed_from) {
   napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
-  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_float64_array || length < 14)
-    return throw_error(env, "gemm: argument 1 must be a Float64Array of 14 parameters");
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_float64_array ||
+      length < count) {
+    throw_error(env, std::string(fn) + ": its parameters must be a Float64Array of " + std::to_string(count));
+    return nullptr;
+  }
   const double* p = static_cast<const double*>(data);
-  for (size_t i = 0; i < 14; i++)
-    if (!std::isfinite(p[i]) || p[i] != std::floor(p[i]) || (p[i] < 0 && i != 13))
-      return throw_error(env, "gemm: parameter " + std::to_string(i) + " is not a non-negative integer");
+  for (size_t i = 0; i < count; i++)
+    if (!std::isfinite(p[i]) || p[i] != std::floor(p[i]) || p[i] < (i < signed_from ? 0 : -1)) {
+      throw_error(env, std::string(fn) + ": parameter " + std::to_string(i) + " is not an integer in range");
+      return nullptr;
+    }
+  return p;
+}
+
+// The arguments (heap: ArrayBuffer, params: Float64Array) of an entry point over the wasm heap.
+struct HeapCall {
+  float* base = nullptr;
+  int64_t floats = 0;
+  const double* p = nullptr;
+};
+
+// Reads (heap, params) for entry point `fn` (see params_of); false after throwing.
+bool heap_call(napi_env env, napi_callback_info info, const char* fn, size_t count, size_t signed_from, HeapCall* c) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < 2) {
+    throw_error(env, std::string(fn) + ": takes (heap, params)");
+    return false;
+  }
+  return heap_of(env, argv[0], fn, &c->base, &c->floats) && (c->p = params_of(env, argv[1], fn, count, signed_from)) != nullptr;
+}
+
+// gemm(heap: ArrayBuffer, p: Float64Array): see src/Kernels.ts (`GemmParams`) for the layout of p.
+napi_value gemm(napi_env env, napi_callback_info info) {
+  HeapCall call;
+  if (!heap_call(env, info, "gemm", 14, 13, &call)) return nullptr;
+  const auto [base, floats, p] = call;
   const int64_t batch = p[0], m = p[1], n = p[2], k = p[3];
   const int64_t a_off = p[4], a_batch = p[5], a_rs = p[6], a_cs = p[7];
   const int64_t b_off = p[8], b_batch = p[9], b_rs = p[10], b_cs = p[11];
   const int64_t c_off = p[12], bias_off = p[13];
-  const int64_t floats = static_cast<int64_t>(heap_bytes / sizeof(float));
   const auto inside = [&](int64_t byte_off, int64_t count) {
     return byte_off % 4 == 0 && byte_off / 4 + count <= floats;
   };
   if (!inside(a_off, extent(batch, a_batch, m, a_rs, k, a_cs)) || !inside(b_off, extent(batch, b_batch, k, b_rs, n, b_cs)) ||
       !inside(c_off, batch * m * n) || (bias_off >= 0 && !inside(bias_off, n)))
     return throw_error(env, "gemm: an operand lies outside the heap or is not 4-byte aligned");
-  float* base = static_cast<float*>(heap);
   papo::Gemm g{batch, m, n, k,
                base + a_off / 4, a_batch, a_rs, a_cs,
                base + b_off / 4, b_batch, b_rs, b_cs,
                base + c_off / 4, m * n, n,
                bias_off >= 0 ? base + bias_off / 4 : nullptr};
   papo::gemm(g, threads);
+  return nullptr;
+}
+
+// rows(heap: ArrayBuffer, p: Float64Array [op, rows, cols, period, in0, in1, in2, out0, out1]): byte
+// offsets, −1 for an operand the op does not take. See rows.h for the ops and their operands.
+napi_value rows(napi_env env, napi_callback_info info) {
+  HeapCall call;
+  if (!heap_call(env, info, "rows", 9, 4, &call)) return nullptr;
+  const auto [base, floats, p] = call;
+  if (p[0] >= papo::kRowOps) return throw_error(env, "rows: unknown op " + std::to_string(static_cast<int>(p[0])));
+  const auto op = static_cast<papo::RowOp>(static_cast<int>(p[0]));
+  const int64_t n_rows = p[1], cols = p[2], period = p[3];
+  // Per op, each operand's size: 2 = rows × cols, 1 = cols (γ, β), 0 = not taken.
+  static const int sizes[papo::kRowOps][5] = {
+      {2, 0, 0, 2, 0}, {2, 2, 0, 2, 0}, {2, 1, 1, 2, 0}, {2, 1, 2, 2, 2}, {2, 0, 0, 2, 0}, {2, 2, 0, 2, 0}};
+  if (op == papo::RowOp::CausalSoftmax && period < 1) return throw_error(env, "rows: causal softmax needs a period ≥ 1");
+  float* ptr[5];
+  for (int i = 0; i < 5; i++) {
+    const int kind = sizes[static_cast<int>(op)][i];
+    const int64_t off = p[4 + i], count = kind == 2 ? n_rows * cols : kind == 1 ? cols : 0;
+    if (kind == 0) {
+      ptr[i] = nullptr;
+      continue;
+    }
+    if (off < 0 || off % 4 != 0 || off / 4 + count > floats)
+      return throw_error(env, "rows: operand " + std::to_string(i) + " lies outside the heap or is not 4-byte aligned");
+    ptr[i] = base + off / 4;
+  }
+  papo::rows({op, n_rows, cols, period, {ptr[0], ptr[1], ptr[2]}, {ptr[3], ptr[4]}}, threads);
+  return nullptr;
+}
+
+// Float32Array's data and length in floats, or nullptr.
+float* floats_of(napi_env env, napi_value v, int64_t* length) {
+  napi_typedarray_type type;
+  size_t n = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &n, &data, nullptr, nullptr) != napi_ok || type != napi_float32_array) return nullptr;
+  *length = static_cast<int64_t>(n);
+  return static_cast<float*>(data);
+}
+
+// attend(qkv, k, v, out: Float32Array, p: Float64Array [rows, heads, hd, capacity, pos]): see attend.h.
+napi_value attend(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int64_t n[4] = {};
+  float* f[4] = {};
+  for (int i = 0; i < 4; i++)
+    if (argc < 5 || (f[i] = floats_of(env, argv[i], &n[i])) == nullptr)
+      return throw_error(env, "attend: arguments 0-3 must be Float32Arrays");
+  const double* p = params_of(env, argv[4], "attend", 5, 5);
+  if (p == nullptr) return nullptr;
+  const int64_t rows = p[0], heads = p[1], hd = p[2], cap = p[3], pos = p[4], d = heads * hd;
+  if (pos >= cap || n[0] < rows * 3 * d || n[1] < rows * heads * cap * hd || n[2] < rows * heads * cap * hd || n[3] < rows * d)
+    return throw_error(env, "attend: an array is too short for its shape, or the cache is full");
+  papo::attend({rows, heads, hd, cap, pos, f[0], f[1], f[2], f[3]}, threads);
   return nullptr;
 }
 
@@ -114,8 +210,10 @@ napi_value configure(napi_env env, napi_callback_info info) {
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"gemm", nullptr, gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"rows", nullptr, rows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attend", nullptr, attend, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"configure", nullptr, configure, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
-  napi_define_properties(env, exports, 2, props);
+  napi_define_properties(env, exports, 4, props);
   return exports;
 }

@@ -94,4 +94,14 @@ bool pool_run(void (*fn)(void*, int), void* arg, int tasks) {
   return true;
 }
 
+int cut(int64_t n, int64_t unit, int parts, int64_t* bounds) {
+  const int64_t units = (n + unit - 1) / unit;
+  const int count = static_cast<int>(units < parts ? units : parts);
+  for (int i = 0; i <= count; i++) {
+    const int64_t b = units * i / count * unit;
+    bounds[i] = b < n ? b : n;
+  }
+  return count;
+}
+
 }  // namespace papo

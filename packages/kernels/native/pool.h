@@ -1,5 +1,6 @@
 // One persistent helper thread sharing the tasks of a job with the caller.
 #pragma once
+#include <cstdint>
 
 namespace papo {
 
@@ -8,5 +9,9 @@ namespace papo {
 // on a busy machine) leaves its tasks to the caller, which never waits for a task nobody has started.
 // Returns false without running anything when another thread is using the helper.
 bool pool_run(void (*fn)(void*, int), void* arg, int tasks);
+
+// Cuts [0, n) into at most `parts` ranges whose inner boundaries are multiples of `unit`, writing the
+// count + 1 boundaries to `bounds`; returns the count.
+int cut(int64_t n, int64_t unit, int parts, int64_t* bounds);
 
 }  // namespace papo

@@ -185,14 +185,6 @@ void run_task(void* arg, int t) {
   }
 }
 
-// Cuts [0, n) into at most `parts` ranges whose inner boundaries are multiples of `unit`; returns the count.
-int cut(int64_t n, int64_t unit, int parts, int64_t* bounds) {
-  const int64_t units = (n + unit - 1) / unit;
-  const int count = static_cast<int>(std::min<int64_t>(parts, units));
-  for (int i = 0; i <= count; i++) bounds[i] = std::min(n, units * i / count * unit);
-  return count;
-}
-
 }  // namespace
 
 const char* isa_name() { return kernel == kernel_generic ? "generic" : "avx2-fma"; }

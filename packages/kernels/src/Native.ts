@@ -43,8 +43,34 @@ export interface GemmParams {
   readonly biasOffset: number
 }
 
+/**
+ * The addon's row kernels (`native/rows.h`): each replaces a chain of wasm kernels with one pass over memory.
+ *
+ * @category models
+ */
+export type RowOp = "gelu" | "geluGrad" | "layerNorm" | "layerNormGrad" | "causalSoftmax" | "softmaxGrad"
+
+const rowOps: Record<RowOp, number> = { gelu: 0, geluGrad: 1, layerNorm: 2, layerNormGrad: 3, causalSoftmax: 4, softmaxGrad: 5 }
+
+/**
+ * One row kernel over `rows × cols` dense floats on a heap: byte offsets of its inputs (up to 3) and outputs
+ * (up to 2), in the order `native/rows.h` lists them; `period` is the causal softmax's row count per matrix.
+ *
+ * @category models
+ */
+export interface RowParams {
+  readonly op: RowOp
+  readonly rows: number
+  readonly cols: number
+  readonly period: number
+  readonly inputs: ReadonlyArray<number>
+  readonly outputs: ReadonlyArray<number>
+}
+
 interface Addon {
   readonly gemm: (heap: ArrayBuffer, params: Float64Array) => void
+  readonly rows: (heap: ArrayBuffer, params: Float64Array) => void
+  readonly attend: (qkv: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, params: Float64Array) => void
   readonly configure: (options: { readonly threads?: number; readonly generic?: boolean }) => { isa: string; threads: number }
 }
 
@@ -61,6 +87,8 @@ const loadAddon = (): { readonly addon: Addon | null; readonly reason: string } 
 
 const loaded = loadAddon()
 const params = new Float64Array(14)
+const rowParams = new Float64Array(9)
+const attendParams = new Float64Array(5)
 
 /**
  * Whether the addon loaded, and its micro-kernel (`avx2-fma` or `generic`) and thread count.
@@ -110,4 +138,55 @@ export const gemm = (heap: ArrayBuffer, p: GemmParams): void => {
   params[8] = p.bOffset, params[9] = p.bBatch, params[10] = p.bRow, params[11] = p.bCol
   params[12] = p.cOffset, params[13] = p.biasOffset
   loaded.addon.gemm(heap, params)
+}
+
+/**
+ * Runs one row kernel in place on `heap` (see {@link RowParams}), on the configured thread count. Throws
+ * when the addon is not loaded or an operand would reach outside the heap.
+ *
+ * @example
+ * const heap = new Float32Array([1, 2, 3, 0, 0, 0])
+ * rows(heap.buffer, { op: "causalSoftmax", rows: 1, cols: 3, period: 1, inputs: [0], outputs: [12] })
+ * Array.from(heap.subarray(3)) // => [1, 0, 0] (row 0 of a causal matrix sees only column 0)
+ *
+ * @category math
+ */
+export const rows = (heap: ArrayBuffer, p: RowParams): void => {
+  if (loaded.addon === null) throw new Error(`@papo/kernels: native row kernels unavailable (${loaded.reason})`)
+  rowParams[0] = rowOps[p.op], rowParams[1] = p.rows, rowParams[2] = p.cols, rowParams[3] = p.period
+  for (let i = 0; i < 3; i++) rowParams[4 + i] = p.inputs[i] ?? -1
+  for (let i = 0; i < 2; i++) rowParams[7 + i] = p.outputs[i] ?? -1
+  loaded.addon.rows(heap, rowParams)
+}
+
+/**
+ * The shape of one {@link attend} call: `rows` sequences of `heads` heads of `hd` values, a cache of
+ * `capacity` positions, and the position `pos` the new token takes.
+ *
+ * @category models
+ */
+export interface AttendParams {
+  readonly rows: number
+  readonly heads: number
+  readonly hd: number
+  readonly capacity: number
+  readonly pos: number
+}
+
+/**
+ * One decode step of causal attention over a KV cache in plain arrays: stores the new key and value of each
+ * (row, head) from `qkv [rows, 3d]` (q | k | v) at `pos` of `k`, `v` (`[rows·heads, capacity, hd]`), and
+ * writes `softmax(q·kᵀ/√hd)·v` over positions 0…pos to `out [rows, d]` (double accumulation, both cores).
+ *
+ * @example
+ * const k = new Float32Array(2), v = new Float32Array(2), out = new Float32Array(1)
+ * attend(new Float32Array([1, 1, 3]), k, v, out, { rows: 1, heads: 1, hd: 1, capacity: 2, pos: 0 })
+ * out[0] // => 3 (one position: its value)
+ *
+ * @category math
+ */
+export const attend = (qkv: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, p: AttendParams): void => {
+  if (loaded.addon === null) throw new Error(`@papo/kernels: native attention unavailable (${loaded.reason})`)
+  attendParams[0] = p.rows, attendParams[1] = p.heads, attendParams[2] = p.hd, attendParams[3] = p.capacity, attendParams[4] = p.pos
+  loaded.addon.attend(qkv, k, v, out, attendParams)
 }

@@ -2,7 +2,9 @@
  * Native matMul kernels for TensorFlow.js's wasm backend: `BatchMatMul` and `_FusedMatMul` (linear
  * activation) replaced by kernels that read the operands in place from the wasm heap and run the addon's
  * SGEMM on both cores. Every transpose combination and broadcast batch runs natively; other dtypes, fused
- * activations and bias shapes go to the original wasm kernels.
+ * activations and bias shapes go to the original wasm kernels. Also native: the row kernels of the
+ * transformer block (GELU, LayerNorm, causal softmax and their gradients), each one pass over memory where
+ * wasm runs a chain of five to nine kernels, and a copy-free `Identity`.
  *
  * The native kernels are also right where tfjs-backend-wasm 4.22's are not: its `_FusedMatMul` with a bias
  * and either transpose flag, and its `BatchMatMul` with outer dims that broadcast both ways, return wrong
@@ -18,6 +20,7 @@ interface WasmBackend {
   readonly wasm: { readonly HEAPU8: Uint8Array }
   readonly dataIdMap: { get(dataId: object): { readonly memoryOffset: number } }
   makeOutput(shape: Array<number>, dtype: tf.DataType): tf.TensorInfo
+  incRef(dataId: object): void
 }
 
 type KernelArgs = { inputs: Record<string, tf.TensorInfo | undefined>; backend: unknown; attrs?: Record<string, unknown> }
@@ -102,11 +105,59 @@ const replace = (name: string, kernel: (args: KernelArgs, original: KernelFunc) 
   })
 }
 
+/**
+ * The row kernels registered as wasm kernels `Papo<Op>`: inputs named as in `native/rows.h`, every full-size
+ * operand shaped like the first, γ and β one value per column; outputs shaped like the first input.
+ */
+const rowKernels: ReadonlyArray<{ readonly op: Native.RowOp; readonly inputs: ReadonlyArray<string>; readonly vectors: ReadonlyArray<string>; readonly outputs: number }> = [
+  { op: "gelu", inputs: ["x"], vectors: [], outputs: 1 },
+  { op: "geluGrad", inputs: ["x", "dy"], vectors: [], outputs: 1 },
+  { op: "layerNorm", inputs: ["x", "gamma", "beta"], vectors: ["gamma", "beta"], outputs: 1 },
+  { op: "layerNormGrad", inputs: ["x", "gamma", "dy"], vectors: ["gamma"], outputs: 2 },
+  { op: "causalSoftmax", inputs: ["x"], vectors: [], outputs: 1 },
+  { op: "softmaxGrad", inputs: ["x", "dy"], vectors: [], outputs: 1 }
+]
+
+const kernelName = (op: Native.RowOp): string => `Papo${op[0]!.toUpperCase()}${op.slice(1)}`
+
+const registerRowKernel = ({ op, inputs, vectors, outputs }: (typeof rowKernels)[number]): void => {
+  const name = kernelName(op)
+  tf.registerKernel({
+    kernelName: name,
+    backendName: "wasm",
+    kernelFunc: ((args: KernelArgs) => {
+      const backend = args.backend as WasmBackend
+      const ins = inputs.map((n) => args.inputs[n]!)
+      const x = ins[0]!
+      const cols = x.shape[x.shape.length - 1] ?? 1
+      if (op === "causalSoftmax" && x.shape.length < 2) throw new Error(`Error in ${name}: scores must have rank ≥ 2, got shape ${x.shape}`)
+      ins.forEach((t, i) => {
+        const want = vectors.includes(inputs[i]!) ? [cols] : x.shape
+        if (t.dtype !== "float32" || !tf.util.arraysEqual(t.shape, want)) {
+          throw new Error(`Error in ${name}: ${inputs[i]} must be float32 of shape [${want}], got ${t.dtype} [${t.shape}]`)
+        }
+      })
+      const outs = Array.from({ length: outputs }, () => backend.makeOutput([...x.shape], "float32"))
+      const size = sizeOf(x.shape)
+      if (size > 0) {
+        const offset = (t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId).memoryOffset
+        const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer // after makeOutput, which may grow the heap
+        Native.rows(heap, { op, rows: size / cols, cols, period: x.shape[x.shape.length - 2] ?? 1, inputs: ins.map(offset), outputs: outs.map(offset) })
+      }
+      return outputs === 1 ? outs[0]! : outs
+    }) as unknown as tf.KernelFunc
+  })
+}
+
+const runRow = (op: Native.RowOp, inputs: Record<string, tf.Tensor>): tf.Tensor | Array<tf.Tensor> =>
+  tf.engine().runKernel(kernelName(op), inputs as tf.NamedTensorMap) as tf.Tensor | Array<tf.Tensor>
+
 let installed = false
 
 /**
- * Replaces the wasm backend's `BatchMatMul` and `_FusedMatMul` with the native ones, once per thread
- * (idempotent). Call after importing `@tensorflow/tfjs-backend-wasm`, before or after `tf.setBackend("wasm")`.
+ * Replaces the wasm backend's `BatchMatMul`, `_FusedMatMul` and `Identity` with the native ones (Identity:
+ * a shared buffer instead of a copy) and registers the row kernels behind {@link gelu}, {@link layerNorm},
+ * {@link causalSoftmax} and their gradients, once per thread (idempotent). Call after importing `@tensorflow/tfjs-backend-wasm`, before or after `tf.setBackend("wasm")`.
  * Returns the addon's status; when it is unavailable nothing is replaced.
  *
  * @example
@@ -129,9 +180,83 @@ export const install = (): Native.Status => {
     const eligible = activation === "linear" && preluActivationWeights === undefined
     return (eligible ? nativeMatMul(args.backend as WasmBackend, a!, b!, transposeA, transposeB, bias) : null) ?? original(args)
   })
+  // Identity (tf.clone, and every tensor the gradient tape saves) shares the buffer, as Reshape does, instead of
+  // copying it: tensors are immutable, so a copy is never needed.
+  replace(tf.Identity, (args, original) => {
+    const { x } = args.inputs as { x: tf.TensorInfo }
+    if (x.dtype === "string") return original(args)
+    ;(args.backend as WasmBackend).incRef(x.dataId)
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype }
+  })
+  rowKernels.forEach(registerRowKernel)
   installed = true
   return s
 }
+
+/**
+ * tanh-GELU `x·σ(2√(2/π)(x + 0.044715x³))` in one native pass (wasm: six kernels). Requires {@link install}; no
+ * gradient (wrap it in `tf.customGrad` with {@link geluGrad}).
+ *
+ * @example
+ * gelu(tf.tensor1d([0, 10])).dataSync() // => Float32Array [0, 10]
+ *
+ * @category math
+ */
+export const gelu = (x: tf.Tensor): tf.Tensor => runRow("gelu", { x }) as tf.Tensor
+
+/**
+ * The input gradient of {@link gelu}: `dy·(s + x·s(1 − s)·dz/dx)`, `s = σ(z)`, recomputed from `x`.
+ *
+ * @example
+ * geluGrad(tf.tensor1d([0]), tf.tensor1d([1])).dataSync() // => Float32Array [0.5]
+ *
+ * @category math
+ */
+export const geluGrad = (x: tf.Tensor, dy: tf.Tensor): tf.Tensor => runRow("geluGrad", { x, dy }) as tf.Tensor
+
+/**
+ * LayerNorm over the last axis, ε = 1e-5: `(x − mean)/√(var + ε)·γ + β` in one native pass per row
+ * (moments accumulated in double). Requires {@link install}.
+ *
+ * @example
+ * layerNorm(tf.tensor2d([[1, 3]]), tf.ones([2]), tf.zeros([2])).dataSync() // => ≈ Float32Array [-1, 1]
+ *
+ * @category math
+ */
+export const layerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor => runRow("layerNorm", { x, gamma, beta }) as tf.Tensor
+
+/**
+ * The gradients of {@link layerNorm} from one pass per row: `[dx, dy·x̂]` (`γ`'s gradient is the column sum
+ * of the second, `β`'s that of `dy`), `dx = rstd·(g − mean(g) − x̂·mean(g·x̂))`, `g = dy·γ`.
+ *
+ * @example
+ * layerNormGrad(tf.tensor2d([[1, 3]]), tf.ones([2]), tf.tensor2d([[1, 1]]))[0].dataSync() // => Float32Array [0, 0]
+ *
+ * @category math
+ */
+export const layerNormGrad = (x: tf.Tensor, gamma: tf.Tensor, dy: tf.Tensor): [tf.Tensor, tf.Tensor] =>
+  runRow("layerNormGrad", { x, gamma, dy }) as [tf.Tensor, tf.Tensor]
+
+/**
+ * Softmax over the last axis of scores `[…, T, T]` with a causal mask: row i of each `T × T` matrix over
+ * columns `j ≤ i`, zero beyond (what adding −1e9 above the diagonal gives). Requires {@link install}.
+ *
+ * @example
+ * causalSoftmax(tf.zeros([2, 2])).dataSync() // => Float32Array [1, 0, 0.5, 0.5]
+ *
+ * @category math
+ */
+export const causalSoftmax = (scores: tf.Tensor): tf.Tensor => runRow("causalSoftmax", { x: scores }) as tf.Tensor
+
+/**
+ * The input gradient of a softmax over the last axis from its output `y`: `y·dy − y·Σ(y·dy)` per row.
+ *
+ * @example
+ * softmaxGrad(tf.tensor1d([0.5, 0.5]), tf.tensor1d([1, 1])).dataSync() // => Float32Array [0, 0]
+ *
+ * @category math
+ */
+export const softmaxGrad = (y: tf.Tensor, dy: tf.Tensor): tf.Tensor => runRow("softmaxGrad", { x: y, dy }) as tf.Tensor
 
 /**
  * Whether {@link install} replaced the kernels in this thread (the model picks its attention layout by it).

@@ -1,13 +1,22 @@
 // The portable micro-kernel (what a CPU without AVX2/FMA runs), forced in this process only.
 import assert from "node:assert/strict"
 import { test } from "node:test"
+import * as tf from "@tensorflow/tfjs"
 import fc from "fast-check"
-import { Native } from "../src/index.js"
+import { Native, Wasm } from "../src/index.js"
 import { agree, cases, setup } from "./agreement.js"
 
 const original = await setup()
 const native = original.status.available
 const skip = !native && `native kernels off: ${original.status.available ? "" : original.status.reason}`
+
+test("the row kernels give the same bits with the portable exp as with the AVX2 one", { skip }, () => {
+  const x = tf.randomUniform([301, 77], -90, 90, "float32", 3), s = tf.randomNormal([5, 56, 56], 0, 4, "float32", 4)
+  const run = (): Array<Buffer> => [Wasm.gelu(x), Wasm.geluGrad(x, x), Wasm.causalSoftmax(s)].map((t) => Buffer.from(t.dataSync().buffer.slice(0)))
+  const before = run()
+  assert.ok(Native.configure({ generic: true }).available)
+  assert.deepEqual(run(), before)
+})
 
 test("the generic micro-kernel agrees with the wasm kernel on random shapes", { skip }, () => {
   const s = Native.configure({ generic: true })

@@ -7,7 +7,10 @@
 import * as tf from "@tensorflow/tfjs"
 import { Wasm } from "@papo/kernels"
 
-/** True when the active backend's matMuls are the native ones (transpose flags cost nothing). */
+/**
+ * True when the active backend's kernels are the native ones of @papo/kernels: matMuls (transpose flags cost
+ * nothing) and the row kernels behind {@link gelu}, {@link layerNorm} and {@link causalSoftmax}.
+ */
 export const nativeMatMuls = (): boolean => Wasm.isInstalled() && tf.getBackend() === "wasm"
 
 /** `xᵀ @ dy`. */
@@ -92,11 +95,19 @@ const GELU_B = 2 * GELU_C
 
 /**
  * tanh-GELU, `0.5·x·(1 + tanh(u))` with `u = √(2/π)(x + 0.044715x³)`, written exactly as `x·σ(2u)`
- * (wasm's tanh and pow are slow), with a hand-written gradient
+ * (wasm's tanh and pow are slow; under the native kernels one native pass), with a hand-written gradient
  * `σ(z) + x·σ(z)(1 − σ(z))·dz/dx`, `z = 2u`, `dz/dx = 2√(2/π)(1 + 3·0.044715x²)`.
  */
 export const gelu = (x: tf.Tensor): tf.Tensor =>
-  recording() ? geluGrad(x) : tf.mul(x, tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.mul(x, x), GELU_A), GELU_B))))
+  nativeMatMuls()
+    ? recording() ? geluNative(x) : Wasm.gelu(x)
+    : recording() ? geluGrad(x) : tf.mul(x, tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.mul(x, x), GELU_A), GELU_B))))
+
+/** The same GELU and gradient as one native pass each (@papo/kernels' row kernels). */
+const geluNative: (x: tf.Tensor) => tf.Tensor = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x])
+  return { value: Wasm.gelu(x), gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => Wasm.geluGrad(saved[0]!, dy) }
+}) as never) as never
 
 const geluGrad: (x: tf.Tensor) => tf.Tensor = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
   const x2 = tf.mul(x, x)
@@ -115,9 +126,11 @@ const geluGrad: (x: tf.Tensor) => tf.Tensor = tf.customGrad(((x: tf.Tensor, save
 
 /**
  * LayerNorm over the last axis of `[M, d]`, ε = 1e-5 (PyTorch's default), with the closed-form gradient
- * `dx = rstd·(g − mean(g) − x̂·mean(g·x̂))`, `g = dy·γ` (a third of the ops of the autodiff one).
+ * `dx = rstd·(g − mean(g) − x̂·mean(g·x̂))`, `g = dy·γ` (a third of the ops of the autodiff one; under the
+ * native kernels, one native pass per row each way).
  */
 export const layerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor2D => {
+  if (nativeMatMuls()) return (recording() ? layerNormNative(x, gamma, beta) : Wasm.layerNorm(x, gamma, beta)) as tf.Tensor2D
   if (recording()) return layerNormGrad(x, gamma, beta)
   const xc = tf.sub(x, tf.mean(x, -1, true))
   const rstd = tf.rsqrt(tf.add(tf.mean(tf.mul(xc, xc), -1, true), 1e-5))
@@ -143,6 +156,36 @@ const layerNormGrad: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Ten
       return [tf.mul(inner, srstd), columnSums(tf.mul(dy, sxhat)), columnSums(dy)]
     }
   }
+}) as never) as never
+
+/** The same LayerNorm and gradient as native row kernels (the gradient pass also yields `dy·x̂` for `γ`). */
+const layerNormNative: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor = tf.customGrad(((
+  x: tf.Tensor2D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  save: tf.GradSaveFunc
+) => {
+  save([x, gamma])
+  return {
+    value: Wasm.layerNorm(x, gamma, beta),
+    gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => {
+      const [dx, dyXhat] = Wasm.layerNormGrad(saved[0]!, saved[1]!, dy)
+      return [dx, columnSums(dyXhat), columnSums(dy)]
+    }
+  }
+}) as never) as never
+
+/**
+ * Softmax over the last axis of attention scores `[…, T, T]` under a causal mask (row i sees columns ≤ i),
+ * as one native pass each way. Only under the native kernels (the batched attention that calls it runs only
+ * there).
+ */
+export const causalSoftmax = (scores: tf.Tensor): tf.Tensor => (recording() ? causalSoftmaxGrad(scores) : Wasm.causalSoftmax(scores))
+
+const causalSoftmaxGrad: (scores: tf.Tensor) => tf.Tensor = tf.customGrad(((scores: tf.Tensor, save: tf.GradSaveFunc) => {
+  const y = Wasm.causalSoftmax(scores)
+  save([y])
+  return { value: y, gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => Wasm.softmaxGrad(saved[0]!, dy) }
 }) as never) as never
 
 /**

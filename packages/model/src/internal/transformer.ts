@@ -3,8 +3,9 @@
  * Shapes: N rows, T positions, d = dModel, H heads of hd = d / H, V vocab, Np patch tokens.
  */
 import * as tf from "@tensorflow/tfjs"
+import { Native } from "@papo/kernels"
 import { numPatches, type ModelConfig } from "../Config.js"
-import { channelMatMul, dense, gelu, layerNorm, matMul2d, nativeMatMuls, recording } from "./ops.js"
+import { causalSoftmax, channelMatMul, dense, gelu, layerNorm, matMul2d, nativeMatMuls } from "./ops.js"
 
 export type Params = Readonly<Record<string, tf.Tensor>>
 
@@ -68,21 +69,11 @@ const attentionChannels = (q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, n: nu
   return tf.reshape(tf.transpose(tf.reshape(o, [t, n, h, hd]), [1, 0, 2, 3]), [n * t, h * hd])
 }
 
-const addCausalMask = (scores: tf.Tensor): tf.Tensor => tf.add(scores, causalMask(scores.shape[scores.rank - 1]!))
-
-/** Scores `[…, T, T]` plus the causal mask; the gradient passes straight through (none is taken for the constant mask). */
-const withCausalMask = (scores: tf.Tensor): tf.Tensor => (recording() ? withCausalMaskGrad(scores) : addCausalMask(scores))
-
-const withCausalMaskGrad: (scores: tf.Tensor) => tf.Tensor = tf.customGrad(((scores: tf.Tensor) => ({
-  value: addCausalMask(scores),
-  gradFunc: (dy: tf.Tensor) => dy
-})) as never) as never
-
 /** Causal attention as batched matMuls over (sequence, head) (the native kernels run every transpose flag at full speed). */
 const attentionBatched = (q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, n: number, t: number, h: number): tf.Tensor2D => {
   const hd = q.shape[1] / h
   const heads = (x: tf.Tensor): tf.Tensor4D => tf.transpose(tf.reshape(x, [n, t, h, hd]), [0, 2, 1, 3]) // (N, H, T, hd)
-  const att = tf.softmax(withCausalMask(tf.matMul(heads(tf.mul(q, 1 / Math.sqrt(hd))), heads(k), false, true))) // (N, H, T, T)
+  const att = causalSoftmax(tf.matMul(heads(tf.mul(q, 1 / Math.sqrt(hd))), heads(k), false, true)) // (N, H, T, T)
   const o = tf.matMul(att, heads(v)) // (N, H, T, hd)
   return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [n * t, h * hd])
 }
@@ -158,10 +149,15 @@ export class KvCache {
 
 /**
  * Causal attention of one new token per row: `qkv` is `[N, 3d]` (q | k | v); stores k, v at position
- * `cache.length` of `layer` and writes the attention output `[N, d]` into `out`.
+ * `cache.length` of `layer` and writes the attention output `[N, d]` into `out`. Under the native kernels
+ * the addon does it on both cores (the same math in double; this loop was 40 % of a rollout).
  */
 const attendOne = (cache: KvCache, layer: number, qkv: Float32Array, out: Float32Array): void => {
   const { c, capacity: cap } = cache
+  if (nativeMatMuls()) {
+    Native.attend(qkv, cache.k[layer]!, cache.v[layer]!, out, { rows: cache.rows, heads: c.nHeads, hd: c.dModel / c.nHeads, capacity: cap, pos: cache.length })
+    return
+  }
   const h = c.nHeads, d = c.dModel, hd = d / h, pos = cache.length, len = pos + 1
   const ks = cache.k[layer]!, vs = cache.v[layer]!
   const scale = 1 / Math.sqrt(hd)

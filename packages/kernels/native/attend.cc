@@ -1,0 +1,70 @@
+#include "attend.h"
+
+#include <cmath>
+#include <vector>
+
+#include "pool.h"
+
+namespace papo {
+namespace {
+
+void attend_rows(const Attend& a, int64_t r0, int64_t r1) {
+  const int64_t h = a.heads, hd = a.hd, d = h * hd, cap = a.capacity, len = a.pos + 1;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  std::vector<double> scores(len), acc(hd);
+  for (int64_t r = r0; r < r1; r++) {
+    for (int64_t hh = 0; hh < h; hh++) {
+      const int64_t base = (r * h + hh) * cap * hd;
+      const float* q = a.qkv + r * 3 * d + hh * hd;
+      for (int64_t j = 0; j < hd; j++) {
+        a.k[base + a.pos * hd + j] = q[d + j];
+        a.v[base + a.pos * hd + j] = q[2 * d + j];
+      }
+      double max = -INFINITY;
+      for (int64_t t = 0; t < len; t++) {
+        const float* kt = a.k + base + t * hd;
+        double part[4] = {};  // four interleaved partial sums: one serial chain of hd adds is latency-bound
+        int64_t j = 0;
+        for (; j + 4 <= hd; j += 4)
+          for (int l = 0; l < 4; l++) part[l] += static_cast<double>(q[j + l]) * kt[j + l];
+        for (; j < hd; j++) part[0] += static_cast<double>(q[j]) * kt[j];
+        const double s = ((part[0] + part[1]) + (part[2] + part[3])) * scale;
+        scores[t] = s;
+        max = s > max ? s : max;
+      }
+      double sum = 0;
+      for (int64_t t = 0; t < len; t++) sum += scores[t] = std::exp(scores[t] - max);
+      for (int64_t j = 0; j < hd; j++) acc[j] = 0;
+      for (int64_t t = 0; t < len; t++) {
+        const double w = scores[t] / sum;
+        const float* vt = a.v + base + t * hd;
+        for (int64_t j = 0; j < hd; j++) acc[j] += w * vt[j];
+      }
+      float* o = a.out + r * d + hh * hd;
+      for (int64_t j = 0; j < hd; j++) o[j] = static_cast<float>(acc[j]);
+    }
+  }
+}
+
+struct Split {
+  const Attend* a;
+  int64_t bounds[5];
+};
+
+void run_task(void* arg, int t) {
+  const Split& s = *static_cast<const Split*>(arg);
+  attend_rows(*s.a, s.bounds[t], s.bounds[t + 1]);
+}
+
+}  // namespace
+
+void attend(const Attend& a, int threads) {
+  if (a.rows == 0) return;
+  if (threads < 2 || a.rows < 4) return attend_rows(a, 0, a.rows);
+  Split s{&a, {}};
+  const int count = cut(a.rows, 1, 4, s.bounds);
+  if (count < 2 || !pool_run(run_task, &s, count))
+    for (int t = 0; t < count; t++) run_task(&s, t);
+}
+
+}  // namespace papo

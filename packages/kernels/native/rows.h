@@ -1,0 +1,31 @@
+// Row-wise and element-wise kernels of the transformer block for the @papo/kernels addon (see README.md,
+// "Row kernels"): each one replaces a chain of wasm kernels (one pass over memory instead of five to nine).
+#pragma once
+#include <cstdint>
+
+namespace papo {
+
+enum class RowOp : int {
+  Gelu = 0,           // out0 = x·σ(x·(a·x² + b)) (tanh-GELU written exactly through σ);  in0 = x
+  GeluGrad = 1,       // out0 = dy·(s + x·s(1 − s)·(3a·x² + b));  in0 = x, in1 = dy
+  LayerNorm = 2,      // out0 = (x − mean)·rstd·γ + β per row, rstd = 1/√(var + 1e-5);  in0 = x, in1 = γ, in2 = β
+  LayerNormGrad = 3,  // out0 = dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·γ;  out1 = dy·x̂;  in0 = x, in1 = γ, in2 = dy
+  CausalSoftmax = 4,  // out0 = softmax over columns j ≤ (row mod period), 0 beyond;  in0 = scores
+  SoftmaxGrad = 5,    // out0 = y·dy − y·Σ_j(y·dy) per row;  in0 = y, in1 = dy
+};
+constexpr int kRowOps = 6;
+
+// One kernel over `rows × cols` dense row-major floats; γ and β hold `cols` values.
+struct RowJob {
+  RowOp op;
+  int64_t rows, cols, period;
+  const float* in[3];
+  float* out[2];
+};
+
+// Runs `j` on up to `threads` threads, split by whole rows. Each element's value depends only on its row's
+// inputs, never on where a split falls or which thread runs it: results are bit-identical for any thread
+// count, and the generic and AVX2 paths compute the same values (no fused multiply-adds).
+void rows(const RowJob& j, int threads);
+
+}  // namespace papo
