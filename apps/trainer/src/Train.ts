@@ -6,6 +6,11 @@
  * `@papo/backend` layer) and records what loaded, with the verifier's settings, as a `start` event in the
  * run folder's `events.jsonl`. The CLI (`main.ts`) is a thin layer over these.
  *
+ * A run that cannot go on fails with a tagged error naming what to act on: {@link NothingToResumeError},
+ * {@link CheckpointKindError}, {@link MissingReferenceError}, {@link NonFiniteStreakError}, and those of the
+ * modules it calls (`RunFolder`, `Dataset`, `Session`, `Sft`, `Step`); the session is a scoped resource,
+ * closed after an interrupted run's checkpoint is saved.
+ *
  * @example
  * const config = await Effect.runPromise(loadConfig({ overrides: ["preset=papo-g", "trainer.maxSteps=50"] }))
  * const result = await runPromise(train(config))
@@ -460,7 +465,7 @@ export const sft = (given: Config, options: RunOptions = {}) =>
           const examples = Rollout.samplePrompts(train, cursor, config.sft.batchSize, config.data.seed)
           // Targets and lengths are checked at load (describeTargets, Dataset.load): a throw here is a bug.
           const rows = yield* Effect.sync(() => Sft.goldRows(session, config, examples, T))
-          const r = yield* Effect.promise(() => Sft.sftStep(session, rows))
+          const r = yield* Effect.promise(() => Sft.sftStep(session, rows)) // tensor math: a throw is a bug
           cursor += examples.length
           step++
           lastMetrics = { "sft/loss": r.loss, "actor/grad_norm": r.gradNorm, "actor/lr": r.lr, "actor/non_finite_updates": r.skipped ? 1 : 0, "timing_s/step": (performance.now() - t0) / 1000 }
