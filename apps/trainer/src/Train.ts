@@ -516,6 +516,17 @@ export const evaluate = (given: Config, options: { readonly checkpoint?: string 
   }).pipe(Effect.provide(backendLayer(given)))
 
 /**
+ * What {@link train} or {@link sft} can fail with: the union of their tagged errors (a script that runs
+ * either names this type).
+ *
+ * @example
+ * const run: Effect.Effect<RunResult, RunError, Verifier> = kind === "sft" ? sft(config) : train(config)
+ *
+ * @category errors
+ */
+export type RunError = Effect.Error<ReturnType<typeof train>> | Effect.Error<ReturnType<typeof sft>>
+
+/**
  * Provides the verifier `config.worker.reward` describes (default: MathRuler in this thread).
  *
  * @example
