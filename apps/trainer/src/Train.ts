@@ -157,22 +157,26 @@ export const loadData = (config: Config, log: (line: string) => void = () => {},
   })
 
 /**
- * The start of `train` and `sft`: opens the run folder (stale temporaries removed; a used folder refused
- * without `resume` or `overwrite`), finds the checkpoint to resume from (the newest intact one), loads the
- * data with the sizes of the model it continues from, checks a resumed run's config against its
- * `config.yaml`, then writes `config.yaml`. `sameRun`: a collapse-guard rollback restarting the run in its
- * own folder.
+ * The start of `train` and `sft`: opens the run folder (stale temporaries removed, a checkpoint a cut-short
+ * replacement set aside put back; a used folder refused without `resume` or `overwrite`), finds the
+ * checkpoint to resume from (the newest intact one), loads the data with the sizes of the model it continues
+ * from, checks a resumed run's config against its `config.yaml`, then writes `config.yaml`. A fresh run
+ * opens its folder only after the data loaded, so bad data leaves no folder behind. `sameRun`: a
+ * collapse-guard rollback restarting the run in its own folder.
  */
 const prepareRun = (given: Config, options: RunOptions & { readonly sameRun?: boolean }, log: (line: string) => void) =>
   Effect.gen(function*() {
     const resume = options.resume === true
     const dir = RunFolder.runDir(given)
-    yield* RunFolder.open(dir, { resume: resume || options.sameRun === true, overwrite: options.overwrite === true }, log)
+    const continues = resume || options.sameRun === true
+    const openFolder = RunFolder.open(dir, { resume: continues, overwrite: options.overwrite === true }, log)
+    if (continues) yield* openFolder
     const from = resume ? yield* RunFolder.newestIntactCheckpoint(dir, log) : null
     if (resume && from === null) return yield* new NothingToResumeError({ dir })
     const init = given.worker.actor.init === "" ? null : yield* RunFolder.resolveModelCheckpoint(given.worker.actor.init)
     if (from !== null || init !== null) log(from !== null ? `resuming from ${from}` : `initial weights from ${init}`)
     const data = yield* loadData(given, log, from !== null ? join(from, "actor") : init)
+    if (!continues) yield* openFolder
     if (resume) yield* RunFolder.checkConfig(dir, data.config, options.allowConfigChange === true || options.sameRun === true)
     yield* RunFolder.writeConfig(dir, data.config)
     return { dir, data, from, init }

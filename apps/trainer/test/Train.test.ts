@@ -189,6 +189,14 @@ describe("papo train, end to end on the tiny config", () => {
     assert.equal(failure.path, join(dir, "noref", "checkpoints", "step-000001"))
   })
 
+  it("DAPO's dynamic sampling giving up reaches the caller as a DynamicSamplingError with its tries", async () => {
+    // Rounds of 2 prompts for a batch of 4: one round (all it may try) cannot fill it.
+    const cfg = await config([...base(dir, "giveup"), "preset=dapo", "trainer.maxSteps=1", "algorithm.maxTryMakeBatch=1", "data.miniRolloutBatchSize=2"])
+    const failure = await failureOf(train(cfg))
+    assert.ok(failure._tag === "DynamicSamplingError", failure.message)
+    assert.deepEqual([failure.numTries, failure.maxTryMakeBatch], [1, 1])
+  })
+
   it("a checkpoint whose tokenizer lacks the data's characters is a CheckpointIncompatibleError; sft.target=response without gold responses a MissingGoldResponseError", async () => {
     const file = await userSplit("<image>Chiffre (é) ?")
     const cfg = await config([...base(dir, "incompatible"), `data.train=${file}`, `data.test=${file}`, "sft.target=response"])
