@@ -242,7 +242,10 @@ const runOne = (
     const started = performance.now()
     // No done.json: an earlier attempt was cut short, or there was none; the run starts over in its folder.
     // The verifier this run's own config describes (a study's `worker.reward.*` applies to its runs).
-    const result = yield* (run.kind === "sft" ? Train.sft(config, { overwrite: true }) : Train.train(config, { overwrite: true })).pipe(
+    const command: Effect.Effect<Train.RunResult, Train.RunError, Verifier.Verifier> = run.kind === "sft"
+      ? Train.sft(config, { overwrite: true })
+      : Train.train(config, { overwrite: true })
+    const result = yield* command.pipe(
       Effect.provide(Verifier.Verifier.layer(config.worker.reward)),
       Effect.mapError((cause) => new RunFailedError({ run: runName(run), seed: run.seed, dir, cause }))
     )

@@ -198,6 +198,7 @@ export const evaluate = (
       })
       const blank = yield* respond(session, config, examples, new Float32Array(original.length), probeK, temperature, rng)
       const maskedRun = yield* respond(session, config, examples, masked, probeK, temperature, rng)
+      // Forward passes on rows the rollout built: a throw is a bug, a defect.
       const kl = yield* Effect.promise(() => klPrcpOf(session, config, main.rows, masked, k))
       examples.forEach((example, i) => {
         let klSum = 0

@@ -36,6 +36,7 @@ export interface Experience {
 export const experience = (session: Session.Session, config: Config, batch: Rollouts, timing: Timing): Effect.Effect<Experience> =>
   Effect.gen(function*() {
     const opts = { temperature: config.worker.rollout.temperature, microBatch: config.worker.actor.microBatchSizePerDeviceForExperience }
+    // Forward passes on rows the rollout built: a throw is a bug, a defect.
     const pass = (model: "policy" | "reference", images?: Float32Array) =>
       Effect.promise(() => Session.logProbsOf(session, model, batch.rows, images === undefined ? opts : { ...opts, images }))
     const old = yield* pass("policy").pipe(timed(timing, "old"))

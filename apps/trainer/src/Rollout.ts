@@ -114,6 +114,7 @@ export const rollOut = (
   options: RolloutOptions,
   rng: Xoshiro128
 ): Effect.Effect<{ readonly rows: Session.Rows; readonly lengths: Int32Array; readonly responses: Array<string> }> =>
+  // Sampling on prompts checked at load (Dataset.load): a throw here is a bug, a defect.
   Effect.promise(async () => {
     const T = session.modelConfig.maxResponseLength
     const prompts = Session.encodePrompts(session, config, examples) // [B, Tp]

@@ -19,7 +19,7 @@
  */
 import * as fs from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
-import { Checkpoint, type Optimizer, type Policy, type Tokenizer } from "@papo/model"
+import { Checkpoint, type Config as ModelConfigs, type Optimizer, type Policy, type Tokenizer } from "@papo/model"
 import { Data, Effect, Schema } from "effect"
 import { type Config, toYaml } from "./Config.js"
 import { loadConfig } from "./ConfigLoad.js"
@@ -708,6 +708,35 @@ export interface Loaded {
 }
 
 const corrupt = (path: string) => (e: unknown) => new CheckpointCorruptError({ path, reason: reasonOf(e) })
+
+/**
+ * Reads a model checkpoint folder (its `config.json` and weights, no model built), failing with a
+ * {@link CheckpointCorruptError} that names it.
+ *
+ * @example
+ * (await Effect.runPromise(readModelCheckpoint("runs/warm/checkpoints/step-000300/actor"))).extra // => { kind: "sft", step: 300, … }
+ *
+ * @category constructors
+ */
+export const readModelCheckpoint = (path: string): Effect.Effect<Checkpoint.Loaded, CheckpointCorruptError> =>
+  Effect.tryPromise({ try: () => Checkpoint.load(path), catch: corrupt(path) })
+
+/**
+ * The architecture a model checkpoint folder's `config.json` holds (under `"model"`), failing with a
+ * {@link CheckpointCorruptError} that names the file.
+ *
+ * @example
+ * (await Effect.runPromise(readModelConfig("runs/warm/checkpoints/step-000300/actor"))).maxPromptLength // => 48
+ *
+ * @category constructors
+ */
+export const readModelConfig = (path: string): Effect.Effect<ModelConfigs.ModelConfig, CheckpointCorruptError> => {
+  const file = join(path, "config.json")
+  return Effect.tryPromise({
+    try: async () => (JSON.parse(await fs.readFile(file, "utf8")) as { model: ModelConfigs.ModelConfig }).model,
+    catch: corrupt(file)
+  })
+}
 
 const hasReference = (folder: string) => Effect.promise(() => fs.stat(join(folder, "reference")).then(() => true, () => false))
 

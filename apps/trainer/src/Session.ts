@@ -119,7 +119,8 @@ export const textOf = (config: Config, examples: ReadonlyArray<Example>): string
 
 /**
  * A fresh session: a new policy seeded by `trainer.seed` with a tokenizer covering `text`, or the
- * weights and tokenizer of the checkpoint `init`.
+ * weights and tokenizer of the checkpoint `init`. Rejects with a {@link CheckpointIncompatibleError} when that
+ * tokenizer lacks characters of `text`, with an `Error` when the checkpoint cannot be read.
  *
  * @category constructors
  */
@@ -136,7 +137,7 @@ export const open = async (
     const missing = [...new Set(options.text)].filter((ch) => Tokenizer.extend(tokenizer, ch) !== tokenizer)
     if (missing.length > 0) {
       Policy.dispose(loaded.policy)
-      throw new Error(`checkpoint ${options.init}: its tokenizer lacks the data's characters ${JSON.stringify(missing.join(""))}`)
+      throw new CheckpointIncompatibleError({ path: options.init, missingChars: missing.join("") })
     }
     policy = loaded.policy
   } else {
@@ -167,8 +168,7 @@ export const close = async (s: Session): Promise<void> => {
 }
 
 /**
- * A session could not be opened: the checkpoint `init` is unreadable or does not fit the data, or the worker
- * replica did not start.
+ * A session could not be opened: the checkpoint `init` is unreadable, or the worker replica did not start.
  *
  * @category errors
  */
@@ -179,8 +179,47 @@ export class SessionError extends Data.TaggedError("SessionError")<{ readonly in
 }
 
 /**
- * {@link open} then {@link withThreads} as a scoped resource: {@link close} runs when the scope closes (end,
- * failure or interruption).
+ * The checkpoint `path` (`worker.actor.init`, `papo eval --checkpoint`) has a tokenizer without some of the
+ * data's characters (`missingChars`): it was trained on other data, and cannot encode this one.
+ *
+ * @example
+ * new CheckpointIncompatibleError({ path: "runs/warm/checkpoints/step-000300/actor", missingChars: "xyz" }).message
+ * // => 'checkpoint runs/warm/checkpoints/step-000300/actor: its tokenizer lacks the data\'s characters "xyz" (a checkpoint trained on other data; start from one trained on this data, or from scratch)'
+ *
+ * @category errors
+ */
+export class CheckpointIncompatibleError extends Data.TaggedError("CheckpointIncompatibleError")<{
+  readonly path: string
+  readonly missingChars: string
+}> {
+  override get message(): string {
+    return `checkpoint ${this.path}: its tokenizer lacks the data's characters ${JSON.stringify(this.missingChars)} (a checkpoint trained on other data; start from one trained on this data, or from scratch)`
+  }
+}
+
+/**
+ * A session `made` (opened, or restored from a trainer checkpoint) with its worker replica for `threads`
+ * ({@link withThreads}), as a scoped resource: {@link close} runs when the scope closes (end, failure or
+ * interruption), and at once when the replica does not start.
+ *
+ * @example
+ * const session = yield* acquireFrom(Effect.succeed(make(parts)), 1, null) // closed with the scope
+ *
+ * @category layers
+ */
+export const acquireFrom = <E>(made: Effect.Effect<Session, E>, threads: number, init: string | null): Effect.Effect<Session, E | SessionError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.flatMap(made, (s) =>
+      Effect.tryPromise({
+        try: () => withThreads(s, threads),
+        catch: (e) => new SessionError({ init, reason: `the worker replica did not start: ${e instanceof Error ? e.message : String(e)}` })
+      }).pipe(Effect.tapError(() => Effect.promise(() => close(s))))),
+    // Closing frees tensors and stops a worker: it fails only on a bug.
+    (s) => Effect.promise(() => close(s))
+  )
+
+/**
+ * {@link open} then {@link withThreads} as a scoped resource ({@link acquireFrom}).
  *
  * @example
  * const result = yield* Effect.scoped(Effect.flatMap(acquire(config, { text, optim, withReference: false }, 1), (s) => evaluate(s, …)))
@@ -191,20 +230,14 @@ export const acquire = (
   config: Config,
   options: Parameters<typeof open>[1],
   threads: number
-): Effect.Effect<Session, SessionError, Scope.Scope> =>
-  Effect.acquireRelease(
+): Effect.Effect<Session, SessionError | CheckpointIncompatibleError, Scope.Scope> =>
+  acquireFrom(
     Effect.tryPromise({
-      try: async () => {
-        const s = await open(config, options)
-        // Close the weights if the replica does not start.
-        return await withThreads(s, threads).catch(async (e) => {
-          await close(s)
-          throw e
-        })
-      },
-      catch: (e) => new SessionError({ init: options.init ?? null, reason: e instanceof Error ? e.message : String(e) })
+      try: () => open(config, options),
+      catch: (e) => e instanceof CheckpointIncompatibleError ? e : new SessionError({ init: options.init ?? null, reason: e instanceof Error ? e.message : String(e) })
     }),
-    (s) => Effect.promise(() => close(s))
+    threads,
+    options.init ?? null
   )
 
 /**
@@ -231,7 +264,8 @@ export interface Rows {
 export const promptOf = (config: Config, e: Example): string => e.problem + config.data.promptSuffix
 
 /**
- * Encodes prompts (left-padded), failing with the example id when one is too long.
+ * Encodes prompts (left-padded). Throws, naming the example, when one is too long: a bug, since
+ * `Dataset.load` checks every prompt against `data.maxPromptLength` (a `PromptTooLongError`).
  *
  * @category constructors
  */

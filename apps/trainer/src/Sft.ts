@@ -11,33 +11,56 @@
  */
 import { type Optimizer, Parallel, Tokenizer } from "@papo/model"
 import * as tf from "@tensorflow/tfjs"
+import { Data, Effect } from "effect"
 import type { Config } from "./Config.js"
 import * as Dataset from "./Dataset.js"
 import type { Example } from "./Example.js"
 import * as Session from "./Session.js"
 
 /**
- * What SFT will train on, said once: null when every example has its gold response, else a line saying
- * how many targets come from answers. Throws when `sft.target` is `response` and some have none.
+ * `sft.target=response` on a split where `missing` of `total` training examples have no gold response
+ * (`"response"` field).
  *
  * @example
- * describeTargets(answerOnlySplit, "response-or-answer")
+ * new MissingGoldResponseError({ split: "train.jsonl", missing: 3, total: 300 }).message
+ * // => 'sft.target=response needs a gold response for every training example; 3 of 300 in train.jsonl have no "response" (sft.target=response-or-answer trains those on their answers)'
+ *
+ * @category errors
+ */
+export class MissingGoldResponseError extends Data.TaggedError("MissingGoldResponseError")<{
+  readonly split: string
+  readonly missing: number
+  readonly total: number
+}> {
+  override get message(): string {
+    return `sft.target=response needs a gold response for every training example; ${this.missing} of ${this.total} in ${this.split} have no "response" (sft.target=response-or-answer trains those on their answers)`
+  }
+}
+
+/**
+ * What SFT will train on, said once: null when every example has its gold response, else a line saying
+ * how many targets come from answers. Fails with {@link MissingGoldResponseError} when `sft.target` is
+ * `response` and some have none.
+ *
+ * @example
+ * Effect.runSync(describeTargets(answerOnlySplit, "response-or-answer"))
  * // => 'train.jsonl: 300 of 300 training examples have no "response": SFT targets built from their answers as <think></think>\boxed{answer} (sft.target=response-or-answer)'
  *
  * @category constructors
  */
-export const describeTargets = (split: Dataset.Split, target: Config["sft"]["target"]): string | null => {
+export const describeTargets = (split: Dataset.Split, target: Config["sft"]["target"]): Effect.Effect<string | null, MissingGoldResponseError> => {
   const n = split.examples.length
   const missing = split.examples.filter((e) => e.trace === undefined).length
-  if (target === "response" && missing > 0) {
-    throw new Error(`sft.target=response needs a gold response for every training example; ${missing} of ${n} in ${split.name} have no "response" (sft.target=response-or-answer trains those on their answers)`)
-  }
-  if (target === "answer") return `${split.name}: SFT targets are the answers as ${Dataset.answerTarget("answer")} (sft.target=answer)`
-  return missing === 0 ? null : `${split.name}: ${missing} of ${n} training examples have no "response": SFT targets built from their answers as ${Dataset.answerTarget("answer")} (sft.target=${target})`
+  if (target === "response" && missing > 0) return Effect.fail(new MissingGoldResponseError({ split: split.name, missing, total: n }))
+  if (target === "answer") return Effect.succeed(`${split.name}: SFT targets are the answers as ${Dataset.answerTarget("answer")} (sft.target=answer)`)
+  return Effect.succeed(
+    missing === 0 ? null : `${split.name}: ${missing} of ${n} training examples have no "response": SFT targets built from their answers as ${Dataset.answerTarget("answer")} (sft.target=${target})`
+  )
 }
 
 /**
- * SFT targets (+EOS) as response rows, padded to `T`; throws if one is longer.
+ * SFT targets (+EOS) as response rows, padded to `T`. Throws when a target is missing or longer than `T`:
+ * a bug, since {@link describeTargets} and `Dataset.load` (a `ResponseTooLongError`) check both first.
  *
  * @category constructors
  */

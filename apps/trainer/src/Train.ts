@@ -6,6 +6,11 @@
  * `@papo/backend` layer) and records what loaded, with the verifier's settings, as a `start` event in the
  * run folder's `events.jsonl`. The CLI (`main.ts`) is a thin layer over these.
  *
+ * A run that cannot go on fails with a tagged error naming what to act on: {@link NothingToResumeError},
+ * {@link CheckpointKindError}, {@link MissingReferenceError}, {@link NonFiniteStreakError}, and those of the
+ * modules it calls (`RunFolder`, `Dataset`, `Session`, `Sft`, `Step`); the session is a scoped resource,
+ * closed after an interrupted run's checkpoint is saved.
+ *
  * @example
  * const config = await Effect.runPromise(loadConfig({ overrides: ["preset=papo-g", "trainer.maxSteps=50"] }))
  * const result = await runPromise(train(config))
@@ -14,9 +19,8 @@
  * @since 0.1.0
  */
 import { Backend, describe } from "@papo/backend"
-import { readFile } from "node:fs/promises"
-import { join } from "node:path"
-import { Checkpoint, Config as ModelConfigs, type Optimizer, Policy } from "@papo/model"
+import { dirname, join } from "node:path"
+import { Config as ModelConfigs, type Optimizer, Policy } from "@papo/model"
 import { Console, Data, Effect } from "effect"
 import type { Config } from "./Config.js"
 import * as Dataset from "./Dataset.js"
@@ -33,14 +37,75 @@ import * as Step from "./Step.js"
 import { Verifier } from "./Verifier.js"
 
 /**
- * A run that cannot go on: non-finite updates in a row, nothing to resume, data without gold traces, a
- * prompt longer than the model takes, …
+ * `--resume` on a run folder `dir` without an intact checkpoint (none saved yet, or all corrupt).
+ *
+ * @example
+ * new NothingToResumeError({ dir: "runs/x" }).message
+ * // => "--resume: no checkpoint to resume from in runs/x/checkpoints (none, or none intact); start it without --resume"
  *
  * @category errors
  */
-export class TrainError extends Data.TaggedError("TrainError")<{ readonly reason: string }> {
+export class NothingToResumeError extends Data.TaggedError("NothingToResumeError")<{ readonly dir: string }> {
   override get message(): string {
-    return this.reason
+    return `--resume: no checkpoint to resume from in ${join(this.dir, "checkpoints")} (none, or none intact); start it without --resume`
+  }
+}
+
+/**
+ * `--resume` from the checkpoint `path` of another command: `found` (`train` or `sft`) where `expected`.
+ *
+ * @example
+ * new CheckpointKindError({ path: "runs/x/checkpoints/step-000010", found: "sft", expected: "train" }).message
+ * // => "--resume: runs/x/checkpoints/step-000010 is a sft checkpoint, not train; resume it with papo sft, or start the train run with worker.actor.init=runs/x"
+ *
+ * @category errors
+ */
+export class CheckpointKindError extends Data.TaggedError("CheckpointKindError")<{
+  readonly path: string
+  readonly found: "train" | "sft"
+  readonly expected: "train" | "sft"
+}> {
+  override get message(): string {
+    return `--resume: ${this.path} is a ${this.found} checkpoint, not ${this.expected}; resume it with papo ${this.found}${
+      this.found === "sft" ? `, or start the train run with worker.actor.init=${dirname(dirname(this.path))}` : ""
+    }`
+  }
+}
+
+/**
+ * `--resume` of a run with a reference KL (`algorithm.useKlLoss`) from the checkpoint `path`, which has no
+ * `reference/` weights (saved by a run without it).
+ *
+ * @example
+ * new MissingReferenceError({ path: "runs/x/checkpoints/step-000010" }).message
+ * // => "--resume: runs/x/checkpoints/step-000010 has no reference weights, but algorithm.useKlLoss is on; resume with the run's own algorithm settings"
+ *
+ * @category errors
+ */
+export class MissingReferenceError extends Data.TaggedError("MissingReferenceError")<{ readonly path: string }> {
+  override get message(): string {
+    return `--resume: ${this.path} has no reference weights, but algorithm.useKlLoss is on; resume with the run's own algorithm settings`
+  }
+}
+
+/**
+ * `streak` steps in a row, up to `step`, had only non-finite losses or gradients (`max` =
+ * `trainer.maxConsecutiveNonFinite`); the weights from before the fault are in the checkpoint `savedTo`.
+ *
+ * @example
+ * new NonFiniteStreakError({ step: 12, streak: 3, max: 3, savedTo: "runs/x/checkpoints/step-000012-before-fault" }).message
+ * // => "stopping at step 12: 3 steps in a row had only non-finite losses or gradients (trainer.maxConsecutiveNonFinite = 3); the weights from before the fault are saved in runs/x/checkpoints/step-000012-before-fault"
+ *
+ * @category errors
+ */
+export class NonFiniteStreakError extends Data.TaggedError("NonFiniteStreakError")<{
+  readonly step: number
+  readonly streak: number
+  readonly max: number
+  readonly savedTo: string
+}> {
+  override get message(): string {
+    return `stopping at step ${this.step}: ${this.streak} steps in a row had only non-finite losses or gradients (trainer.maxConsecutiveNonFinite = ${this.max}); the weights from before the fault are saved in ${this.savedTo}`
   }
 }
 
@@ -70,11 +135,6 @@ export interface RunResult {
   readonly lastMetrics: Readonly<Record<string, number>>
 }
 
-const attempt = <A>(f: () => A): Effect.Effect<A, TrainError> =>
-  Effect.try({ try: f, catch: (e) => new TrainError({ reason: e instanceof Error ? e.message : String(e) }) })
-const attemptPromise = <A>(f: () => Promise<A>): Effect.Effect<A, TrainError> =>
-  Effect.tryPromise({ try: f, catch: (e) => new TrainError({ reason: e instanceof Error ? e.message : String(e) }) })
-
 /**
  * Loads the train and test splits and settles what the config leaves to the data (image size, channels,
  * text lengths: see `Dataset.load`), logging skipped records. `modelDir` is the model checkpoint the
@@ -85,10 +145,7 @@ const attemptPromise = <A>(f: () => Promise<A>): Effect.Effect<A, TrainError> =>
 export const loadData = (config: Config, log: (line: string) => void = () => {}, modelDir: string | null = null) =>
   Effect.gen(function*() {
     const verifier = yield* Verifier
-    // A model checkpoint's config.json holds its architecture under "model".
-    const fixed = modelDir === null
-      ? null
-      : yield* attemptPromise(async () => (JSON.parse(await readFile(join(modelDir, "config.json"), "utf8")) as { model: ModelConfigs.ModelConfig }).model)
+    const fixed = modelDir === null ? null : yield* RunFolder.readModelConfig(modelDir)
     const data = yield* Dataset.load(config, { parseAnswer: verifier.parseAnswer, named: ModelConfigs.configs[config.worker.actor.model], fixed })
     for (const s of [data.train, data.test]) {
       if (s.skipped.length > 0) {
@@ -100,33 +157,27 @@ export const loadData = (config: Config, log: (line: string) => void = () => {},
   })
 
 /**
- * The start of `train` and `sft`: opens the run folder (stale temporaries removed; a used folder refused
- * without `resume` or `overwrite`), finds the checkpoint to resume from (the newest intact one), loads the
- * data with the sizes of the model it continues from, checks a resumed run's config against its
- * `config.yaml`, then writes `config.yaml`. `sameRun`: a collapse-guard rollback restarting the run in its
- * own folder.
+ * The start of `train` and `sft`: opens the run folder (stale temporaries removed, a checkpoint a cut-short
+ * replacement set aside put back; a used folder refused without `resume` or `overwrite`), finds the
+ * checkpoint to resume from (the newest intact one), loads the data with the sizes of the model it continues
+ * from, checks a resumed run's config against its `config.yaml`, then writes `config.yaml`. A fresh run
+ * opens its folder only after the data loaded, so bad data leaves no folder behind. `sameRun`: a
+ * collapse-guard rollback restarting the run in its own folder.
  */
 const prepareRun = (given: Config, options: RunOptions & { readonly sameRun?: boolean }, log: (line: string) => void) =>
   Effect.gen(function*() {
     const resume = options.resume === true
     const dir = RunFolder.runDir(given)
+    const continues = resume || options.sameRun === true
+    const openFolder = RunFolder.open(dir, { resume: continues, overwrite: options.overwrite === true }, log)
+    if (continues) yield* openFolder
+    const from = resume ? yield* RunFolder.newestIntactCheckpoint(dir, log) : null
+    if (resume && from === null) return yield* new NothingToResumeError({ dir })
     const init = given.worker.actor.init === "" ? null : yield* RunFolder.resolveModelCheckpoint(given.worker.actor.init)
-    const openFolder = RunFolder.open(dir, { resume: resume || options.sameRun === true, overwrite: options.overwrite === true }, log)
-    // A fresh run checks its data (lengths, images) before it touches the folder; a resume needs the folder's
-    // newest intact checkpoint (after the folder's stale temporaries are cleared) to read the data against.
-    if (!resume) {
-      if (init !== null) log(`initial weights from ${init}`)
-      const data = yield* loadData(given, log, init)
-      yield* openFolder
-      yield* RunFolder.writeConfig(dir, data.config)
-      return { dir, data, from: null, init }
-    }
-    yield* openFolder
-    const from = yield* RunFolder.newestIntactCheckpoint(dir, log)
-    if (from === null) return yield* new TrainError({ reason: `--resume: no checkpoint to resume from in ${join(dir, "checkpoints")} (none, or none intact)` })
-    log(`resuming from ${from}`)
-    const data = yield* loadData(given, log, join(from, "actor"))
-    yield* RunFolder.checkConfig(dir, data.config, options.allowConfigChange === true || options.sameRun === true)
+    if (from !== null || init !== null) log(from !== null ? `resuming from ${from}` : `initial weights from ${init}`)
+    const data = yield* loadData(given, log, from !== null ? join(from, "actor") : init)
+    if (!continues) yield* openFolder
+    if (resume) yield* RunFolder.checkConfig(dir, data.config, options.allowConfigChange === true || options.sameRun === true)
     yield* RunFolder.writeConfig(dir, data.config)
     return { dir, data, from, init }
   })
@@ -154,7 +205,11 @@ const sftOptimConfig = (config: Config): Optimizer.AdamWConfig => ({
   schedule: { kind: "cosine", warmupSteps: config.sft.warmupSteps, totalSteps: config.sft.steps, minRatio: 0.1 }
 })
 
-/** Opens the session: from the trainer checkpoint `from` (resume), else fresh or from the model checkpoint `init`. */
+/**
+ * The session as a scoped resource (closed with the scope, after the run's own finalizers): restored from
+ * the trainer checkpoint `from` (resume), else fresh or from the model checkpoint `init`; with the trainer
+ * state it continues from.
+ */
 const openSession = (
   config: Config,
   data: { readonly train: Dataset.Split; readonly test: Dataset.Split },
@@ -165,25 +220,35 @@ const openSession = (
   Effect.gen(function*() {
     const optim = kind === "train" ? optimConfig(config) : sftOptimConfig(config)
     const withReference = kind === "train" && config.algorithm.useKlLoss
-    if (from !== null) {
-      const loaded = yield* RunFolder.loadCheckpoint(from, optim)
-      const state = loaded.state
-      if (state.kind !== kind) return yield* new TrainError({ reason: `--resume: ${from} is a ${state.kind} checkpoint, not ${kind}` })
-      let reference: Policy.Policy | null = null
-      if (withReference) {
-        if (loaded.referenceWeights === null) return yield* new TrainError({ reason: `--resume: ${from} has no reference weights` })
-        reference = Policy.reference(loaded.policy)
-        Policy.setWeights(reference, loaded.referenceWeights)
-      }
-      const session = Session.make({ tokenizer: loaded.tokenizer, policy: loaded.policy, reference, optimizer: loaded.optimizer })
-      return { session: yield* attemptPromise(() => Session.withThreads(session, config.trainer.threads)), state }
+    if (from === null) {
+      const text = Session.textOf(config, [...data.train.examples, ...data.test.examples])
+      const session = yield* Session.acquire(config, { text, init: init ?? undefined, optim, withReference }, config.trainer.threads)
+      return { session, state: { step: 0, cursor: 0, kind } as RunFolder.CheckpointState }
     }
-    const text = Session.textOf(config, [...data.train.examples, ...data.test.examples])
-    const opened = yield* attemptPromise(() => Session.open(config, { text, init: init ?? undefined, optim, withReference }))
-    const session = yield* attemptPromise(() => Session.withThreads(opened, config.trainer.threads))
-    return { session, state: { step: 0, cursor: 0, kind } as RunFolder.CheckpointState }
+    const restored = Effect.gen(function*() {
+      const loaded = yield* RunFolder.loadCheckpoint(from, optim)
+      const refused = loaded.state.kind !== kind
+        ? new CheckpointKindError({ path: from, found: loaded.state.kind, expected: kind })
+        : withReference && loaded.referenceWeights === null
+        ? new MissingReferenceError({ path: from })
+        : null
+      const reference = refused === null && withReference ? Policy.reference(loaded.policy) : null
+      if (reference !== null) Policy.setWeights(reference, loaded.referenceWeights!)
+      const session = Session.make({ tokenizer: loaded.tokenizer, policy: loaded.policy, reference, optimizer: loaded.optimizer })
+      if (refused !== null) {
+        // Freeing tensors fails only on a bug.
+        yield* Effect.promise(() => Session.close(session))
+        return yield* refused
+      }
+      return { session, state: loaded.state }
+    })
+    let state: RunFolder.CheckpointState = { step: 0, cursor: 0, kind }
+    const session = yield* Session.acquireFrom(Effect.map(restored, (r) => {
+      state = r.state
+      return r.session
+    }), config.trainer.threads, from)
+    return { session, state }
   })
-
 
 const summary = (m: Readonly<Record<string, number>>, keys: ReadonlyArray<[string, string]>) =>
   keys.filter(([k]) => m[k] !== undefined).map(([k, label]) => `${label} ${m[k]!.toFixed(3)}`).join(" ")
@@ -287,9 +352,7 @@ const trainOnce = (given: Config, options: RunOptions & { readonly sameRun?: boo
         // One step is one uninterruptible unit (the generators advance and the weights change inside it):
         // an interruption takes effect after it, so the checkpoint holds a step, its metrics and its state.
         const out = yield* Effect.uninterruptible(Effect.gen(function*() {
-          const out = yield* Step.trainStep(session, config, data.train.examples, state, outcomeOf).pipe(
-            Effect.catch((e) => Effect.fail(new TrainError({ reason: e.message })))
-          )
+          const out = yield* Step.trainStep(session, config, data.train.examples, state, outcomeOf)
           state = out.state
           lastMetrics = { ...out.metrics, ...(yield* curvePoint()) }
           yield* RunFolder.appendMetrics(dir, state.step, lastMetrics)
@@ -314,10 +377,8 @@ const trainOnce = (given: Config, options: RunOptions & { readonly sameRun?: boo
         }
         if (state.nonFiniteStreak >= config.trainer.maxConsecutiveNonFinite) {
           // Every update of the streak was skipped, so the weights are still those from before the fault.
-          const where = yield* save("-before-fault")
-          return yield* new TrainError({
-            reason: `stopping: ${state.nonFiniteStreak} steps in a row had only non-finite losses or gradients (trainer.maxConsecutiveNonFinite = ${config.trainer.maxConsecutiveNonFinite}); the weights from before the fault are saved in ${where}`
-          })
+          const savedTo = yield* save("-before-fault")
+          return yield* new NonFiniteStreakError({ step: state.step, streak: state.nonFiniteStreak, max: config.trainer.maxConsecutiveNonFinite, savedTo })
         }
         if (config.trainer.logSampleFreq > 0 && state.step % config.trainer.logSampleFreq === 0) {
           yield* RunFolder.writeSamples(dir, state.step, samplesOf(out, config))
@@ -332,12 +393,9 @@ const trainOnce = (given: Config, options: RunOptions & { readonly sameRun?: boo
       if (lastSaved !== state.step) yield* save()
       lastEval = yield* evalNow()
       return { dir, step: state.step, eval: lastEval, lastMetrics } satisfies RunResult
-    }).pipe(
-      Effect.onInterrupt(() => saveOnInterrupt(progress, state.step, lastSaved === state.step ? Effect.succeed(null) : save())),
-      Effect.ensuring(Effect.promise(() => Session.close(session)))
-    )
+    }).pipe(Effect.onInterrupt(() => saveOnInterrupt(progress, state.step, lastSaved === state.step ? Effect.succeed(null) : save())))
     return { result, rollBackTo, watched: guard }
-  })
+  }).pipe(Effect.scoped)
 
 /**
  * The finalizer of an interrupted run (SIGINT, SIGTERM, `Fiber.interrupt`): saves the checkpoint of the
@@ -384,7 +442,7 @@ export const sft = (given: Config, options: RunOptions = {}) =>
     progress.log(`backend: ${describe(backend)}`)
     const { dir, data, from, init } = yield* prepareRun(given, options, progress.log)
     const config = data.config
-    const targets = yield* attempt(() => Sft.describeTargets(data.train, config.sft.target))
+    const targets = yield* Sft.describeTargets(data.train, config.sft.target)
     if (targets !== null) progress.log(targets)
     const opened = yield* openSession(config, data, "sft", from, init)
     const { session } = opened
@@ -409,8 +467,9 @@ export const sft = (given: Config, options: RunOptions = {}) =>
         yield* Effect.uninterruptible(Effect.gen(function*() {
           const t0 = performance.now()
           const examples = Rollout.samplePrompts(train, cursor, config.sft.batchSize, config.data.seed)
-          const rows = yield* attempt(() => Sft.goldRows(session, config, examples, T))
-          const r = yield* Effect.promise(() => Sft.sftStep(session, rows))
+          // Targets and lengths are checked at load (describeTargets, Dataset.load): a throw here is a bug.
+          const rows = yield* Effect.sync(() => Sft.goldRows(session, config, examples, T))
+          const r = yield* Effect.promise(() => Sft.sftStep(session, rows)) // tensor math: a throw is a bug
           cursor += examples.length
           step++
           lastMetrics = { "sft/loss": r.loss, "actor/grad_norm": r.gradNorm, "actor/lr": r.lr, "actor/non_finite_updates": r.skipped ? 1 : 0, "timing_s/step": (performance.now() - t0) / 1000 }
@@ -425,11 +484,8 @@ export const sft = (given: Config, options: RunOptions = {}) =>
       yield* RunFolder.writeEval(dir, step, lastEval)
       progress.log(Evaluation.formatEval(lastEval))
       return { dir, step, eval: lastEval, lastMetrics } satisfies RunResult
-    }).pipe(
-      Effect.onInterrupt(() => saveOnInterrupt(progress, step, lastSaved === step ? Effect.succeed(null) : save())),
-      Effect.ensuring(Effect.promise(() => Session.close(session)))
-    )
-  }).pipe(Effect.provide(backendLayer(given)))
+    }).pipe(Effect.onInterrupt(() => saveOnInterrupt(progress, step, lastSaved === step ? Effect.succeed(null) : save())))
+  }).pipe(Effect.scoped, Effect.provide(backendLayer(given)))
 
 /**
  * `papo eval`: loads a checkpoint (`checkpoint`, else `worker.actor.init`, else the run folder's newest)
@@ -449,12 +505,11 @@ export const evaluate = (given: Config, options: { readonly checkpoint?: string 
     const data = yield* loadData(given, (l) => console.log(l), path)
     const config = data.config
     // The training step the checkpoint was saved at (its trainer state), 0 for a bare model checkpoint.
-    const saved = yield* attemptPromise(() => Checkpoint.load(path))
+    const saved = yield* RunFolder.readModelCheckpoint(path)
     const step = (saved.extra as Partial<RunFolder.CheckpointState> | null)?.step ?? 0
     const result = yield* Effect.scoped(
       Effect.flatMap(
-        Session.acquire(config, { text: Session.textOf(config, data.test.examples), init: path, optim: optimConfig(config), withReference: false }, config.trainer.threads)
-          .pipe(Effect.mapError((e) => new TrainError({ reason: e.message }))),
+        Session.acquire(config, { text: Session.textOf(config, data.test.examples), init: path, optim: optimConfig(config), withReference: false }, config.trainer.threads),
         (session) => Evaluation.evaluate(session, config, data.test.examples, { step, split: data.test.name })
       )
     )
@@ -463,6 +518,17 @@ export const evaluate = (given: Config, options: { readonly checkpoint?: string 
     )
     return { result, checkpoint: path }
   }).pipe(Effect.provide(backendLayer(given)))
+
+/**
+ * What {@link train} or {@link sft} can fail with: the union of their tagged errors (a script that runs
+ * either names this type).
+ *
+ * @example
+ * const run: Effect.Effect<RunResult, RunError, Verifier> = kind === "sft" ? sft(config) : train(config)
+ *
+ * @category errors
+ */
+export type RunError = Effect.Error<ReturnType<typeof train>> | Effect.Error<ReturnType<typeof sft>>
 
 /**
  * Provides the verifier `config.worker.reward` describes (default: MathRuler in this thread).

@@ -105,6 +105,7 @@ export const updateActor = (
   advantages: Float64Array, // [N]
   klPrcpCoef: number
 ): Effect.Effect<UpdateResult> =>
+  // Tensor math on rows the step built (a non-finite loss is a skipped update, not a throw): a throw is a bug.
   Effect.promise(async () => {
     const { actor } = config.worker
     const miniRows = actor.globalBatchSize * config.worker.rollout.n

@@ -13,6 +13,8 @@ import * as Digits from "../src/Digits.js"
 import { classify, type Example } from "../src/Example.js"
 import * as Images from "../src/Images.js"
 import * as Shapes from "../src/Shapes.js"
+import type { RunError } from "../src/Train.js"
+import type { Verifier as VerifierService } from "../src/Verifier.js"
 
 const digitOptions = (split: "train" | "test", size = 300): Digits.DigitsOptions => ({
   split,
@@ -270,7 +272,11 @@ describe("What the config leaves to the data", () => {
       { problem: "Colour?", answer: "red" },
       { problem: "Which colour is the big one?", answer: "red" }
     ], ["data.maxPromptLength=16", "trainer.maxSteps=1", "sft.steps=1", "worker.actor.model=tiny", "trainer.threads=1", "trainer.logger=quiet"])
-    for (const [name, command] of [["train", train(config)], ["sft", sft(config)]] as const) {
+    const commands: ReadonlyArray<readonly [string, Effect.Effect<unknown, RunError, VerifierService>]> = [
+      ["train", train(config)],
+      ["sft", sft(config)]
+    ]
+    for (const [name, command] of commands) {
       const r = await Effect.runPromise(Effect.result(command.pipe(Effect.provide(Verifier.mathRuler))))
       assert.ok(r._tag === "Failure", name)
       assert.equal(r.failure._tag, "PromptTooLongError", `${name}: ${r.failure.message}`)

@@ -47,8 +47,10 @@ it("answer-only data: SFT targets come from the answers, as sft.target chooses, 
   const score = Grader.score(target, "red", { mode: "mathruler" })
   assert.deepEqual([score.accuracy, score.format, score.overall], [1, 1, 1])
   const split = { name: "d.jsonl", examples: [withTrace, answerOnly], skipped: [] }
-  assert.equal(Sft.describeTargets(split, "response-or-answer"),
+  assert.equal(Effect.runSync(Sft.describeTargets(split, "response-or-answer")),
     'd.jsonl: 1 of 2 training examples have no "response": SFT targets built from their answers as <think></think>\\boxed{answer} (sft.target=response-or-answer)')
-  assert.equal(Sft.describeTargets({ ...split, examples: [withTrace] }, "response-or-answer"), null)
-  assert.throws(() => Sft.describeTargets(split, "response"), /sft\.target=response needs a gold response for every training example; 1 of 2 in d\.jsonl/)
+  assert.equal(Effect.runSync(Sft.describeTargets({ ...split, examples: [withTrace] }, "response-or-answer")), null)
+  const error = Effect.runSync(Effect.flip(Sft.describeTargets(split, "response")))
+  assert.deepEqual([error._tag, error.split, error.missing, error.total], ["MissingGoldResponseError", "d.jsonl", 1, 2])
+  assert.match(error.message, /sft\.target=response needs a gold response for every training example; 1 of 2 in d\.jsonl/)
 })

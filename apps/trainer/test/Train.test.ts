@@ -1,5 +1,5 @@
 import assert from "node:assert/strict"
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { before, describe, it } from "node:test"
@@ -47,6 +47,21 @@ const interruptAfter = async <A, E>(command: Effect.Effect<A, E, Verifier>, dir:
   const exit = await Effect.runPromise(Fiber.await(fiber))
   const latest = await Effect.runPromise(RunFolder.latestCheckpoint(dir))
   return { exit, savedStep: latest === null ? null : Number(latest.slice(-6)) }
+}
+/** The failure of a command that must fail (with the MathRuler verifier). */
+const failureOf = async <A, E>(command: Effect.Effect<A, E, Verifier>): Promise<E> => {
+  const r = await Effect.runPromise(Effect.result(withVerifier(command)))
+  if (r._tag !== "Failure") throw new Error("the command succeeded")
+  return r.failure
+}
+/** A user's JSONL split of 4 answer-only records (digit images as PNG files) whose question is `problem`. */
+const userSplit = async (problem: string) => {
+  const data = await mkdtemp(join(tmpdir(), "papo-user-"))
+  await mkdir(join(data, "img"))
+  const records = Digits.generate({ split: "train", size: 4, numDigits: 1, questionTypes: ["sum"], hintRate: 0, testImageShare: 0.2, seed: 3 })
+  for (const [i, e] of records.entries()) await writeFile(join(data, "img", `${i}.png`), Images.encodePng([e.image], 1))
+  await writeFile(join(data, "train.jsonl"), records.map((e, i) => JSON.stringify({ images: [`img/${i}.png`], problem, answer: e.answer })).join("\n") + "\n")
+  return join(data, "train.jsonl")
 }
 const comparable = (m: Record<string, number>) =>
   Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith("timing_s/") && !k.startsWith("perf/")))
@@ -140,8 +155,9 @@ describe("papo train, end to end on the tiny config", () => {
     const cfg = await config([...base(dir, "nan"), "preset=grpo", `worker.actor.init=${init}`, "trainer.maxSteps=5", "trainer.maxConsecutiveNonFinite=2",
       "worker.actor.useOriEntropyLoss=true", "worker.actor.oriEntropyLossCoef=1e39"])
     const r = await Effect.runPromise(Effect.result(train(cfg).pipe(Effect.provide((await import("../src/Verifier.js")).Verifier.mathRuler))))
-    assert.equal(r._tag, "Failure")
-    if (r._tag !== "Failure") return
+    assert.ok(r._tag === "Failure" && r.failure._tag === "NonFiniteStreakError", String(r))
+    const { step, streak, max, savedTo } = r.failure
+    assert.deepEqual({ step, streak, max, savedTo }, { step: 2, streak: 2, max: 2, savedTo: join(dir, "nan", "checkpoints", "step-000002-before-fault") })
     assert.match(r.failure.message, /2 steps in a row had only non-finite losses or gradients.*before the fault are saved in .*step-000002-before-fault/)
     const lines = await metricsOf(join(dir, "nan"))
     assert.deepEqual(lines.map((l) => l["actor/non_finite_updates"]), [2, 2])
@@ -150,10 +166,49 @@ describe("papo train, end to end on the tiny config", () => {
     for (const [k, w] of Object.entries(initial.weights)) assert.deepEqual(saved.weights[k], w, `${k} unchanged`)
   })
 
-  it("--resume without a checkpoint is an error", async () => {
+  it("--resume without a checkpoint is a NothingToResumeError naming the run folder", async () => {
     const cfg = await config([...base(dir, "empty"), "trainer.maxSteps=1"])
-    const r = await Effect.runPromise(Effect.result(train(cfg, { resume: true }).pipe(Effect.provide((await import("../src/Verifier.js")).Verifier.mathRuler))))
-    assert.ok(r._tag === "Failure" && /no checkpoint/.test(r.failure.message))
+    const failure = await failureOf(train(cfg, { resume: true }))
+    assert.ok(failure._tag === "NothingToResumeError", failure.message)
+    assert.equal(failure.dir, join(dir, "empty"))
+    assert.match(failure.message, /no checkpoint to resume from in .*empty\/checkpoints/)
+  })
+
+  it("--resume of train from an SFT run's checkpoint is a CheckpointKindError", async () => {
+    await runPromise(sft(await config([...base(dir, "kind"), "sft.steps=1", "sft.batchSize=4"])))
+    const failure = await failureOf(train(await config([...base(dir, "kind"), "trainer.maxSteps=2"]), { resume: true, allowConfigChange: true }))
+    assert.ok(failure._tag === "CheckpointKindError", failure.message)
+    assert.deepEqual([failure.path, failure.found, failure.expected], [join(dir, "kind", "checkpoints", "step-000001"), "sft", "train"])
+  })
+
+  it("--resume with a reference KL from a checkpoint without reference weights is a MissingReferenceError", async () => {
+    const common = [...base(dir, "noref"), "preset=grpo", `worker.actor.init=${init}`, "trainer.maxSteps=1"]
+    await runPromise(train(await config([...common, "algorithm.useKlLoss=false"])))
+    const failure = await failureOf(train(await config([...common, "trainer.maxSteps=2", "algorithm.useKlLoss=true"]), { resume: true, allowConfigChange: true }))
+    assert.ok(failure._tag === "MissingReferenceError", failure.message)
+    assert.equal(failure.path, join(dir, "noref", "checkpoints", "step-000001"))
+  })
+
+  it("DAPO's dynamic sampling giving up reaches the caller as a DynamicSamplingError with its tries", async () => {
+    // Rounds of 2 prompts for a batch of 4: one round (all it may try) cannot fill it.
+    const cfg = await config([...base(dir, "giveup"), "preset=dapo", "trainer.maxSteps=1", "algorithm.maxTryMakeBatch=1", "data.miniRolloutBatchSize=2"])
+    const failure = await failureOf(train(cfg))
+    assert.ok(failure._tag === "DynamicSamplingError", failure.message)
+    assert.deepEqual([failure.numTries, failure.maxTryMakeBatch], [1, 1])
+  })
+
+  it("a checkpoint whose tokenizer lacks the data's characters is a CheckpointIncompatibleError; sft.target=response without gold responses a MissingGoldResponseError", async () => {
+    const file = await userSplit("<image>Chiffre (é) ?")
+    const cfg = await config([...base(dir, "incompatible"), `data.train=${file}`, `data.test=${file}`, "sft.target=response"])
+    const incompatible = await failureOf(evaluate(cfg, { checkpoint: init }))
+    assert.ok(incompatible._tag === "CheckpointIncompatibleError", incompatible.message)
+    const actor = join(init, "checkpoints", "step-000040", "actor")
+    const known = (await Checkpoint.load(actor)).tokenizer!.tokens
+    assert.deepEqual([incompatible.path, incompatible.missingChars], [actor, [...new Set("Chiffre (é) ?")].filter((c) => !known.includes(c)).join("")])
+    assert.ok(incompatible.missingChars.includes("é"))
+    const missing = await failureOf(sft(cfg))
+    assert.ok(missing._tag === "MissingGoldResponseError", missing.message)
+    assert.deepEqual([missing.split, missing.missing, missing.total], [file, 4, 4])
   })
 
   it("trains on a user's JSONL split, the tokenizer extended to its characters, grading in a worker pool", async () => {

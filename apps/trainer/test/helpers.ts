@@ -45,7 +45,7 @@ export const fixture = (overrides: ReadonlyArray<string> = []): Promise<Fixture>
   }).pipe(Effect.provide(Verifier.mathRuler)))
 
 /** A scoped session for a fixture (with a reference when the config has a reference KL). */
-export const session = (f: Fixture, threads = 1): Effect.Effect<Session.Session, Session.SessionError, Scope.Scope> =>
+export const session = (f: Fixture, threads = 1): Effect.Effect<Session.Session, Session.SessionError | Session.CheckpointIncompatibleError, Scope.Scope> =>
   Session.acquire(f.config, {
     text: Session.textOf(f.config, [...f.train, ...f.test]),
     optim: { lr: f.config.worker.actor.optim.lr },
