@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { CommandLine } from "@papo/cli"
-import { Cause, Effect, Exit, Option } from "effect"
+import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { presetNames } from "./Presets.js"
 
@@ -134,22 +134,21 @@ const commandOf = (command: CommandName, done: (a: Arguments) => Effect.Effect<v
     : Command.make(command, flagsOf(command), (input) => done(argumentsOf(command, input, undefined)))
 
 /**
- * Parses `papo <command> …`; throws a {@link UsageError} for help or a bad command line.
+ * Parses `papo <command> …`; fails with a {@link UsageError} for help (code 0) or a bad command line (code 2).
  *
  * @example
- * parseArgs(["train", "--preset", "papo-g", "trainer.maxSteps=5"]).overrides // => ["preset=papo-g", "trainer.maxSteps=5"]
+ * Effect.runSync(parseArgs(["train", "--preset", "papo-g", "trainer.maxSteps=5"])).overrides // => ["preset=papo-g", "trainer.maxSteps=5"]
  *
  * @category constructors
  */
-export const parseArgs = (argv: ReadonlyArray<string>): Arguments => {
-  const exit = Effect.runSyncExit(CommandLine.parse(
+export const parseArgs = (argv: ReadonlyArray<string>): Effect.Effect<Arguments, UsageError> =>
+  CommandLine.parse(
     argv,
     { usage, help: (path) => (path.length > 1 ? help[path[1]!] ?? usage : usage) },
     (done: (a: Arguments) => Effect.Effect<void>) => Command.make("papo").pipe(Command.withSubcommands(commandNames.map((c) => commandOf(c, done))))
-  ))
-  if (Exit.isSuccess(exit)) {
-    if (exit.value.resume && exit.value.overwrite) throw new UsageError({ message: `--resume and --overwrite exclude each other\n${usage}`, code: 2 })
-    return exit.value
-  }
-  throw Cause.squash(exit.cause)
-}
+  ).pipe(
+    Effect.filterOrFail(
+      (a) => !(a.resume && a.overwrite),
+      () => new UsageError({ message: `--resume and --overwrite exclude each other\n${usage}`, code: 2 })
+    )
+  )

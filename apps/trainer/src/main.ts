@@ -13,7 +13,7 @@
  * Exit codes: 0 done, 1 the run failed, 2 bad command line or config, 130 interrupted (checkpoint saved).
  */
 import { Cause, Console, Data, Effect, Exit, Runtime } from "effect"
-import { type Arguments, parseArgs, UsageError } from "./Cli.js"
+import { type Arguments, parseArgs } from "./Cli.js"
 import { toYaml } from "./Config.js"
 import { loadConfig } from "./ConfigLoad.js"
 import type { Verifier } from "./Verifier.js"
@@ -22,13 +22,7 @@ import type { Verifier } from "./Verifier.js"
 class CommandLineError extends Data.TaggedError("CommandLineError")<{ readonly text: string; readonly code: number }> {}
 
 const parse = (argv: ReadonlyArray<string>): Effect.Effect<Arguments, CommandLineError> =>
-  Effect.try({
-    try: () => parseArgs(argv),
-    catch: (e) => {
-      if (e instanceof UsageError) return new CommandLineError({ text: e.message, code: e.code })
-      throw e
-    }
-  })
+  parseArgs(argv).pipe(Effect.mapError((e) => new CommandLineError({ text: e.message, code: e.code })))
 
 const program = Effect.gen(function*() {
   const args = yield* parse(process.argv.slice(2))

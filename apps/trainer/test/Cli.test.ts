@@ -3,17 +3,15 @@ import { spawnSync } from "node:child_process"
 import { realpathSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { describe, it } from "node:test"
-import { help, parseArgs, switches, UsageError } from "../src/Cli.js"
+import { Effect } from "effect"
+import { help, parseArgs, switches, type UsageError } from "../src/Cli.js"
 
 const main = fileURLToPath(new URL("../src/main.ts", import.meta.url))
 const papo = (...args: ReadonlyArray<string>) => spawnSync(process.execPath, ["--import", "tsx", main, ...args], { encoding: "utf8" })
+const parsed = (argv: ReadonlyArray<string>) => Effect.runSync(parseArgs(argv))
 const usageOf = (argv: ReadonlyArray<string>): UsageError => {
-  try {
-    parseArgs(argv)
-  } catch (e) {
-    if (e instanceof UsageError) return e
-    throw e
-  }
+  const r = Effect.runSync(Effect.result(parseArgs(argv)))
+  if (r._tag === "Failure") return r.failure
   assert.fail(`expected ${argv.join(" ")} to be a usage error`)
 }
 
@@ -32,17 +30,17 @@ describe("papo command line", () => {
   })
 
   it("parses the preset (first), the config file and the overrides", () => {
-    const a = parseArgs(["train", "trainer.maxSteps=5", "--preset", "papo-g", "--config", "x.yaml", "--resume"])
+    const a = parsed(["train", "trainer.maxSteps=5", "--preset", "papo-g", "--config", "x.yaml", "--resume"])
     assert.deepEqual(a, { command: "train", file: "x.yaml", checkpoint: undefined, resume: true, overwrite: false, allowConfigChange: false, printConfig: false, overrides: ["preset=papo-g", "trainer.maxSteps=5"] })
-    assert.equal(parseArgs(["eval", "--checkpoint", "runs/a"]).checkpoint, "runs/a")
+    assert.equal(parsed(["eval", "--checkpoint", "runs/a"]).checkpoint, "runs/a")
   })
 
   it("every on/off flag of the table parses for its commands and is refused by the others", () => {
     for (const [field, { flag, commands }] of Object.entries(switches)) {
       for (const command of ["train", "sft", "eval"] as const) {
         if ((commands as ReadonlyArray<string>).includes(command)) {
-          assert.equal(parseArgs([command, `--${flag}`])[field as keyof typeof switches], true, `${command} --${flag}`)
-          assert.equal(parseArgs([command])[field as keyof typeof switches], false)
+          assert.equal(parsed([command, `--${flag}`])[field as keyof typeof switches], true, `${command} --${flag}`)
+          assert.equal(parsed([command])[field as keyof typeof switches], false)
         } else {
           assert.match(usageOf([command, `--${flag}`]).message, new RegExp(`^unexpected argument "--${flag}"`))
         }
@@ -53,8 +51,9 @@ describe("papo command line", () => {
   it("anything but an option or key.path=value is an unexpected argument; --flag=value works", () => {
     assert.match(usageOf(["train", "maxSteps"]).message, /^unexpected argument "maxSteps"\nusage: papo/)
     assert.match(usageOf(["sft", "--preset"]).message, /^--preset needs a value/)
-    assert.equal(parseArgs(["sft", "--config=a.yaml"]).file, "a.yaml")
+    assert.equal(parsed(["sft", "--config=a.yaml"]).file, "a.yaml")
     assert.equal(usageOf(["--help"]).code, 0)
+    assert.match(usageOf(["train", "--resume", "--overwrite"]).message, /^--resume and --overwrite exclude each other\nusage: papo/)
   })
 
   it("the binary: help exits 0; a bad config exits 2 before any work, naming the key", () => {
