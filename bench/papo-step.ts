@@ -220,7 +220,13 @@ for (const name of configsToRun) {
 if (!args.includes("--no-peer")) {
   // The first python3 with torch: $PAPO_PYTHON, then PATH's, then the system one (Debian's python3-torch).
   const python = [process.env["PAPO_PYTHON"], "python3", "/usr/bin/python3"].find((p) => p && spawnSync(p, ["-c", "import torch"]).status === 0) ?? "python3"
-  const peer = spawnSync(python, ["bench/papo_step_torch.py", ...configsToRun, "--threads", "2", "--steps", String(timedSteps), "--warmup", String(warmup)], { encoding: "utf8" })
+  // OpenBLAS's own thread pool on top of torch's 2 threads oversubscribes the 2 cores: on Debian's python3-torch
+  // 1.13 with OpenBLAS-pthread it made the peer's `small` step 1.6× slower (1947 against 1192 ms). One BLAS thread
+  // inside each of torch's threads is the fair peer; an explicit OPENBLAS_NUM_THREADS wins.
+  const peer = spawnSync(python, ["bench/papo_step_torch.py", ...configsToRun, "--threads", "2", "--steps", String(timedSteps), "--warmup", String(warmup)], {
+    encoding: "utf8",
+    env: { ...process.env, OPENBLAS_NUM_THREADS: process.env["OPENBLAS_NUM_THREADS"] ?? "1" }
+  })
   if (peer.status !== 0) {
     console.error(`peer skipped: ${python} bench/papo_step_torch.py failed (${(peer.stderr || String(peer.error)).trim().split("\n").pop()})`)
   } else {
