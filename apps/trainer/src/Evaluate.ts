@@ -189,7 +189,7 @@ export const evaluate = (
     for (let s = 0; s < test.length; s += per) {
       const examples = test.slice(s, s + per)
       const original = Session.stackImages(examples.map((e) => e.image.data))
-      const masked = Session.stackImages(Rollout.maskPrompts(session, examples, maskConfig, maskRng))
+      const masked = Session.stackImages(Rollout.maskPrompts(session, original, maskConfig, maskRng))
       const main = yield* respond(session, config, examples, original, k, temperature, rng)
       main.responses.forEach((response, r) => {
         const example = examples[Math.floor(r / k)]!

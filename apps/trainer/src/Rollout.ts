@@ -60,28 +60,25 @@ export const samplePrompts = (train: ReadonlyArray<Example>, cursor: number, cou
   Dataset.batchAt(train.length, count, cursor, seed).map((i) => train[i]!)
 
 /**
- * Stage 2 (mask): one masked copy of each prompt's image, [B] × [H·W·C] (drawn before the prompts are
- * repeated G times).
+ * Stage 2 (mask): one masked copy of each prompt's image, [B] × [H·W·C], from the prompts' stacked images
+ * `[B, H, W, C]` (drawn before the prompts are repeated G times).
  *
  * @example
- * maskPrompts(session, examples, maskingConfig(config), rng).length // => examples.length
+ * maskPrompts(session, Session.stackImages(examples.map((e) => e.image.data)), maskingConfig(config), rng).length // => examples.length
  *
  * @category math
  */
 export const maskPrompts = (
   session: Session.Session,
-  examples: ReadonlyArray<Example>,
+  images: Float32Array,
   config: Masking.MaskingConfig,
   rng: Mt19937
 ): Array<Float32Array> => {
   const c = session.modelConfig
   const size = c.imageHeight * c.imageWidth * c.imageChannels
-  const { image } = Masking.maskBatch(
-    { data: Session.stackImages(examples.map((e) => e.image.data)), shape: [examples.length, c.imageHeight, c.imageWidth, c.imageChannels] },
-    config,
-    rng
-  )
-  return examples.map((_, i) => image.data.slice(i * size, (i + 1) * size))
+  const b = images.length / size
+  const { image } = Masking.maskBatch({ data: images, shape: [b, c.imageHeight, c.imageWidth, c.imageChannels] }, config, rng)
+  return Array.from({ length: b }, (_, i) => image.data.slice(i * size, (i + 1) * size))
 }
 
 /**

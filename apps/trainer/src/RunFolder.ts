@@ -269,16 +269,7 @@ export const writeAtomic = (path: string, data: string | Uint8Array): Effect.Eff
   })
 
 /** Appends text and fsyncs it. */
-const appendSynced = (path: string, text: string): Effect.Effect<void, RunFolderError> =>
-  write(path, async () => {
-    const h = await fs.open(path, "a")
-    try {
-      await h.write(text)
-      await h.sync()
-    } finally {
-      await h.close()
-    }
-  })
+const appendSynced = (path: string, text: string): Effect.Effect<void, RunFolderError> => write(path, () => Checkpoint.writeSynced(path, text, "a"))
 
 /**
  * What {@link readJsonl} read: the decoded lines, and the number of a torn last line it dropped (a line

@@ -101,6 +101,6 @@ export const sftStep = async (session: Session.Session, rows: Session.Rows): Pro
   try {
     return await Parallel.step(session.team, [micro], { name: "sft" })
   } finally {
-    tf.dispose([micro.batch.images, micro.batch.promptIds, micro.batch.responseIds, micro.inputs.responseMask])
+    Parallel.disposeMicroBatches([micro])
   }
 }

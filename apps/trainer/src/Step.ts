@@ -124,9 +124,9 @@ export const trainStep = Effect.fn("Step.trainStep")(function*(
   const generate = Effect.fnUntraced(function*(tag: string) {
     const examples = Rollout.samplePrompts(train, cursor, chunkSize, config.data.seed) // [B]
     cursor += chunkSize
-    const maskedImages = yield* Effect.sync(() => Rollout.maskPrompts(session, examples, Rollout.maskingConfig(config), state.maskRng))
-      .pipe(Metrics.timed(timing, "mask")) // [B] × [H·W·C]
     const images = Session.stackImages(examples.map((e) => e.image.data)) // [B, H, W, C]
+    const maskedImages = yield* Effect.sync(() => Rollout.maskPrompts(session, images, Rollout.maskingConfig(config), state.maskRng))
+      .pipe(Metrics.timed(timing, "mask")) // [B] × [H·W·C]
     const rollout = yield* Rollout.rollOut(session, config, examples, images, config.worker.rollout, state.samplingRng)
       .pipe(Metrics.timed(timing, "gen")) // rows [N, …]
     const grades = yield* Rollout.grade(rollout.responses, examples, G).pipe(Metrics.timed(timing, "reward")) // [N]

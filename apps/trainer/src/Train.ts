@@ -25,7 +25,7 @@ import { Console, Data, Effect } from "effect"
 import type { Config } from "./Config.js"
 import * as Dataset from "./Dataset.js"
 import * as Evaluation from "./Evaluate.js"
-import { classify, type Example } from "./Example.js"
+import { classify } from "./Example.js"
 import { Mt19937, Rng, Xoshiro128, type Xoshiro128State } from "@papo/random"
 import * as CollapseGuard from "./CollapseGuard.js"
 import * as Progress from "./Progress.js"
@@ -253,8 +253,6 @@ const openSession = (
 const summary = (m: Readonly<Record<string, number>>, keys: ReadonlyArray<[string, string]>) =>
   keys.filter(([k]) => m[k] !== undefined).map(([k, label]) => `${label} ${m[k]!.toFixed(3)}`).join(" ")
 
-const outcomeOf = (example: Example, response: string, correct: boolean) => classify(example, response, correct)
-
 /**
  * `papo train`: GRPO / DAPO / PAPO-G / PAPO-D on the configured data, writing the run folder.
  *
@@ -352,7 +350,7 @@ const trainOnce = (given: Config, options: RunOptions & { readonly sameRun?: boo
         // One step is one uninterruptible unit (the generators advance and the weights change inside it):
         // an interruption takes effect after it, so the checkpoint holds a step, its metrics and its state.
         const out = yield* Effect.uninterruptible(Effect.gen(function*() {
-          const out = yield* Step.trainStep(session, config, data.train.examples, state, outcomeOf)
+          const out = yield* Step.trainStep(session, config, data.train.examples, state, classify)
           state = out.state
           lastMetrics = { ...out.metrics, ...(yield* curvePoint()) }
           yield* RunFolder.appendMetrics(dir, state.step, lastMetrics)

@@ -30,7 +30,7 @@ export interface UpdateResult {
 /**
  * The micro-batches of rows [m0, m1) as tensors: the policy's batch and the PAPO loss inputs, `[n, T]` each
  * (per-token advantages A_i·M_i,t; the masked log-probs only with the perception loss, recomputed from the
- * masked images with `recomputeMaskedLogProbs`). The caller disposes them ({@link disposeMicroBatches}).
+ * masked images with `recomputeMaskedLogProbs`). The caller disposes them (`Parallel.disposeMicroBatches`).
  *
  * @example
  * microBatches(session, config, batch, exp, advantages, 0, 40).length // => ceil(40 / microBatchSizePerDeviceForUpdate)
@@ -50,7 +50,12 @@ export const microBatches = (
   const T = rows.responseLength
   const imageSize = rows.images.length / rows.n
   const micro = config.worker.actor.microBatchSizePerDeviceForUpdate
-  const maskedImages = config.worker.actor.recomputeMaskedLogProbs ? Session.stackImages(batch.maskedImages, config.worker.rollout.n) : null // [N, H, W, C]
+  // Masked images of rows [first·G, …) only: the prompts [first, last) these rows belong to, each repeated G times.
+  const G = config.worker.rollout.n
+  const first = Math.floor(m0 / G)
+  const maskedImages = config.worker.actor.recomputeMaskedLogProbs
+    ? Session.stackImages(batch.maskedImages.slice(first, Math.ceil(m1 / G)), G) // [(last − first)·G, H, W, C]
+    : null
   const out: Array<Parallel.MicroBatch> = []
   for (let s = m0; s < m1; s += micro) {
     const e = Math.min(m1, s + micro)
@@ -69,24 +74,13 @@ export const microBatches = (
         refLogProbs: slice(exp.ref),
         maskedLogProbs: perception && maskedImages === null ? slice(exp.masked) : null,
         maskedImages: perception && maskedImages !== null
-          ? tf.tensor4d(maskedImages.subarray(s * imageSize, e * imageSize), policyBatch.images.shape as [number, number, number, number])
+          ? tf.tensor4d(maskedImages.subarray((s - first * G) * imageSize, (e - first * G) * imageSize), policyBatch.images.shape as [number, number, number, number])
           : null
       }
     })
   }
   return out
 }
-
-/**
- * Frees the tensors of micro-batches.
- *
- * @example
- * disposeMicroBatches(micro) // tf.memory().numTensors back to where it was
- *
- * @category constructors
- */
-export const disposeMicroBatches = (micro: ReadonlyArray<Parallel.MicroBatch>): void =>
-  tf.dispose(micro.flatMap((m) => [m.batch.images, m.batch.promptIds, m.batch.responseIds, ...Object.values(m.inputs).filter((t): t is tf.Tensor => t != null)]))
 
 /**
  * The PPO update of a batch with γ = `klPrcpCoef` (this step's value of the schedule).
@@ -119,7 +113,7 @@ export const updateActor = (
       for (let m0 = 0; m0 < batch.rows.n; m0 += miniRows) {
         const micro = microBatches(session, config, batch, exp, advantages, m0, Math.min(batch.rows.n, m0 + miniRows))
         const result = await Parallel.step(session.team, micro, { name: "papo", config: lossConfig(config, micro.length), klPrcpCoef }, config.worker.rollout.temperature)
-          .finally(() => disposeMicroBatches(micro))
+          .finally(() => Parallel.disposeMicroBatches(micro))
         updates++
         if (result.skipped || !Number.isFinite(result.loss)) nonFinite++
         for (const [k, v] of Object.entries(result.metrics)) add(k, v)

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { PapoLoss } from "@papo/loss"
-import { Optimizer, Policy } from "@papo/model"
+import { Optimizer, Parallel, Policy } from "@papo/model"
 import { Rng } from "@papo/random"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
@@ -40,7 +40,7 @@ const lossOn = (s: Session.Session, config: Parameters<typeof lossConfig>[0], ou
   )
   const value = loss.dataSync()[0]!
   loss.dispose()
-  Update.disposeMicroBatches(micro)
+  Parallel.disposeMicroBatches(micro)
   return value
 }
 

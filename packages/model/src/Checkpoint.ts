@@ -140,12 +140,13 @@ export const decodeSafetensors = (
 const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex")
 
 /**
- * Writes a file and fsyncs it: the first half of an atomic save (write a temporary, sync, rename).
+ * Writes a file (or, with `flag` "a", appends to it) and fsyncs it: the first half of an atomic save (write a
+ * temporary, sync, rename), or a durable append.
  *
  * @category constructors
  */
-export const writeSynced = async (file: string, data: Uint8Array | string): Promise<void> => {
-  const h = await fs.open(file, "w")
+export const writeSynced = async (file: string, data: Uint8Array | string, flag: "w" | "a" = "w"): Promise<void> => {
+  const h = await fs.open(file, flag)
   try {
     await h.writeFile(data)
     await h.sync()

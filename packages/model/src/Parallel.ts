@@ -57,6 +57,17 @@ export type LossSpec = Update.LossSpec
 export type MicroBatch = Update.MicroBatch
 
 /**
+ * Frees every tensor of micro-batches: their batches and loss inputs (after {@link step}, which does not take
+ * ownership of them).
+ *
+ * @example
+ * disposeMicroBatches(micro) // tf.memory().numTensors back to where it was before they were made
+ *
+ * @category constructors
+ */
+export const disposeMicroBatches: (micro: ReadonlyArray<MicroBatch>) => void = Update.disposeMicroBatches
+
+/**
  * A main-thread policy with the threads that run it: this thread alone ({@link local}) or with one worker
  * replica ({@link start}).
  *
@@ -340,7 +351,7 @@ export const step = async (
     try {
       return Update.gradientsOf(team.policy, mine, loss, count, temperature)
     } finally {
-      tf.dispose(mine.flatMap((p) => [p.batch.images, p.batch.promptIds, p.batch.responseIds, ...Object.values(p.inputs).filter((t): t is tf.Tensor => t != null)]))
+      Update.disposeMicroBatches(mine)
     }
   })()
   const other = await remote

@@ -59,9 +59,6 @@ const rows = (m: Parallel.MicroBatch, s: number, e: number): Parallel.MicroBatch
   }
 }
 
-const disposeMicro = (ms: ReadonlyArray<Parallel.MicroBatch>) =>
-  tf.dispose(ms.flatMap((m) => [m.batch.images, m.batch.promptIds, m.batch.responseIds, ...Object.values(m.inputs).filter((t): t is tf.Tensor => t != null)]))
-
 /** A batch of 7 rows with ragged response masks, old/ref/masked log-probs and masked images. */
 const lossBatch = (policy: Policy.Policy): Parallel.MicroBatch => {
   const n = 7, t = 4
@@ -113,7 +110,7 @@ for (const loss of [
         w[k]!.forEach((x, i) => assert.ok(Math.abs(x - ws[k]![i]!) < 1e-5, `${k}[${i}] ${x} vs ${ws[k]![i]}`))
       }
     } finally {
-      disposeMicro([whole, ...micro])
+      Parallel.disposeMicroBatches([whole, ...micro])
       await Parallel.stop(team)
     }
   })
@@ -147,7 +144,7 @@ test("sft is token cross-entropy: the loss is the mean over micro-batches of eac
     assert.ok((nll(micro[0]!) + nll(micro[1]!)) / 2 < expected, "the loss on the same batch went down")
     await assert.rejects(Parallel.step(solo, micro, { name: "ppo" } as unknown as Parallel.LossSpec), /unknown loss "ppo"; valid: papo, sft/)
   } finally {
-    disposeMicro([whole, ...micro])
+    Parallel.disposeMicroBatches([whole, ...micro])
   }
 })
 

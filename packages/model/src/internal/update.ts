@@ -47,6 +47,10 @@ export interface Part extends MicroBatch {
   readonly share: number
 }
 
+/** Frees every tensor of the given micro-batches (or parts): the policy's batch and the loss rows. */
+export const disposeMicroBatches = (micro: ReadonlyArray<MicroBatch>): void =>
+  tf.dispose(micro.flatMap((m) => [m.batch.images, m.batch.promptIds, m.batch.responseIds, ...Object.values(m.inputs).filter((t): t is tf.Tensor => t != null)]))
+
 const required = (t: tf.Tensor | null | undefined, what: string): tf.Tensor => {
   if (t == null) throw new Error(`papo loss: the micro-batch has no ${what}`)
   return t

@@ -10,7 +10,7 @@ import * as Policy from "../Policy.js"
 import { Xoshiro128 } from "@papo/random"
 import * as Sampling from "../Sampling.js"
 import { fromWire, type Request, type WireBatch } from "./protocol.js"
-import { gradientsOf, type LossRows, type Part } from "./update.js"
+import { disposeMicroBatches, gradientsOf, type LossRows, type Part } from "./update.js"
 
 const port = parentPort!
 let policy: Policy.Policy | null = null
@@ -62,7 +62,7 @@ const handle = (req: Request): { result: unknown; transfer: Array<ArrayBuffer> }
         share: w.share
       }))
       const g = gradientsOf(need(policy, "policy"), parts, req.loss, req.count, req.temperature)
-      tf.dispose(parts.flatMap((p) => [p.batch.images, p.batch.promptIds, p.batch.responseIds, ...Object.values(p.inputs).filter((t): t is tf.Tensor => t != null)]))
+      disposeMicroBatches(parts)
       pending = g.grads
       return { result: { loss: g.loss, metrics: g.metrics, grads: arrays(g.grads) }, transfer: [] }
     }
