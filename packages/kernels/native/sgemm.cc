@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "pool.h"
 
@@ -20,7 +21,13 @@ namespace papo {
 namespace {
 
 constexpr int64_t MR = 6, NR = 16;                  // 12 ymm accumulators + 2 B vectors + 1 broadcast
-constexpr int64_t KC = 256, MC = 168, NC = 4080;    // A panel 6·256·4 = 6 KB + B panel 16 KB (L1), A block 168 KB (L2)
+#ifndef KC_
+#define KC_ 256
+#endif
+#ifndef MC_
+#define MC_ 168
+#endif
+constexpr int64_t KC = KC_, MC = MC_, NC = 4080;    // A panel 6·256·4 = 6 KB + B panel 16 KB (L1), A block 168 KB (L2)
 
 using Kernel = void (*)(int64_t kc, const float* a, int64_t rs, int64_t cs, const float* pb, float* c, int64_t ldc, bool first,
                         const float* bias);
@@ -78,30 +85,47 @@ Kernel best_kernel() { return kernel_generic; }
 #endif
 Kernel kernel = best_kernel();
 
-// Packs the last, partial row panel of op(A) (rows [0, rows) × depth [0, kc), origin `a`) into an MR-row
-// panel, zero-padded, so that the micro-kernel reads MR rows (full panels are read in place).
-void pack_a_edge(const float* a, int64_t rs, int64_t cs, int64_t rows, int64_t kc, float* dst) {
-  for (int64_t p = 0; p < kc; p++)
-    for (int64_t r = 0; r < MR; r++) dst[p * MR + r] = r < rows ? a[r * rs + p * cs] : 0.0f;
+// Packs rows [0, mc) × depth [0, kc) of op(A) (origin `a`) into MR-row panels, zero-padded. With rows of
+// op(A)ᵀ contiguous (rs = 1: a transposed A) it walks those rows in order, so that the loads run along memory.
+void pack_a(const float* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, float* dst) {
+  const int64_t full = mc / MR * MR;
+  if (rs == 1) {
+    for (int64_t p = 0; p < kc; p++) {
+      const float* src = a + p * cs;
+      float* out = dst + p * MR;
+      for (int64_t i = 0; i < full; i += MR, out += MR * kc)
+        for (int64_t r = 0; r < MR; r++) out[r] = src[i + r];
+      for (int64_t r = 0; r < MR && full < mc; r++) out[r] = full + r < mc ? src[full + r] : 0.0f;
+    }
+    return;
+  }
+  for (int64_t i = 0; i < mc; i += MR, dst += MR * kc) {
+    const int64_t rows = std::min(MR, mc - i);
+    for (int64_t r = 0; r < MR; r++)
+      for (int64_t p = 0; p < kc; p++) dst[p * MR + r] = r < rows ? a[(i + r) * rs + p * cs] : 0.0f;
+  }
 }
 
-// Packs depth [0, kc) × columns [0, nc) of op(B) (origin `b`) into NR-column panels, zero-padded.
+// Packs depth [0, kc) × columns [0, nc) of op(B) (origin `b`) into NR-column panels, zero-padded, walking
+// op(B)'s rows (cs = 1) or columns (rs = 1) along memory.
 void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, float* dst) {
-  for (int64_t j = 0; j < nc; j += NR) {
-    const int64_t cols = std::min(NR, nc - j);
-    if (cs == 1) {
-      for (int64_t p = 0; p < kc; p++) {
-        std::memcpy(dst + p * NR, b + p * rs + j, sizeof(float) * cols);
-        std::fill(dst + p * NR + cols, dst + p * NR + NR, 0.0f);
-      }
-    } else {
-      for (int64_t c = 0; c < cols; c++) {
-        const float* src = b + (j + c) * cs;
-        for (int64_t p = 0; p < kc; p++) dst[p * NR + c] = src[p * rs];
-      }
-      for (int64_t p = 0; p < kc; p++) std::fill(dst + p * NR + cols, dst + p * NR + NR, 0.0f);
+  const int64_t full = nc / NR * NR;
+  if (cs == 1) {
+    for (int64_t p = 0; p < kc; p++) {
+      const float* src = b + p * rs;
+      float* out = dst + p * NR;
+      for (int64_t j = 0; j < full; j += NR, out += NR * kc)
+        for (int64_t c = 0; c < NR; c++) out[c] = src[j + c];
+      for (int64_t c = 0; c < NR && full < nc; c++) out[c] = full + c < nc ? src[full + c] : 0.0f;
     }
-    dst += NR * kc;
+    return;
+  }
+  for (int64_t j = 0; j < nc; j += NR, dst += NR * kc) {
+    const int64_t cols = std::min(NR, nc - j);
+    for (int64_t c = 0; c < NR; c++) {
+      const float* src = b + (j + c) * cs;
+      for (int64_t p = 0; p < kc; p++) dst[p * NR + c] = c < cols ? src[p * rs] : 0.0f;
+    }
   }
 }
 
@@ -116,21 +140,27 @@ void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int
       for (int64_t j = 0; j < n; j++) c[i * ldc + j] = bias ? bias[j] : 0.0f;
     return;
   }
-  thread_local float* pa = aligned_floats(MR * KC);
+  thread_local float* pa = aligned_floats((MC + MR) * KC);
+  // A transposed op(A) is packed whole when its k-steps are ≥ 4 KB apart (each lands on a new page, where the
+  // hardware prefetcher stops, and on the same L1 set) or when ≥ 32 B panels reuse each packed A panel;
+  // otherwise its 6 adjacent values per k-step are read in place, the packing costing more than it saves.
+  const bool pack_all = a_cs != 1 && (a_cs >= 1024 || n >= 32 * NR);
   thread_local float* pb = aligned_floats(KC * (NC + NR));
   alignas(64) float tile[MR * NR];
   alignas(64) float edge_bias[NR];
+  // Blocks of A of equal size (multiples of MR, at most MC rows): 512 rows are 4 × 128, not 3 × 168 + 8.
+  const int64_t mc_step = (m + (m + MC - 1) / MC * MR - 1) / ((m + MC - 1) / MC * MR) * MR;
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = std::min(NC, n - jc);
     for (int64_t pc = 0; pc < k; pc += KC) {
       const int64_t kc = std::min(KC, k - pc);
       const bool first = pc == 0;
       pack_b(b + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, pb);
-      for (int64_t ic = 0; ic < m; ic += MC) {
-        const int64_t mc = std::min(MC, m - ic);
+      for (int64_t ic = 0; ic < m; ic += mc_step) {
+        const int64_t mc = std::min(mc_step, m - ic);
         const float* a_block = a + ic * a_rs + pc * a_cs;
-        const int64_t full = mc / MR * MR;
-        if (full < mc) pack_a_edge(a_block + full * a_rs, a_rs, a_cs, mc - full, kc, pa);
+        const int64_t full = pack_all ? 0 : mc / MR * MR;
+        if (full < mc) pack_a(a_block + full * a_rs, a_rs, a_cs, mc - full, kc, pa);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t cols = std::min(NR, nc - jr);
           const float* tile_bias = bias && first ? bias + jc + jr : nullptr;
@@ -142,8 +172,8 @@ void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int64_t rows = std::min(MR, mc - ir);
             float* ct = c + (ic + ir) * ldc + jc + jr;
-            const bool packed = rows < MR;
-            const float* a_panel = packed ? pa : a_block + ir * a_rs;
+            const bool packed = ir >= full;
+            const float* a_panel = packed ? pa + (ir - full) * kc : a_block + ir * a_rs;
             const int64_t rs = packed ? 1 : a_rs, cs = packed ? MR : a_cs;
             const float* b_panel = pb + jr * kc;
             if (rows == MR && cols == NR) {
@@ -164,12 +194,18 @@ void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int
 // Below this many flops a second thread costs more than it saves.
 constexpr double kParallelFlops = 4e5;
 
-// A job cut into tasks: task t covers batches [b0, b1), rows [i0, i1) and columns [j0, j1) of C.
+// A reduction at least this deep, and 4× deeper than C is tall or wide (the weight gradients xᵀ·dy: k = 4480,
+// m, n ≤ 1024), is cut into depth chunks whatever the thread count (see gemm()).
+constexpr int64_t kChunkDepth = 2048;
+
+// A job cut into tasks: task t covers batches [b0, b1), rows [i0, i1), columns [j0, j1) and depth [p0, p1) of
+// the product; a depth chunk other than the first writes its partial product to `partial` + (t − 1)·m·n.
 struct Task {
-  int64_t b0, b1, i0, i1, j0, j1;
+  int64_t b0, b1, i0, i1, j0, j1, p0, p1;
 };
 struct Split {
   const Gemm* g;
+  float* partial;
   int count;
   Task task[8];
 };
@@ -178,10 +214,12 @@ void run_task(void* arg, int t) {
   const Split& s = *static_cast<const Split*>(arg);
   const Gemm& g = *s.g;
   const Task& w = s.task[t];
+  const bool own = w.p0 == 0;  // the first depth chunk (or the whole depth) writes C and adds the bias
   for (int64_t bi = w.b0; bi < w.b1; bi++) {
-    gemm_one(w.i1 - w.i0, w.j1 - w.j0, g.k, g.a + bi * g.a_batch + w.i0 * g.a_rs, g.a_rs, g.a_cs,
-             g.b + bi * g.b_batch + w.j0 * g.b_cs, g.b_rs, g.b_cs, g.c + bi * g.c_batch + w.i0 * g.ldc + w.j0, g.ldc,
-             g.bias ? g.bias + w.j0 : nullptr);
+    float* out = own ? g.c + bi * g.c_batch + w.i0 * g.ldc + w.j0 : s.partial + (t - 1) * g.m * g.n;
+    gemm_one(w.i1 - w.i0, w.j1 - w.j0, w.p1 - w.p0, g.a + bi * g.a_batch + w.i0 * g.a_rs + w.p0 * g.a_cs, g.a_rs, g.a_cs,
+             g.b + bi * g.b_batch + w.j0 * g.b_cs + w.p0 * g.b_rs, g.b_rs, g.b_cs, out, own ? g.ldc : g.n,
+             g.bias && own ? g.bias + w.j0 : nullptr);
   }
 }
 
@@ -195,22 +233,35 @@ const char* force_generic() {
 }
 
 void gemm(const Gemm& g, int threads) {
-  Split s{&g, 1, {{0, g.batch, 0, g.m, 0, g.n}}};
-  const double flops = 2.0 * g.batch * g.m * g.n * g.k;
-  if (threads < 2 || flops < kParallelFlops) return run_task(&s, 0);
+  Split s{&g, nullptr, 1, {{0, g.batch, 0, g.m, 0, g.n, 0, g.k}}};
   int64_t bounds[9];
-  if (g.batch >= 2) {  // whole matrices per task
-    s.count = cut(g.batch, 1, 8, bounds);
-    for (int t = 0; t < s.count; t++) s.task[t] = {bounds[t], bounds[t + 1], 0, g.m, 0, g.n};
-  } else if (g.m >= g.n) {  // rows, at micro-tile boundaries (each task packs B: the smaller operand)
-    s.count = cut(g.m, MR, 4, bounds);
-    for (int t = 0; t < s.count; t++) s.task[t] = {0, 1, bounds[t], bounds[t + 1], 0, g.n};
-  } else {  // columns (each task packs only its own columns of B)
-    s.count = cut(g.n, NR, 4, bounds);
-    for (int t = 0; t < s.count; t++) s.task[t] = {0, 1, 0, g.m, bounds[t], bounds[t + 1]};
+  if (g.batch == 1 && g.k >= kChunkDepth && g.k >= 4 * std::max(g.m, g.n)) {
+    // Depth chunks at KC boundaries, fixed by the shape alone: C = ((P₀ + P₁) + P₂) + P₃ in this order on
+    // any thread count, so the threads share the work without packing either operand twice.
+    thread_local std::vector<float> partial;
+    s.count = cut(g.k, KC, 4, bounds);
+    partial.resize((s.count - 1) * g.m * g.n);
+    s.partial = partial.data();
+    for (int t = 0; t < s.count; t++) s.task[t] = {0, 1, 0, g.m, 0, g.n, bounds[t], bounds[t + 1]};
+  } else if (threads >= 2 && 2.0 * g.batch * g.m * g.n * g.k >= kParallelFlops) {
+    if (g.batch >= 2) {  // whole matrices per task
+      s.count = cut(g.batch, 1, 8, bounds);
+      for (int t = 0; t < s.count; t++) s.task[t] = {bounds[t], bounds[t + 1], 0, g.m, 0, g.n, 0, g.k};
+    } else if (g.m >= g.n) {  // rows, at micro-tile boundaries (each task packs B: the smaller operand)
+      s.count = cut(g.m, MR, 4, bounds);
+      for (int t = 0; t < s.count; t++) s.task[t] = {0, 1, bounds[t], bounds[t + 1], 0, g.n, 0, g.k};
+    } else {  // columns (each task packs only its own columns of B)
+      s.count = cut(g.n, NR, 4, bounds);
+      for (int t = 0; t < s.count; t++) s.task[t] = {0, 1, 0, g.m, bounds[t], bounds[t + 1], 0, g.k};
+    }
   }
-  if (s.count < 2 || !pool_run(run_task, &s, s.count))
+  if (s.count < 2 || threads < 2 || !pool_run(run_task, &s, s.count))
     for (int t = 0; t < s.count; t++) run_task(&s, t);
+  for (int t = 1; t < s.count && s.partial; t++) {
+    const float* part = s.partial + (t - 1) * g.m * g.n;
+    for (int64_t i = 0; i < g.m; i++)
+      for (int64_t j = 0; j < g.n; j++) g.c[i * g.ldc + j] += part[i * g.n + j];
+  }
 }
 
 }  // namespace papo

@@ -22,4 +22,6 @@ test("the generic micro-kernel agrees with the wasm kernel on random shapes", { 
   const s = Native.configure({ generic: true })
   assert.ok(s.available && s.isa === "generic")
   fc.assert(fc.property(cases, (c) => agree(original, c)), { numRuns: 30, seed: 11 })
+  // depth chunks (K = 4480) and a transposed A packed whole (≥ 512 columns)
+  agree(original, { m: 45, n: 530, k: 4480, transposeA: true, transposeB: false, outerA: [], outerB: [], bias: true, seed: 12 })
 })

@@ -29,18 +29,42 @@ test("a product past every blocking size (K > 256, M > 168, ragged edges) agrees
   for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
     agree(original, { m: 517, n: 263, k: 601, transposeA, transposeB, outerA: [], outerB: [], bias: true, seed: 7 })
   }
+  // A transposed A packed whole: row stride ≥ 1024 floats, or ≥ 512 columns of B to reuse it.
+  agree(original, { m: 1025, n: 21, k: 300, transposeA: true, transposeB: false, outerA: [], outerB: [], bias: true, seed: 5 })
+  agree(original, { m: 37, n: 520, k: 259, transposeA: true, transposeB: true, outerA: [], outerB: [], bias: false, seed: 6 })
 })
 
-test("results are bit-identical on one thread and two (work is split by output tiles only)", { skip }, () => {
-  const shapes: Array<[Array<number>, Array<number>]> = [[[700, 300], [300, 90]], [[90, 300], [300, 700]], [[6, 70, 33], [6, 33, 50]]]
-  for (const [sa, sb] of shapes) {
+test("a reduction deep enough to be cut into depth chunks (xᵀ·dy, K = 4480) agrees with wasm, every transpose pair", { skip }, () => {
+  for (const [transposeA, transposeB] of [[true, false], [false, false], [true, true], [false, true]] as const) {
+    agree(original, { m: 131, n: 77, k: 4480, transposeA, transposeB, outerA: [], outerB: [], bias: true, seed: 9 })
+  }
+  agree(original, { m: 1, n: 1, k: 2049, transposeA: true, transposeB: false, outerA: [], outerB: [], bias: false, seed: 3 })
+})
+
+test("results are bit-identical on one thread and two (work is split by output tiles, or by depth chunks fixed by the shape)", { skip }, () => {
+  // [a shape, b shape, transposeA, transposeB]: row and column splits, a batch, and depth-chunked reductions
+  // (K = 4480 with either transpose of A, K = 2053 not a multiple of the 256-deep slices, with a bias).
+  const shapes: Array<[Array<number>, Array<number>, boolean, boolean]> = [
+    [[700, 300], [300, 90], false, false],
+    [[90, 300], [300, 700], false, false],
+    [[6, 70, 33], [6, 33, 50], false, false],
+    [[4480, 128], [4480, 128], true, false],
+    [[4480, 1030], [4480, 250], true, false],
+    [[130, 4480], [70, 4480], false, true],
+    [[2053, 37], [2053, 11], true, false]
+  ]
+  for (const [sa, sb, transposeA, transposeB] of shapes) {
     const a = tf.randomNormal(sa, 0, 1, "float32", 1), b = tf.randomNormal(sb, 0, 1, "float32", 2)
+    const bias = tf.randomNormal([transposeB ? sb[0]! : sb[sb.length - 1]!], 0, 1, "float32", 3)
+    const product = (): Buffer => {
+      const y = sa.length === 2 ? tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias, transposeA, transposeB }) : tf.matMul(a, b, transposeA, transposeB)
+      return Buffer.from(y.dataSync().buffer)
+    }
     Native.configure({ threads: 1 })
-    const one = tf.matMul(a, b).dataSync()
+    const one = product()
     Native.configure({ threads: 2 })
-    const two = tf.matMul(a, b).dataSync()
-    assert.deepEqual(Buffer.from(two.buffer), Buffer.from(one.buffer), `${sa} × ${sb}`)
-    tf.dispose([a, b])
+    assert.deepEqual(product(), one, `${sa} × ${sb}`)
+    tf.dispose([a, b, bias])
   }
 })
 
