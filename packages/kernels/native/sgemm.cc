@@ -1,8 +1,9 @@
 // Blocked SGEMM after Goto & van de Geijn (2008) and the BLIS loop nest (Van Zee & van de Geijn, 2015): the
-// product is cut into KC-deep slices of B packed into NR-wide panels (kept in L3/L2) and MC-row blocks of A
-// (kept in L2), and a register-tiled MR × NR micro-kernel streams an A panel and a B panel from L1. As in
-// BLIS's "sup" path for skinny products, full MR-row panels of A are read in place (either layout) rather
-// than packed: at the model's sizes (n = 32 … 1024) packing A costs more than the strided loads.
+// product is cut into deep slices of B packed into NR-wide panels (kept in L3/L2) and row blocks of A (kept
+// in L2), and a register-tiled MR × NR micro-kernel streams an A panel and a B panel. As in BLIS's "sup" path
+// for skinny products, full MR-row panels of A are read in place where that measured faster than packing them
+// (see pack_all); deep reductions are cut into depth chunks that two threads share (see gemm()). README.md,
+// "Design", gives the measurements behind each choice.
 #include "sgemm.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -21,13 +22,14 @@ namespace papo {
 namespace {
 
 constexpr int64_t MR = 6, NR = 16;                  // 12 ymm accumulators + 2 B vectors + 1 broadcast
-#ifndef KC_
-#define KC_ 256
-#endif
-#ifndef MC_
-#define MC_ 168
-#endif
-constexpr int64_t KC = KC_, MC = MC_, NC = 4080;    // A panel 6·256·4 = 6 KB + B panel 16 KB (L1), A block 168 KB (L2)
+// Depth of a slice: the whole depth up to 1024 when op(A)'s rows are contiguous (C is then written once for
+// every product of the model but the weight gradients; measured 88–92 GFLOP/s per core at k = 512 and 1024,
+// against 72–84 with 256-deep slices), 256 when A is transposed (read in place, each k-step of an A panel is
+// another cache line: 512- or 1024-deep slices overflow L1 and L2 and measured slower).
+constexpr int64_t KC_ROWS = 1024, KC_TRANSPOSED = 256;
+// An A block holds at most MC rows and A_FLOATS floats (240 KB, about half of the 512 KB L2, the rest for the
+// C tiles and B panels streaming through), a B slice B_FLOATS floats (4 MB, in L3).
+constexpr int64_t MC = 168, A_FLOATS = 60 * 1024, B_FLOATS = 1 << 20;
 
 using Kernel = void (*)(int64_t kc, const float* a, int64_t rs, int64_t cs, const float* pb, float* c, int64_t ldc, bool first,
                         const float* bias);
@@ -140,20 +142,24 @@ void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int
       for (int64_t j = 0; j < n; j++) c[i * ldc + j] = bias ? bias[j] : 0.0f;
     return;
   }
-  thread_local float* pa = aligned_floats((MC + MR) * KC);
+  thread_local float* pa = aligned_floats(A_FLOATS + MR * std::max(KC_ROWS, KC_TRANSPOSED));
+  thread_local float* pb = aligned_floats(B_FLOATS + NR * std::max(KC_ROWS, KC_TRANSPOSED));
   // A transposed op(A) is packed whole when its k-steps are ≥ 4 KB apart (each lands on a new page, where the
   // hardware prefetcher stops, and on the same L1 set) or when ≥ 32 B panels reuse each packed A panel;
   // otherwise its 6 adjacent values per k-step are read in place, the packing costing more than it saves.
   const bool pack_all = a_cs != 1 && (a_cs >= 1024 || n >= 32 * NR);
-  thread_local float* pb = aligned_floats(KC * (NC + NR));
   alignas(64) float tile[MR * NR];
   alignas(64) float edge_bias[NR];
-  // Blocks of A of equal size (multiples of MR, at most MC rows): 512 rows are 4 × 128, not 3 × 168 + 8.
-  const int64_t mc_step = (m + (m + MC - 1) / MC * MR - 1) / ((m + MC - 1) / MC * MR) * MR;
-  for (int64_t jc = 0; jc < n; jc += NC) {
-    const int64_t nc = std::min(NC, n - jc);
-    for (int64_t pc = 0; pc < k; pc += KC) {
-      const int64_t kc = std::min(KC, k - pc);
+  // Slices of equal depth, blocks of A of equal height (a multiple of MR): 512 rows are 4 × 128, not 3 × 168 + 8.
+  const int64_t kc_max = a_cs == 1 ? KC_ROWS : KC_TRANSPOSED, slices = (k + kc_max - 1) / kc_max;
+  const int64_t kc_step = (k + slices - 1) / slices;
+  const int64_t mc_max = std::max(MR, std::min(MC, A_FLOATS / kc_step) / MR * MR), blocks = (m + mc_max - 1) / mc_max;
+  const int64_t mc_step = (m + blocks * MR - 1) / (blocks * MR) * MR;
+  const int64_t nc_step = std::max(NR, B_FLOATS / kc_step / NR * NR);
+  for (int64_t jc = 0; jc < n; jc += nc_step) {
+    const int64_t nc = std::min(nc_step, n - jc);
+    for (int64_t pc = 0; pc < k; pc += kc_step) {
+      const int64_t kc = std::min(kc_step, k - pc);
       const bool first = pc == 0;
       pack_b(b + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, pb);
       for (int64_t ic = 0; ic < m; ic += mc_step) {
@@ -236,10 +242,10 @@ void gemm(const Gemm& g, int threads) {
   Split s{&g, nullptr, 1, {{0, g.batch, 0, g.m, 0, g.n, 0, g.k}}};
   int64_t bounds[9];
   if (g.batch == 1 && g.k >= kChunkDepth && g.k >= 4 * std::max(g.m, g.n)) {
-    // Depth chunks at KC boundaries, fixed by the shape alone: C = ((P₀ + P₁) + P₂) + P₃ in this order on
+    // Depth chunks at multiples of 256, fixed by the shape alone: C = ((P₀ + P₁) + P₂) + P₃ in this order on
     // any thread count, so the threads share the work without packing either operand twice.
     thread_local std::vector<float> partial;
-    s.count = cut(g.k, KC, 4, bounds);
+    s.count = cut(g.k, KC_TRANSPOSED, 4, bounds);
     partial.resize((s.count - 1) * g.m * g.n);
     s.partial = partial.data();
     for (int t = 0; t < s.count; t++) s.task[t] = {0, 1, 0, g.m, 0, g.n, bounds[t], bounds[t + 1]};
