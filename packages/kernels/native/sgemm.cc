@@ -87,48 +87,26 @@ Kernel best_kernel() { return kernel_generic; }
 #endif
 Kernel kernel = best_kernel();
 
-// Packs rows [0, mc) × depth [0, kc) of op(A) (origin `a`) into MR-row panels, zero-padded. With rows of
-// op(A)ᵀ contiguous (rs = 1: a transposed A) it walks those rows in order, so that the loads run along memory.
-void pack_a(const float* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, float* dst) {
-  const int64_t full = mc / MR * MR;
-  if (rs == 1) {
-    for (int64_t p = 0; p < kc; p++) {
-      const float* src = a + p * cs;
-      float* out = dst + p * MR;
-      for (int64_t i = 0; i < full; i += MR, out += MR * kc)
-        for (int64_t r = 0; r < MR; r++) out[r] = src[i + r];
-      for (int64_t r = 0; r < MR && full < mc; r++) out[r] = full + r < mc ? src[full + r] : 0.0f;
+// Packs lanes [0, lanes) × depth [0, depth) of an operand (lane l, step p at src[l·lane + p·step]) into
+// W-lane panels, zero-padded: panel q holds dst[q·W·depth + p·W + l]. For A, lanes are op(A)'s rows (W = MR);
+// for B, op(B)'s columns (W = NR). With lanes contiguous (lane = 1: a transposed A, a plain B) it walks memory
+// in order, step by step, rather than panel by panel (which strides across every row once per panel).
+template <int64_t W>
+void pack(const float* src, int64_t lane, int64_t step, int64_t lanes, int64_t depth, float* dst) {
+  const int64_t full = lanes / W * W;
+  if (lane == 1) {
+    for (int64_t p = 0; p < depth; p++) {
+      const float* in = src + p * step;
+      float* out = dst + p * W;
+      for (int64_t q = 0; q < full; q += W, out += W * depth)
+        for (int64_t l = 0; l < W; l++) out[l] = in[q + l];
+      for (int64_t l = 0; l < W && full < lanes; l++) out[l] = full + l < lanes ? in[full + l] : 0.0f;
     }
     return;
   }
-  for (int64_t i = 0; i < mc; i += MR, dst += MR * kc) {
-    const int64_t rows = std::min(MR, mc - i);
-    for (int64_t r = 0; r < MR; r++)
-      for (int64_t p = 0; p < kc; p++) dst[p * MR + r] = r < rows ? a[(i + r) * rs + p * cs] : 0.0f;
-  }
-}
-
-// Packs depth [0, kc) × columns [0, nc) of op(B) (origin `b`) into NR-column panels, zero-padded, walking
-// op(B)'s rows (cs = 1) or columns (rs = 1) along memory.
-void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, float* dst) {
-  const int64_t full = nc / NR * NR;
-  if (cs == 1) {
-    for (int64_t p = 0; p < kc; p++) {
-      const float* src = b + p * rs;
-      float* out = dst + p * NR;
-      for (int64_t j = 0; j < full; j += NR, out += NR * kc)
-        for (int64_t c = 0; c < NR; c++) out[c] = src[j + c];
-      for (int64_t c = 0; c < NR && full < nc; c++) out[c] = full + c < nc ? src[full + c] : 0.0f;
-    }
-    return;
-  }
-  for (int64_t j = 0; j < nc; j += NR, dst += NR * kc) {
-    const int64_t cols = std::min(NR, nc - j);
-    for (int64_t c = 0; c < NR; c++) {
-      const float* src = b + (j + c) * cs;
-      for (int64_t p = 0; p < kc; p++) dst[p * NR + c] = c < cols ? src[p * rs] : 0.0f;
-    }
-  }
+  for (int64_t q = 0; q < lanes; q += W, dst += W * depth)
+    for (int64_t l = 0; l < W; l++)
+      for (int64_t p = 0; p < depth; p++) dst[p * W + l] = q + l < lanes ? src[(q + l) * lane + p * step] : 0.0f;
 }
 
 float* aligned_floats(size_t n) { return static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64)); }
@@ -161,12 +139,12 @@ void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int
     for (int64_t pc = 0; pc < k; pc += kc_step) {
       const int64_t kc = std::min(kc_step, k - pc);
       const bool first = pc == 0;
-      pack_b(b + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, pb);
+      pack<NR>(b + pc * b_rs + jc * b_cs, b_cs, b_rs, nc, kc, pb);
       for (int64_t ic = 0; ic < m; ic += mc_step) {
         const int64_t mc = std::min(mc_step, m - ic);
         const float* a_block = a + ic * a_rs + pc * a_cs;
         const int64_t full = pack_all ? 0 : mc / MR * MR;
-        if (full < mc) pack_a(a_block + full * a_rs, a_rs, a_cs, mc - full, kc, pa);
+        if (full < mc) pack<MR>(a_block + full * a_rs, a_rs, a_cs, mc - full, kc, pa);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t cols = std::min(NR, nc - jr);
           const float* tile_bias = bias && first ? bias + jc + jr : nullptr;
