@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "pool.h"
@@ -23,8 +22,8 @@ namespace {
 
 constexpr int64_t MR = 6, NR = 16;                  // 12 ymm accumulators + 2 B vectors + 1 broadcast
 // Depth of a slice: the whole depth up to 1024 when op(A)'s rows are contiguous (C is then written once for
-// every product of the model but the weight gradients; measured 88–92 GFLOP/s per core at k = 512 and 1024,
-// against 72–84 with 256-deep slices), 256 when A is transposed (read in place, each k-step of an A panel is
+// every product of the model but the weight gradients; measured 91–94 GFLOP/s per core at k = 512 and 1024,
+// against 74–84 with 256-deep slices), 256 when A is transposed (read in place, each k-step of an A panel is
 // another cache line: 512- or 1024-deep slices overflow L1 and L2 and measured slower).
 constexpr int64_t KC_ROWS = 1024, KC_TRANSPOSED = 256;
 // An A block holds at most MC rows and A_FLOATS floats (240 KB, about half of the 512 KB L2, the rest for the
