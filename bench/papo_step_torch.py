@@ -1,12 +1,18 @@
 """The papo-step workload in eager PyTorch: the peer that bench/papo-step.ts is compared with.
 
-python3 bench/papo_step_torch.py [small|medium ...] [--threads N] [--steps N] [--warmup N]
+python3 bench/papo_step_torch.py [small|medium ...] [--threads N] [--steps N] [--warmup N] [--torch-threads N]
 
 One PAPO-G step of a small vision-language decoder, and the same step as GRPO, exactly as bench/papo-step.ts
 describes it (configs, B = 16 prompts x G = 5 rollouts, KV-cache rollout of 16 tokens, log-prob passes with the
 final LayerNorm and head on the response-predicting positions only, PAPO-G loss, AdamW). Prints one JSON line
 per config with the same fields as bench/papo-step.ts. Needs torch (Debian: apt-get install python3-torch
 libopenblas0-pthread).
+
+Threads: this torch (BLAS_INFO=generic) runs every matmul in OpenBLAS, whose own pthread pool is sized by
+OPENBLAS_NUM_THREADS when the library loads, so the script sets it to --threads before importing torch (an
+explicit OPENBLAS_NUM_THREADS wins). torch's OpenMP pool (the element-wise ops) gets --torch-threads, 1 by
+default: its idle threads spin, and with OpenBLAS's spinning workers they oversubscribe the cores (see
+bench/README.md). The JSON line says which: `threads` (OpenBLAS) and `torch_threads`.
 
 Written as a performance-aware PyTorch user would for this torch build (see bench/README.md, "The PyTorch
 peer"): the same arithmetic, shapes and precision, in eager mode (no torch.jit), with
@@ -19,11 +25,18 @@ peer"): the same arithmetic, shapes and precision, in eager mode (no torch.jit),
 """
 import json
 import math
+import os
 import statistics
 import sys
 import time
 
-import torch
+
+def arg(name, default):
+    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(arg("--threads", 2)))
+import torch  # noqa: E402 (after OPENBLAS_NUM_THREADS)
 import torch.nn.functional as F
 
 CONFIGS = {"small": dict(d=128, layers=4, heads=4, mlp=512), "medium": dict(d=256, layers=6, heads=8, mlp=1024)}
@@ -31,10 +44,6 @@ UPDATE_GFLOP = {"small": 22.8, "medium": 131.7}
 B, G, N, TP, TR, V, NP, P = 16, 5, 80, 8, 16, 32, 32, 7
 T = NP + TP + TR  # 56 tokens; the rollout's cache holds the first T - 1
 GELU_C = 2 * math.sqrt(2 / math.pi)  # 2u = GELU_C * (x + 0.044715 x^3)
-
-
-def arg(name, default):
-    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
 
 
 class TanhGelu(torch.autograd.Function):
@@ -188,9 +197,15 @@ def step(policy, ref, opt, images, masked, prompts, papo):
     return dict(total=t4 - t0, rollout=t1 - t0, logprob=t2 - t1, update=t4 - t3)
 
 
+def quartiles(xs):
+    """The first and third quartiles of xs, as [q1, q3] rounded to 3 places."""
+    q1, _, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    return [round(q1, 3), round(q3, 3)]
+
+
 def main():
-    threads, steps, warmup = arg("--threads", 2), arg("--steps", 10), arg("--warmup", 2)
-    torch.set_num_threads(threads)
+    threads, torch_threads, steps, warmup = arg("--threads", 2), arg("--torch-threads", 1), arg("--steps", 20), arg("--warmup", 2)
+    torch.set_num_threads(torch_threads)
     torch.manual_seed(0)
     names = [a for a in sys.argv[1:] if a in CONFIGS] or list(CONFIGS)
     for name in names:
@@ -217,9 +232,11 @@ def main():
         med = lambda key, runs: statistics.median(r[key] for r in runs) * 1000
         step_ms, grpo_ms, rollout_ms, update_ms = med("total", papo_runs), med("total", grpo_runs), med("rollout", papo_runs), med("update", papo_runs)
         print(json.dumps(dict(
-            config=name, impl=f"pytorch {torch.__version__}", threads=threads, step_ms=round(step_ms, 1),
+            config=name, impl=f"pytorch {torch.__version__}", threads=int(os.environ["OPENBLAS_NUM_THREADS"]),
+            torch_threads=torch_threads, step_ms=round(step_ms, 1),
             rollout_ms=round(rollout_ms, 1), logprob_ms=round(med("logprob", papo_runs), 1), update_ms=round(update_ms, 1),
             grpo_step_ms=round(grpo_ms, 1), papo_overhead=round(step_ms / grpo_ms, 3),
+            papo_overhead_iqr=quartiles([p["total"] / g["total"] for p, g in zip(papo_runs, grpo_runs)]),
             rollout_tok_s=round(N * TR / (rollout_ms / 1000)), update_gflops=round(UPDATE_GFLOP[name] / (update_ms / 1000), 1))),
             flush=True)
 
