@@ -10,9 +10,10 @@ libopenblas0-pthread).
 
 Threads: this torch (BLAS_INFO=generic) runs every matmul in OpenBLAS, whose own pthread pool is sized by
 OPENBLAS_NUM_THREADS when the library loads, so the script sets it to --threads before importing torch (an
-explicit OPENBLAS_NUM_THREADS wins). torch's OpenMP pool (the element-wise ops) gets --torch-threads, 1 by
-default: its idle threads spin, and with OpenBLAS's spinning workers they oversubscribe the cores (see
-bench/README.md). The JSON line says which: `threads` (OpenBLAS) and `torch_threads`.
+explicit OPENBLAS_NUM_THREADS wins). torch's OpenMP pool (the element-wise ops) gets --torch-threads: by default
+1 under OpenBLAS-pthread, whose own spinning pool would fight torch's (see bench/README.md), and --threads under
+OpenBLAS-OpenMP (`libopenblas0-openmp`, loaded with LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp),
+which shares torch's pool. The JSON line says which: `blas`, `threads` (OpenBLAS) and `torch_threads`.
 
 Written as a performance-aware PyTorch user would for this torch build (see bench/README.md, "The PyTorch
 peer"): the same arithmetic, shapes and precision, in eager mode (no torch.jit), with
@@ -38,6 +39,10 @@ def arg(name, default):
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(arg("--threads", 2)))
 import torch  # noqa: E402 (after OPENBLAS_NUM_THREADS)
 import torch.nn.functional as F
+
+# The OpenBLAS build this process loaded ("openmp" or "pthread"), from its mapped path.
+with open("/proc/self/maps") as maps:
+    BLAS = next(("openmp" if "openmp" in line else "pthread" for line in maps if "libopenblas" in line), "unknown")
 
 CONFIGS = {"small": dict(d=128, layers=4, heads=4, mlp=512), "medium": dict(d=256, layers=6, heads=8, mlp=1024)}
 UPDATE_GFLOP = {"small": 22.8, "medium": 131.7}
@@ -204,7 +209,7 @@ def quartiles(xs):
 
 
 def main():
-    threads, torch_threads, steps, warmup = arg("--threads", 2), arg("--torch-threads", 1), arg("--steps", 20), arg("--warmup", 2)
+    threads, torch_threads, steps, warmup = arg("--threads", 2), arg("--torch-threads", arg("--threads", 2) if BLAS == "openmp" else 1), arg("--steps", 20), arg("--warmup", 2)
     torch.set_num_threads(torch_threads)
     torch.manual_seed(0)
     names = [a for a in sys.argv[1:] if a in CONFIGS] or list(CONFIGS)
@@ -232,7 +237,7 @@ def main():
         med = lambda key, runs: statistics.median(r[key] for r in runs) * 1000
         step_ms, grpo_ms, rollout_ms, update_ms = med("total", papo_runs), med("total", grpo_runs), med("rollout", papo_runs), med("update", papo_runs)
         print(json.dumps(dict(
-            config=name, impl=f"pytorch {torch.__version__}", threads=int(os.environ["OPENBLAS_NUM_THREADS"]),
+            config=name, impl=f"pytorch {torch.__version__}", blas=f"openblas-{BLAS}", threads=int(os.environ["OPENBLAS_NUM_THREADS"]),
             torch_threads=torch_threads, step_ms=round(step_ms, 1),
             rollout_ms=round(rollout_ms, 1), logprob_ms=round(med("logprob", papo_runs), 1), update_ms=round(update_ms, 1),
             grpo_step_ms=round(grpo_ms, 1), papo_overhead=round(step_ms / grpo_ms, 3),
