@@ -1,7 +1,7 @@
 /**
  * npm run bench -- papo-step [small|medium ...] [--threads 1|2] [--steps N] [--warmup N] [--cpu] [--no-peer]
  *
- * After our lines, runs the PyTorch peer (bench/papo_step_torch.py, 2 threads) on the same configs in the
+ * After our lines, runs the PyTorch peer (bench/papo_step_torch.py, same --threads) on the same configs in the
  * same run and prints its lines and one `ratio_vs_pytorch` line per config (ours / peer; skipped, with a
  * note on stderr, where python3 has no torch).
  *
@@ -33,9 +33,10 @@
  *   4. update: one AdamW step over all 80 sequences (lr 1e-6, weight decay 0.01, grad-norm clip 1.0),
  *      PAPO-G loss = token-mean clipped surrogate (ε 0.2 / 0.3, dual clip 3) + 0.01·k3 KL to the reference
  *      − 0.02·k3 perception KL (@papo/loss `presets["papo-g"]`; GRPO: `presets.grpo`, no pass (b)).
- * - Output: median over 10 timed steps after 2 warm-up steps; one JSON line per config with
- *   config, threads, step_ms, rollout_ms, logprob_ms, update_ms, grpo_step_ms, papo_overhead (= step_ms /
- *   grpo_step_ms), grpo_logprob_ms and grpo_update_ms (the GRPO step's stages: where the overhead comes
+ * - Output: median over 10 timed steps after 2 warm-up steps (this bench times 20 by default: `--steps`); one
+ *   JSON line per config with config, threads, step_ms, rollout_ms, logprob_ms, update_ms, grpo_step_ms,
+ *   papo_overhead (= step_ms / grpo_step_ms), papo_overhead_iqr (not in the spec: the first and third
+ *   quartiles of the per-pair ratios PAPO step i / GRPO step i, the overhead's spread), grpo_logprob_ms and grpo_update_ms (the GRPO step's stages: where the overhead comes
  *   from), rollout_tok_s (= 80·16 / rollout s), update_gflops (= 22.8 GFLOP small, 131.7 GFLOP medium,
  *   the matmul FLOPs of the update's forward + backward, / update s).
  * - The peer (eager PyTorch 1.13, OpenBLAS, 2 threads) on this kind of machine: small step ≈ 570–590 ms
@@ -59,7 +60,7 @@ const flag = (name: string, def: number): number => {
 }
 const names = args.filter((a) => a === "small" || a === "medium") as Array<"small" | "medium">
 const configsToRun = names.length > 0 ? names : (["small", "medium"] as const)
-const timedSteps = flag("--steps", 10)
+const timedSteps = flag("--steps", 20)
 const warmup = flag("--warmup", 2)
 const threads = flag("--threads", 2)
 const cpu = args.includes("--cpu")
@@ -68,11 +69,16 @@ const updateGflop = { small: 22.8, medium: 131.7 } as const
 
 const B = 16, G = 5, N = B * G, TP = 8, TR = 16
 
-const median = (xs: ReadonlyArray<number>): number => {
+/** The q-quantile of xs, interpolating linearly between order statistics (q 0.5: the median). */
+const quantile = (xs: ReadonlyArray<number>, q: number): number => {
   const s = [...xs].sort((a, b) => a - b)
-  const m = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+  const h = (s.length - 1) * q
+  const lo = Math.floor(h)
+  return s[lo]! + (h - lo) * (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!)
 }
+const median = (xs: ReadonlyArray<number>): number => quantile(xs, 0.5)
+/** The first and third quartiles of xs, rounded to 3 places: the spread of a per-step ratio. */
+const quartiles = (xs: ReadonlyArray<number>): [number, number] => [+quantile(xs, 0.25).toFixed(3), +quantile(xs, 0.75).toFixed(3)]
 
 const choice = await initBackend("wasm")
 const backend = describe(threads === 1 && choice.native?.available ? { ...choice, native: Native.configure({ threads: 1 }) } : choice)
@@ -187,6 +193,7 @@ for (const name of configsToRun) {
       update_ms: +updateMs.toFixed(1),
       grpo_step_ms: +grpoMs.toFixed(1),
       papo_overhead: +(stepMs / grpoMs).toFixed(3),
+      papo_overhead_iqr: quartiles(papoRuns.map((s, i) => s.total / grpoRuns[i]!.total)),
       grpo_logprob_ms: +median(grpoRuns.map((s) => s.logprob)).toFixed(1),
       grpo_update_ms: +median(grpoRuns.map((s) => s.update)).toFixed(1),
       rollout_tok_s: Math.round((N * TR) / (rolloutMs / 1000)),
@@ -220,12 +227,10 @@ for (const name of configsToRun) {
 if (!args.includes("--no-peer")) {
   // The first python3 with torch: $PAPO_PYTHON, then PATH's, then the system one (Debian's python3-torch).
   const python = [process.env["PAPO_PYTHON"], "python3", "/usr/bin/python3"].find((p) => p && spawnSync(p, ["-c", "import torch"]).status === 0) ?? "python3"
-  // OpenBLAS's own thread pool on top of torch's 2 threads oversubscribes the 2 cores: on Debian's python3-torch
-  // 1.13 with OpenBLAS-pthread it made the peer's `small` step 1.6× slower (1947 against 1192 ms). One BLAS thread
-  // inside each of torch's threads is the fair peer; an explicit OPENBLAS_NUM_THREADS wins.
-  const peer = spawnSync(python, ["bench/papo_step_torch.py", ...configsToRun, "--threads", "2", "--steps", String(timedSteps), "--warmup", String(warmup)], {
-    encoding: "utf8",
-    env: { ...process.env, OPENBLAS_NUM_THREADS: process.env["OPENBLAS_NUM_THREADS"] ?? "1" }
+  // The peer sizes OpenBLAS's pool (its matmuls) to --threads and keeps torch's own pool at one thread; an explicit
+  // OPENBLAS_NUM_THREADS wins (bench/README.md, "Threads").
+  const peer = spawnSync(python, ["bench/papo_step_torch.py", ...configsToRun, "--threads", String(threads), "--steps", String(timedSteps), "--warmup", String(warmup)], {
+    encoding: "utf8"
   })
   if (peer.status !== 0) {
     console.error(`peer skipped: ${python} bench/papo_step_torch.py failed (${(peer.stderr || String(peer.error)).trim().split("\n").pop()})`)
