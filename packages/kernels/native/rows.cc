@@ -175,22 +175,6 @@ PAPO_CLONES void layer_norm_grad(const float* x, const float* gamma, const float
   }
 }
 
-// Softmax over the first `valid` of `n` columns; the rest are 0 (as after adding −1e9 to them).
-PAPO_CLONES void softmax_row(const float* x, float* y, int64_t n, int64_t valid) {
-  float m = x[0];
-  for (int64_t j = 1; j < valid; j++) m = x[j] > m ? x[j] : m;
-  for (int64_t j = 0; j < valid; j++) y[j] = x[j] - m;
-  exp_inplace(y, valid);
-  const float sum = static_cast<float>(sum8(valid, [&](int64_t j) { return static_cast<double>(y[j]); }));
-  for (int64_t j = 0; j < valid; j++) y[j] = y[j] / sum;
-  for (int64_t j = valid; j < n; j++) y[j] = 0;
-}
-
-PAPO_CLONES void softmax_grad_row(const float* y, const float* dy, float* dx, int64_t n) {
-  const float dot = static_cast<float>(sum8(n, [&](int64_t j) { return static_cast<double>(y[j]) * dy[j]; }));
-  for (int64_t j = 0; j < n; j++) dx[j] = y[j] * dy[j] - y[j] * dot;
-}
-
 struct Split {
   const RowJob* job;
   int64_t bounds[9];
@@ -237,6 +221,21 @@ void run_task(void* arg, int t) {
 constexpr int64_t kParallelElements = 1 << 15;
 
 }  // namespace
+
+PAPO_CLONES void softmax_row(const float* x, float* y, int64_t n, int64_t valid) {
+  float m = x[0];
+  for (int64_t j = 1; j < valid; j++) m = x[j] > m ? x[j] : m;
+  for (int64_t j = 0; j < valid; j++) y[j] = x[j] - m;
+  exp_inplace(y, valid);
+  const float sum = static_cast<float>(sum8(valid, [&](int64_t j) { return static_cast<double>(y[j]); }));
+  for (int64_t j = 0; j < valid; j++) y[j] = y[j] / sum;
+  for (int64_t j = valid; j < n; j++) y[j] = 0;
+}
+
+PAPO_CLONES void softmax_grad_row(const float* y, const float* dy, float* dx, int64_t n) {
+  const float dot = static_cast<float>(sum8(n, [&](int64_t j) { return static_cast<double>(y[j]) * dy[j]; }));
+  for (int64_t j = 0; j < n; j++) dx[j] = y[j] * dy[j] - y[j] * dot;
+}
 
 void rows(const RowJob& j, int threads) {
   if (j.rows == 0 || j.cols == 0) return;

@@ -189,6 +189,7 @@ export const install = (): Native.Status => {
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype }
   })
   rowKernels.forEach(registerRowKernel)
+  registerAttentionKernels()
   installed = true
   return s
 }
@@ -267,3 +268,71 @@ export const softmaxGrad = (y: tf.Tensor, dy: tf.Tensor): tf.Tensor => runRow("s
  * @category layers
  */
 export const isInstalled = (): boolean => installed
+
+/** `[N·T, 3d]` q | k | v checked against `seqLength` and `heads` for kernel `name`; returns N, T, H, hd. */
+const attentionShape = (name: string, qkv: tf.TensorInfo, seqLength: number, heads: number): { n: number; t: number; h: number; hd: number } => {
+  const [rows, cols] = qkv.shape as [number, number]
+  if (qkv.dtype !== "float32" || qkv.shape.length !== 2 || !(heads >= 1) || cols % (3 * heads) !== 0 || seqLength < 1 || rows % seqLength !== 0) {
+    throw new Error(`Error in ${name}: qkv must be float32 [N·T, 3·heads·hd] with T = ${seqLength}, heads = ${heads}; got ${qkv.dtype} [${qkv.shape}]`)
+  }
+  return { n: rows / seqLength, t: seqLength, h: heads, hd: cols / (3 * heads) }
+}
+
+/** `PapoAttention` (`qkv` → `[N·T, d]`) and `PapoAttentionGrad` (`qkv`, `dy` → dqkv `[N·T, 3d]`), attrs `seqLength`, `heads`. */
+const registerAttentionKernels = (): void => {
+  for (const backward of [false, true]) {
+    const name = backward ? "PapoAttentionGrad" : "PapoAttention"
+    tf.registerKernel({
+      kernelName: name,
+      backendName: "wasm",
+      kernelFunc: ((args: KernelArgs) => {
+        const backend = args.backend as WasmBackend
+        const { seqLength, heads } = args.attrs as { seqLength: number; heads: number }
+        const qkv = args.inputs["qkv"]!, dy = args.inputs["dy"]
+        const { n, t, h, hd } = attentionShape(name, qkv, seqLength, heads)
+        const d = h * hd
+        if (dy !== undefined && (dy.dtype !== "float32" || !tf.util.arraysEqual(dy.shape, [n * t, d]))) {
+          throw new Error(`Error in ${name}: dy must be float32 of shape [${[n * t, d]}], got ${dy.dtype} [${dy.shape}]`)
+        }
+        const out = backend.makeOutput(backward ? [n * t, 3 * d] : [n * t, d], "float32")
+        if (n * t * d > 0) {
+          const offset = (x: tf.TensorInfo): number => backend.dataIdMap.get(x.dataId).memoryOffset
+          const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer // after makeOutput, which may grow the heap
+          const q = offset(qkv), o = offset(out)
+          Native.attention(heap, {
+            n, t, heads: h, hd, q, k: q + 4 * d, v: q + 8 * d, ldIn: 3 * d,
+            ...(backward ? { out: offset(dy!), ldOut: d, grads: { dq: o, dk: o + 4 * d, dv: o + 8 * d, ld: 3 * d } } : { out: o, ldOut: d })
+          })
+        }
+        return out
+      }) as unknown as tf.KernelFunc
+    })
+  }
+}
+
+/**
+ * Causal self-attention over whole sequences in one native kernel: `qkv [N·T, 3d]` holds q | k | v of N
+ * sequences of `seqLength` positions (rows (n, t)), each split into `heads` heads of `d / heads` columns; returns
+ * `softmax(q·kᵀ/√hd)·v` per (sequence, head) under a causal mask, merged back to `[N·T, d]` (head h in columns
+ * h·hd …). Replaces the head transposes, two batched matMuls and the causal softmax. Requires {@link install};
+ * no gradient (wrap it in `tf.customGrad` with {@link attentionGrad}).
+ *
+ * @example
+ * attention(tf.tensor2d([[1, 1, 3]]), 1, 1).dataSync() // => Float32Array [3] (one position: its value)
+ *
+ * @category math
+ */
+export const attention = (qkv: tf.Tensor, seqLength: number, heads: number): tf.Tensor2D =>
+  tf.engine().runKernel("PapoAttention", { qkv }, { seqLength, heads } as unknown as tf.NamedAttrMap) as tf.Tensor2D
+
+/**
+ * The gradient of {@link attention} with respect to `qkv`, given the output's gradient `dy [N·T, d]`: dq | dk | dv
+ * as one `[N·T, 3d]` (the probabilities are recomputed, not saved).
+ *
+ * @example
+ * attentionGrad(tf.tensor2d([[1, 1, 3]]), tf.tensor2d([[1]]), 1, 1).dataSync() // => Float32Array [0, 0, 1]
+ *
+ * @category math
+ */
+export const attentionGrad = (qkv: tf.Tensor, dy: tf.Tensor, seqLength: number, heads: number): tf.Tensor2D =>
+  tf.engine().runKernel("PapoAttentionGrad", { qkv, dy }, { seqLength, heads } as unknown as tf.NamedAttrMap) as tf.Tensor2D
