@@ -1,7 +1,9 @@
 // The fused causal attention of attention.h. Per (sequence, head) pair everything sits in L1: q (scaled), k, v
 // and dO are copied from their strided rows into zero-padded tiles (widths rounded up to 8 floats), and every
-// product is one "row combination" c[0, w) = Σ_s a(s)·B[s][0, w) over the rows s that the causal mask keeps:
-// S = Q·Kᵀ (B = Kᵀ), O = P·V, dP = dO·Vᵀ, dV = Pᵀ·dO, dQ = dS·K, dK = dSᵀ·Q. The softmax rows are rows.cc's.
+// product is a "row combination" c[r][0, w) = Σ_s a(r, s)·B[s][0, w), three rows r at a time, over the s that
+// the causal mask keeps: S = Q·Kᵀ (B = Kᵀ), O = P·V, dP = dO·Vᵀ, dV = Pᵀ·dO, dQ = dS·K, dK = dSᵀ·Q. The
+// softmax rows are rows.cc's. The backward reads the forward's P (recomputing it, the loads, Q·Kᵀ and the
+// softmax, took a third of the backward's time).
 #include "attention.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -22,57 +24,66 @@ namespace {
 
 inline int64_t round8(int64_t x) { return (x + 7) / 8 * 8; }
 
-// c[0, w) = Σ_{s0 ≤ s < s1} a[s·acs] · b[s·ldb + 0, w), w a multiple of 8.
-using Combine = void (*)(const float* a, int64_t acs, const float* b, int64_t ldb, int64_t s0, int64_t s1, float* c, int64_t w);
+// Rows are combined kRows at a time (each B row loaded once for all of them).
+constexpr int64_t kRows = 3;
 
-void combine_generic(const float* a, int64_t acs, const float* b, int64_t ldb, int64_t s0, int64_t s1, float* c, int64_t w) {
-  for (int64_t j = 0; j < w; j++) c[j] = 0;
-  for (int64_t s = s0; s < s1; s++) {
-    const float as = a[s * acs];
-    const float* bs = b + s * ldb;
-    for (int64_t j = 0; j < w; j++) c[j] = c[j] + as * bs[j];
+// For r < rows (≤ kRows): c[r·ldc + (0, w)] = Σ_{s0 ≤ s < s1} a[r·ars + s·acs] · b[s·ldb + (0, w)], w a multiple
+// of 8. Callers widen [s0, s1) to the block's union where the other rows' a is zero (the causal mask).
+using Combine = void (*)(const float* a, int64_t ars, int64_t acs, const float* b, int64_t ldb, int64_t s0, int64_t s1, float* c,
+                         int64_t ldc, int64_t rows, int64_t w);
+
+void combine_generic(const float* a, int64_t ars, int64_t acs, const float* b, int64_t ldb, int64_t s0, int64_t s1, float* c,
+                     int64_t ldc, int64_t rows, int64_t w) {
+  for (int64_t r = 0; r < rows; r++, a += ars, c += ldc) {
+    for (int64_t j = 0; j < w; j++) c[j] = 0;
+    for (int64_t s = s0; s < s1; s++) {
+      const float as = a[s * acs];
+      const float* bs = b + s * ldb;
+      for (int64_t j = 0; j < w; j++) c[j] = c[j] + as * bs[j];
+    }
   }
 }
 
 #ifdef PAPO_X86
-// NV vectors of 8 columns in registers. With NV ≤ 4 the even and odd s go to two sets of accumulators (one
-// chain of dependent FMAs per register would leave the two FMA pipes idle for most of their 4-cycle latency).
-template <int NV>
-__attribute__((target("avx2,fma"))) void combine_block(const float* a, int64_t acs, const float* b, int64_t ldb, int64_t s0, int64_t s1, float* c) {
-  __m256 x[NV], y[NV];
-  for (int v = 0; v < NV; v++) x[v] = y[v] = _mm256_setzero_ps();
-  int64_t s = s0;
-  if (NV <= 4) {
-    for (; s + 2 <= s1; s += 2) {
-      const __m256 a0 = _mm256_broadcast_ss(a + s * acs), a1 = _mm256_broadcast_ss(a + (s + 1) * acs);
-      const float *b0 = b + s * ldb, *b1 = b0 + ldb;
-      for (int v = 0; v < NV; v++) {
-        x[v] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b0 + 8 * v), x[v]);
-        y[v] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b1 + 8 * v), y[v]);
-      }
+// R rows × NV vectors of 8 columns in R·NV ≤ 12 accumulators: per s, NV loads of B and R broadcasts of a
+// feed R·NV FMAs.
+template <int R, int NV>
+__attribute__((target("avx2,fma"))) void combine_block(const float* a, int64_t ars, int64_t acs, const float* b, int64_t ldb, int64_t s0,
+                                                       int64_t s1, float* c, int64_t ldc) {
+  __m256 x[R][NV];
+  for (int r = 0; r < R; r++)
+    for (int v = 0; v < NV; v++) x[r][v] = _mm256_setzero_ps();
+  for (int64_t s = s0; s < s1; s++) {
+    const float* bs = b + s * ldb;
+    __m256 bv[NV];
+    for (int v = 0; v < NV; v++) bv[v] = _mm256_loadu_ps(bs + 8 * v);
+    for (int r = 0; r < R; r++) {
+      const __m256 ar = _mm256_broadcast_ss(a + r * ars + s * acs);
+      for (int v = 0; v < NV; v++) x[r][v] = _mm256_fmadd_ps(ar, bv[v], x[r][v]);
     }
   }
-  for (; s < s1; s++) {
-    const __m256 a0 = _mm256_broadcast_ss(a + s * acs);
-    const float* b0 = b + s * ldb;
-    for (int v = 0; v < NV; v++) x[v] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b0 + 8 * v), x[v]);
-  }
-  for (int v = 0; v < NV; v++) _mm256_storeu_ps(c + 8 * v, NV <= 4 ? _mm256_add_ps(x[v], y[v]) : x[v]);
+  for (int r = 0; r < R; r++)
+    for (int v = 0; v < NV; v++) _mm256_storeu_ps(c + r * ldc + 8 * v, x[r][v]);
 }
 
-void combine_avx2(const float* a, int64_t acs, const float* b, int64_t ldb, int64_t s0, int64_t s1, float* c, int64_t w) {
-  for (int64_t j = 0; j < w; j += 64, b += 64, c += 64) {
-    switch ((w - j) / 8 < 8 ? (w - j) / 8 : 8) {
-      case 1: combine_block<1>(a, acs, b, ldb, s0, s1, c); break;
-      case 2: combine_block<2>(a, acs, b, ldb, s0, s1, c); break;
-      case 3: combine_block<3>(a, acs, b, ldb, s0, s1, c); break;
-      case 4: combine_block<4>(a, acs, b, ldb, s0, s1, c); break;
-      case 5: combine_block<5>(a, acs, b, ldb, s0, s1, c); break;
-      case 6: combine_block<6>(a, acs, b, ldb, s0, s1, c); break;
-      case 7: combine_block<7>(a, acs, b, ldb, s0, s1, c); break;
-      default: combine_block<8>(a, acs, b, ldb, s0, s1, c); break;
+template <int R>
+void combine_rows(const float* a, int64_t ars, int64_t acs, const float* b, int64_t ldb, int64_t s0, int64_t s1, float* c, int64_t ldc,
+                  int64_t w) {
+  for (int64_t j = 0; j < w; j += 32, b += 32, c += 32) {
+    switch ((w - j) / 8 < 4 ? (w - j) / 8 : 4) {
+      case 1: combine_block<R, 1>(a, ars, acs, b, ldb, s0, s1, c, ldc); break;
+      case 2: combine_block<R, 2>(a, ars, acs, b, ldb, s0, s1, c, ldc); break;
+      case 3: combine_block<R, 3>(a, ars, acs, b, ldb, s0, s1, c, ldc); break;
+      default: combine_block<R, 4>(a, ars, acs, b, ldb, s0, s1, c, ldc); break;
     }
   }
+}
+
+void combine_avx2(const float* a, int64_t ars, int64_t acs, const float* b, int64_t ldb, int64_t s0, int64_t s1, float* c, int64_t ldc,
+                  int64_t rows, int64_t w) {
+  if (rows == 3) return combine_rows<3>(a, ars, acs, b, ldb, s0, s1, c, ldc, w);
+  if (rows == 2) return combine_rows<2>(a, ars, acs, b, ldb, s0, s1, c, ldc, w);
+  combine_rows<1>(a, ars, acs, b, ldb, s0, s1, c, ldc, w);
 }
 #endif
 
@@ -91,76 +102,96 @@ struct Work {
   const int64_t t, hd, tp, hp;
   const float scale;
   std::vector<float> buf;
-  float *qs, *k, *kt, *v, *vt, *d_out, *p, *dp, *row;
+  float *qs, *k, *kt, *v, *vt, *d_out, *p, *dp, *block;
 
   Work(const Attention& at, bool backward)
       : a(at), combine(pick_combine()), t(at.t), hd(at.hd), tp(round8(at.t)), hp(round8(at.hd)),
         scale(static_cast<float>(1.0 / std::sqrt(static_cast<double>(at.hd)))),
-        buf((backward ? 3 * t * hp + 2 * hp * tp + 2 * t * tp : 2 * t * hp + hp * tp + t * tp) + hp) {
+        buf((backward ? 3 * t * hp + hp * tp + t * tp : 2 * t * hp + hp * tp + t * tp) + kRows * hp) {
     float* f = buf.data();
     const auto take = [&f](int64_t count) { float* x = f; f += count; return x; };
-    qs = take(t * hp), kt = take(hp * tp), p = take(t * tp), row = take(hp);
-    if (backward) k = take(t * hp), vt = take(hp * tp), d_out = take(t * hp), dp = take(t * tp), v = nullptr;
-    else v = take(t * hp), k = vt = d_out = dp = nullptr;
+    qs = take(t * hp), block = take(kRows * hp);
+    if (backward) k = take(t * hp), vt = take(hp * tp), d_out = take(t * hp), dp = take(t * tp), v = kt = p = nullptr;
+    else v = take(t * hp), kt = take(hp * tp), p = take(t * tp), k = vt = d_out = dp = nullptr;
   }
 
-  // Head h of sequence n from rows of stride ld, times `mul`, into a row tile (ld hp) or a transposed one (ld tp).
-  void load(const float* src, int64_t ld, int64_t n, int64_t h, float mul, float* rows, float* cols) const {
+  // Head h of sequence n from rows of stride ld, times `mul`, into a row tile (row stride hp).
+  void load_rows(const float* src, int64_t ld, int64_t n, int64_t h, float mul, float* rows) const {
     for (int64_t i = 0; i < t; i++) {
       const float* r = src + (n * t + i) * ld + h * hd;
-      for (int64_t j = 0; j < hd; j++) {
-        const float x = mul == 1.0f ? r[j] : r[j] * mul;
-        if (rows != nullptr) rows[i * hp + j] = x;
-        if (cols != nullptr) cols[j * tp + i] = x;
-      }
+      float* d = rows + i * hp;
+      if (mul == 1.0f) std::memcpy(d, r, hd * sizeof(float));
+      else for (int64_t j = 0; j < hd; j++) d[j] = r[j] * mul;
     }
   }
 
-  // The first hd values of `row`, times `mul`, to row (n, i) of dst (stride ld) at head h.
-  void store(float* dst, int64_t ld, int64_t n, int64_t i, int64_t h, float mul) const {
-    float* r = dst + (n * t + i) * ld + h * hd;
-    for (int64_t j = 0; j < hd; j++) r[j] = mul == 1.0f ? row[j] : row[j] * mul;
+  // The same head transposed into a column tile (row stride tp).
+  void load_cols(const float* src, int64_t ld, int64_t n, int64_t h, float* cols) const {
+    for (int64_t i = 0; i < t; i++) {
+      const float* r = src + (n * t + i) * ld + h * hd;
+      for (int64_t j = 0; j < hd; j++) cols[j * tp + i] = r[j];
+    }
+  }
+
+  // The first hd values of the block's `rows` rows, times `mul`, to rows (n, i0 …) of dst (stride ld) at head h.
+  void store(float* dst, int64_t ld, int64_t n, int64_t i0, int64_t rows, int64_t h, float mul) const {
+    for (int64_t r = 0; r < rows; r++) {
+      float* d = dst + (n * t + i0 + r) * ld + h * hd;
+      const float* b = block + r * hp;
+      for (int64_t j = 0; j < hd; j++) d[j] = mul == 1.0f ? b[j] : b[j] * mul;
+    }
+  }
+
+  // Row blocks [i0, i0 + rows) of kRows.
+  template <class F>
+  void blocks(F f) const {
+    for (int64_t i0 = 0; i0 < t; i0 += kRows) f(i0, t - i0 < kRows ? t - i0 : kRows);
   }
 
   // P = causal softmax(Q·Kᵀ) from the loaded qs and kt; columns past the diagonal are 0.
   void probabilities() const {
-    for (int64_t i = 0; i < t; i++) {
-      float* pi = p + i * tp;
-      combine(qs + i * hp, 1, kt, tp, 0, hd, pi, round8(i + 1));
-      softmax_row(pi, pi, tp, i + 1);
-    }
+    blocks([&](int64_t i0, int64_t rows) {
+      combine(qs + i0 * hp, hp, 1, kt, tp, 0, hd, p + i0 * tp, tp, rows, round8(i0 + rows));
+      for (int64_t i = i0; i < i0 + rows; i++) softmax_row(p + i * tp, p + i * tp, tp, i + 1);
+    });
   }
 
   void forward(int64_t n, int64_t h) {
-    load(a.q, a.ld_in, n, h, scale, qs, nullptr);
-    load(a.k, a.ld_in, n, h, 1.0f, nullptr, kt);
-    load(a.v, a.ld_in, n, h, 1.0f, v, nullptr);
+    load_rows(a.q, a.ld_in, n, h, scale, qs);
+    load_cols(a.k, a.ld_in, n, h, kt);
+    load_rows(a.v, a.ld_in, n, h, 1.0f, v);
     probabilities();
-    for (int64_t i = 0; i < t; i++) {
-      combine(p + i * tp, 1, v, hp, 0, i + 1, row, hp);
-      store(a.out, a.ld_o, n, i, h, 1.0f);
-    }
+    if (a.probs != nullptr)
+      for (int64_t i = 0; i < t; i++) std::memcpy(a.probs + ((n * a.heads + h) * t + i) * t, p + i * tp, t * sizeof(float));
+    blocks([&](int64_t i0, int64_t rows) {  // O = P·V: P[i][s] = 0 for s > i
+      combine(p + i0 * tp, tp, 1, v, hp, 0, i0 + rows, block, hp, rows, hp);
+      store(a.out, a.ld_o, n, i0, rows, h, 1.0f);
+    });
   }
 
   void backward(int64_t n, int64_t h) {
-    load(a.q, a.ld_in, n, h, scale, qs, nullptr);
-    load(a.k, a.ld_in, n, h, 1.0f, k, kt);
-    load(a.v, a.ld_in, n, h, 1.0f, nullptr, vt);
-    load(a.d_out, a.ld_o, n, h, 1.0f, d_out, nullptr);
-    probabilities();
-    for (int64_t i = 0; i < t; i++) {  // dS = P ⊙ (dP − rowsum(dP ⊙ P)), dP = dO·Vᵀ, in place of dP
-      float* di = dp + i * tp;
-      combine(d_out + i * hp, 1, vt, tp, 0, hd, di, round8(i + 1));
-      softmax_grad_row(p + i * tp, di, di, i + 1);
-    }
-    for (int64_t r = 0; r < t; r++) {
-      combine(p + r, tp, d_out, hp, r, t, row, hp);  // dV[r] = Σ_{s ≥ r} P[s][r]·dO[s]
-      store(a.dv, a.ld_grad, n, r, h, 1.0f);
-      combine(dp + r * tp, 1, k, hp, 0, r + 1, row, hp);  // dQ[r] = Σ_{s ≤ r} dS[r][s]·K[s], then /√hd
-      store(a.dq, a.ld_grad, n, r, h, scale);
-      combine(dp + r, tp, qs, hp, r, t, row, hp);  // dK[r] = Σ_{s ≥ r} dS[s][r]·Q[s]
-      store(a.dk, a.ld_grad, n, r, h, 1.0f);
-    }
+    const float* pr = a.probs + (n * a.heads + h) * t * t;  // P, row stride t
+    load_rows(a.q, a.ld_in, n, h, scale, qs);
+    load_rows(a.k, a.ld_in, n, h, 1.0f, k);
+    load_cols(a.v, a.ld_in, n, h, vt);
+    load_rows(a.d_out, a.ld_o, n, h, 1.0f, d_out);
+    // dS = P ⊙ (dP − rowsum(dP ⊙ P)), dP = dO·Vᵀ, in place of dP; 0 past the diagonal.
+    blocks([&](int64_t i0, int64_t rows) {
+      combine(d_out + i0 * hp, hp, 1, vt, tp, 0, hd, dp + i0 * tp, tp, rows, round8(i0 + rows));
+      for (int64_t i = i0; i < i0 + rows; i++) {
+        float* di = dp + i * tp;
+        softmax_grad_row(pr + i * t, di, di, i + 1);
+        for (int64_t j = i + 1; j < tp; j++) di[j] = 0;
+      }
+    });
+    blocks([&](int64_t r0, int64_t rows) {
+      combine(pr + r0, 1, t, d_out, hp, r0, t, block, hp, rows, hp);  // dV[r] = Σ_{s ≥ r} P[s][r]·dO[s]
+      store(a.dv, a.ld_grad, n, r0, rows, h, 1.0f);
+      combine(dp + r0 * tp, tp, 1, k, hp, 0, r0 + rows, block, hp, rows, hp);  // dQ[r] = Σ_{s ≤ r} dS[r][s]·K[s], then /√hd
+      store(a.dq, a.ld_grad, n, r0, rows, h, scale);
+      combine(dp + r0, 1, tp, qs, hp, r0, t, block, hp, rows, hp);  // dK[r] = Σ_{s ≥ r} dS[s][r]·Q[s]
+      store(a.dk, a.ld_grad, n, r0, rows, h, 1.0f);
+    });
   }
 };
 

@@ -196,8 +196,9 @@ export const attend = (qkv: Float32Array, k: Float32Array, v: Float32Array, out:
  * One fused causal attention call on a heap (`native/attention.h`): `n` sequences of `t` positions, `heads`
  * heads of `hd` values. `q`, `k`, `v` are byte offsets of strided row views `[n·t, ≥ heads·hd]` sharing the row
  * stride `ldIn` (in floats: a fused `[n·t, 3d]` q | k | v has `ldIn = 3d` and offsets 4·d apart); `out` is the
- * attention output (forward) or its gradient dO (backward), row stride `ldOut`. With `grads`, the backward
- * writes dq, dk, dv there (row stride `ld`).
+ * attention output (forward) or its gradient dO (backward), row stride `ldOut`. `probs` is the byte offset of the
+ * probabilities `[n, heads, t, t]`, written by the forward when given and read by the backward. With `grads`,
+ * the backward writes dq, dk, dv there (row stride `ld`).
  *
  * @category models
  */
@@ -212,13 +213,14 @@ export interface AttentionParams {
   readonly ldIn: number
   readonly out: number
   readonly ldOut: number
+  readonly probs?: number
   readonly grads?: { readonly dq: number; readonly dk: number; readonly dv: number; readonly ld: number }
 }
 
-const attentionParams = new Float64Array(15)
+const attentionParams = new Float64Array(16)
 
 /**
- * Causal attention `softmax(q·kᵀ/√hd)·v` per (sequence, head), or (with `grads`) its gradients, in place on
+ * Causal attention `softmax(q·kᵀ/√hd)·v` per (sequence, head), or (with `grads`, from the forward's `probs`) its gradients, in place on
  * `heap` as one native kernel (see {@link AttentionParams}), split by whole (sequence, head) pairs over the
  * configured threads (bit-identical for any thread count). Throws when the addon is not loaded or an operand
  * would reach outside the heap.
@@ -233,6 +235,6 @@ const attentionParams = new Float64Array(15)
 export const attention = (heap: ArrayBuffer, p: AttentionParams): void => {
   if (loaded.addon === null) throw new Error(`@papo/kernels: native attention unavailable (${loaded.reason})`)
   const g = p.grads
-  attentionParams.set([g === undefined ? 0 : 1, p.n, p.t, p.heads, p.hd, p.q, p.k, p.v, p.ldIn, p.out, p.ldOut, g?.dq ?? -1, g?.dk ?? -1, g?.dv ?? -1, g?.ld ?? 0])
+  attentionParams.set([g === undefined ? 0 : 1, p.n, p.t, p.heads, p.hd, p.q, p.k, p.v, p.ldIn, p.out, p.ldOut, g?.dq ?? -1, g?.dk ?? -1, g?.dv ?? -1, g?.ld ?? 0, p.probs ?? -1])
   loaded.addon.attention(heap, attentionParams)
 }

@@ -58,7 +58,9 @@ const check = (c: Case): void => {
     assert.deepEqual(out.shape, ref.shape)
     const e = error(out, ref)
     assert.ok(e <= tolerance, `forward ${JSON.stringify(c)}: relative error ${e}`)
-    const grad = Wasm.attentionGrad(qkv, dy, c.t, c.heads)
+    const [kept, probs] = Wasm.attentionKeepingProbs(qkv, c.t, c.heads)
+    assert.deepEqual(Array.from(kept.dataSync()), Array.from(out.dataSync()))
+    const grad = Wasm.attentionGrad(qkv, probs, dy, c.t, c.heads)
     const refGrad = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(reference(x, c.n, c.t, c.heads), dy)))(qkv)
     assert.deepEqual(grad.shape, qkv.shape)
     // dq, dk and dv separately: each has its own scale.
@@ -82,11 +84,14 @@ test("the fused attention keeps hand-checked values and checks its operands", { 
   // T = 2, one head, hd = 1: q = k = 0 gives uniform weights over the visible positions: o = [v0, (v0 + v1)/2].
   const qkv = tf.tensor2d([[0, 0, 2], [0, 0, 4]])
   assert.deepEqual(Array.from(Wasm.attention(qkv, 2, 1).dataSync()), [2, 3])
+  const [, probs] = Wasm.attentionKeepingProbs(qkv, 2, 1)
+  assert.deepEqual(Array.from(probs.dataSync()), [1, 0, 0.5, 0.5])
   // dv: position 0 gets all of row 0's weight and half of row 1's: dv = [1 + ½, ½] for dy = [1, 1].
-  assert.deepEqual(Array.from(Wasm.attentionGrad(qkv, tf.ones([2, 1]), 2, 1).dataSync()).filter((_, i) => i % 3 === 2), [1.5, 0.5])
+  assert.deepEqual(Array.from(Wasm.attentionGrad(qkv, probs, tf.ones([2, 1]), 2, 1).dataSync()).filter((_, i) => i % 3 === 2), [1.5, 0.5])
   assert.throws(() => Wasm.attention(tf.ones([6, 9]), 4, 1), /PapoAttention: qkv must be float32 \[N·T, 3·heads·hd\] with T = 4/)
   assert.throws(() => Wasm.attention(tf.ones([4, 9]), 4, 2), /heads = 2/)
-  assert.throws(() => Wasm.attentionGrad(tf.ones([4, 6]), tf.ones([4, 3]), 4, 1), /PapoAttentionGrad: dy must be float32 of shape \[4,2\]/)
+  assert.throws(() => Wasm.attentionGrad(tf.ones([4, 6]), tf.ones([1, 1, 4, 4]), tf.ones([4, 3]), 4, 1), /PapoAttentionGrad: dy must be float32 of shape \[4,2\]/)
+  assert.throws(() => Wasm.attentionGrad(tf.ones([4, 6]), tf.ones([1, 1, 4, 3]), tf.ones([4, 2]), 4, 1), /PapoAttentionGrad: probs must be float32 of shape \[1,1,4,4\]/)
 })
 
 const bits = (ts: ReadonlyArray<tf.Tensor>): Array<Buffer> => ts.map((t) => Buffer.from(t.dataSync().buffer.slice(0)))
@@ -94,7 +99,11 @@ const bits = (ts: ReadonlyArray<tf.Tensor>): Array<Buffer> => ts.map((t) => Buff
 test("the fused attention is bit-identical on one thread and two", { skip }, () => {
   const c = { n: 40, t: 56, heads: 4, hd: 32, seed: 3 }
   const { qkv, dy } = inputs(c)
-  const run = (): Array<Buffer> => tf.tidy(() => bits([Wasm.attention(qkv, c.t, c.heads), Wasm.attentionGrad(qkv, dy, c.t, c.heads)]))
+  const run = (): Array<Buffer> =>
+    tf.tidy(() => {
+      const [out, probs] = Wasm.attentionKeepingProbs(qkv, c.t, c.heads)
+      return bits([out, probs, Wasm.attentionGrad(qkv, probs, dy, c.t, c.heads)])
+    })
   Native.configure({ threads: 1 })
   const one = run()
   Native.configure({ threads: 2 })
@@ -106,7 +115,10 @@ test("the fused attention is bit-identical on one thread and two", { skip }, () 
 test("the portable fused attention agrees with the AVX2/FMA one and with the composition", { skip }, () => {
   const c = { n: 6, t: 56, heads: 4, hd: 32, seed: 4 }
   const { qkv, dy } = inputs(c)
-  const run = (): Array<tf.Tensor> => [Wasm.attention(qkv, c.t, c.heads), Wasm.attentionGrad(qkv, dy, c.t, c.heads)]
+  const run = (): Array<tf.Tensor> => {
+    const [out, probs] = Wasm.attentionKeepingProbs(qkv, c.t, c.heads)
+    return [out, probs, Wasm.attentionGrad(qkv, probs, dy, c.t, c.heads)]
+  }
   const simd = run()
   const s = Native.configure({ generic: true })
   assert.ok(s.available && s.isa === "generic")

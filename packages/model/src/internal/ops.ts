@@ -178,16 +178,17 @@ const layerNormNative: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.T
 /**
  * Causal self-attention of `qkv [N·T, 3d]` (q | k | v of N sequences of `t` positions, `heads` heads) →
  * `[N·T, d]`, as one native kernel each way (@papo/kernels' fused attention: no head transposes, no score
- * tensors; the gradient is dq | dk | dv as one `[N·T, 3d]`, the probabilities recomputed). Only under the
- * native kernels.
+ * tensors; the gradient is dq | dk | dv as one `[N·T, 3d]`, from the probabilities the forward keeps under a
+ * gradient tape). Only under the native kernels.
  */
 export const causalAttention = (qkv: tf.Tensor, t: number, heads: number): tf.Tensor2D =>
   recording() ? causalAttentionGrad(t, heads)(qkv) : Wasm.attention(qkv, t, heads)
 
 const causalAttentionGrad = (t: number, heads: number): ((qkv: tf.Tensor) => tf.Tensor2D) =>
   tf.customGrad(((qkv: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    save([qkv])
-    return { value: Wasm.attention(qkv, t, heads), gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => Wasm.attentionGrad(saved[0]!, dy, t, heads) }
+    const [value, probs] = Wasm.attentionKeepingProbs(qkv, t, heads)
+    save([qkv, probs])
+    return { value, gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => Wasm.attentionGrad(saved[0]!, saved[1]!, dy, t, heads) }
   }) as never) as never
 
 /**
