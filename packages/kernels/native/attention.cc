@@ -45,26 +45,47 @@ void combine_generic(const float* a, int64_t ars, int64_t acs, const float* b, i
 }
 
 #ifdef PAPO_X86
-// R rows × NV vectors of 8 columns in R·NV ≤ 12 accumulators: per s, NV loads of B and R broadcasts of a
-// feed R·NV FMAs.
+// R ≤ 3 rows × NV ≤ 4 vectors of 8 columns in R·NV accumulators: per s, NV loads of B and R broadcasts of a
+// feed R·NV FMAs. The accumulators are named variables: GCC spilled arrays of them to the stack on every step.
+#define PAPO_ROW(r, ar)                                                 \
+  c##r##0 = _mm256_fmadd_ps(ar, b0, c##r##0);                           \
+  if constexpr (NV > 1) c##r##1 = _mm256_fmadd_ps(ar, b1, c##r##1);     \
+  if constexpr (NV > 2) c##r##2 = _mm256_fmadd_ps(ar, b2, c##r##2);     \
+  if constexpr (NV > 3) c##r##3 = _mm256_fmadd_ps(ar, b3, c##r##3);
+#define PAPO_STORE(r, dst)                                    \
+  _mm256_storeu_ps(dst, c##r##0);                             \
+  if constexpr (NV > 1) _mm256_storeu_ps(dst + 8, c##r##1);   \
+  if constexpr (NV > 2) _mm256_storeu_ps(dst + 16, c##r##2);  \
+  if constexpr (NV > 3) _mm256_storeu_ps(dst + 24, c##r##3);
+
 template <int R, int NV>
 __attribute__((target("avx2,fma"))) void combine_block(const float* a, int64_t ars, int64_t acs, const float* b, int64_t ldb, int64_t s0,
                                                        int64_t s1, float* c, int64_t ldc) {
-  __m256 x[R][NV];
-  for (int r = 0; r < R; r++)
-    for (int v = 0; v < NV; v++) x[r][v] = _mm256_setzero_ps();
+  static_assert(R >= 1 && R <= 3 && NV >= 1 && NV <= 4, "3 × 4 accumulators at most");
+  const __m256 z = _mm256_setzero_ps();
+  __m256 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z, c20 = z, c21 = z, c22 = z, c23 = z;
   for (int64_t s = s0; s < s1; s++) {
     const float* bs = b + s * ldb;
-    __m256 bv[NV];
-    for (int v = 0; v < NV; v++) bv[v] = _mm256_loadu_ps(bs + 8 * v);
-    for (int r = 0; r < R; r++) {
-      const __m256 ar = _mm256_broadcast_ss(a + r * ars + s * acs);
-      for (int v = 0; v < NV; v++) x[r][v] = _mm256_fmadd_ps(ar, bv[v], x[r][v]);
+    const float* as = a + s * acs;
+    const __m256 b0 = _mm256_loadu_ps(bs);
+    const __m256 b1 = NV > 1 ? _mm256_loadu_ps(bs + 8) : z, b2 = NV > 2 ? _mm256_loadu_ps(bs + 16) : z, b3 = NV > 3 ? _mm256_loadu_ps(bs + 24) : z;
+    const __m256 a0 = _mm256_broadcast_ss(as);
+    PAPO_ROW(0, a0)
+    if constexpr (R > 1) {
+      const __m256 a1 = _mm256_broadcast_ss(as + ars);
+      PAPO_ROW(1, a1)
+    }
+    if constexpr (R > 2) {
+      const __m256 a2 = _mm256_broadcast_ss(as + 2 * ars);
+      PAPO_ROW(2, a2)
     }
   }
-  for (int r = 0; r < R; r++)
-    for (int v = 0; v < NV; v++) _mm256_storeu_ps(c + r * ldc + 8 * v, x[r][v]);
+  PAPO_STORE(0, c)
+  if constexpr (R > 1) { PAPO_STORE(1, (c + ldc)) }
+  if constexpr (R > 2) { PAPO_STORE(2, (c + 2 * ldc)) }
 }
+#undef PAPO_ROW
+#undef PAPO_STORE
 
 template <int R>
 void combine_rows(const float* a, int64_t ars, int64_t acs, const float* b, int64_t ldb, int64_t s0, int64_t s1, float* c, int64_t ldc,
