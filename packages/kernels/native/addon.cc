@@ -7,6 +7,7 @@
 #include <string>
 
 #include "attend.h"
+#include "attention.h"
 #include "rows.h"
 #include "sgemm.h"
 
@@ -171,6 +172,35 @@ napi_value attend(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// attention(heap: ArrayBuffer, p: Float64Array [backward, n, t, heads, hd, q, k, v, ld_in, o, ld_o, dq, dk,
+// dv, ld_grad, probs]): byte offsets and row strides (in floats) of attention.h's operands; o is the output of
+// the forward (backward = 0) and dO of the backward (1), which writes dq, dk, dv (−1 in the forward); probs
+// [n, heads, t, t] is written by the forward (−1: not kept) and read by the backward.
+napi_value attention(napi_env env, napi_callback_info info) {
+  HeapCall call;
+  if (!heap_call(env, info, "attention", 16, 11, &call)) return nullptr;
+  const auto [base, floats, p] = call;
+  const bool backward = p[0] != 0;
+  const int64_t n = p[1], t = p[2], heads = p[3], hd = p[4], d = heads * hd, ld_in = p[8], ld_o = p[10], ld_grad = p[14];
+  const auto at = [&](int64_t byte_off, int64_t ld) -> float* {
+    const int64_t count = extent(1, 0, n * t, ld, d, 1);
+    if (byte_off < 0 || byte_off % 4 != 0 || byte_off / 4 + count > floats || (count > 0 && ld < d)) return nullptr;
+    return base + byte_off / 4;
+  };
+  const float *q = at(p[5], ld_in), *k = at(p[6], ld_in), *v = at(p[7], ld_in);
+  float* o = at(p[9], ld_o);
+  float *dq = backward ? at(p[11], ld_grad) : nullptr, *dk = backward ? at(p[12], ld_grad) : nullptr, *dv = backward ? at(p[13], ld_grad) : nullptr;
+  const int64_t probs_off = p[15], probs_count = n * heads * t * t;
+  const bool probs_ok = probs_off < 0 ? !backward : probs_off % 4 == 0 && probs_off / 4 + probs_count <= floats;
+  if (q == nullptr || k == nullptr || v == nullptr || o == nullptr || (backward && (dq == nullptr || dk == nullptr || dv == nullptr)) || !probs_ok)
+    return throw_error(env, "attention: an operand lies outside the heap, is not 4-byte aligned, or has a row stride under heads·hd");
+  float* probs = probs_off < 0 ? nullptr : base + probs_off / 4;
+  papo::Attention a{n, t, heads, hd, q, k, v, ld_in, o, o, ld_o, dq, dk, dv, ld_grad, probs};
+  if (backward) papo::attention_backward(a, threads);
+  else papo::attention_forward(a, threads);
+  return nullptr;
+}
+
 // configure({ threads?: 1 | 2, generic?: true }) → { isa, threads }
 napi_value configure(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -213,7 +243,8 @@ NAPI_MODULE_INIT() {
       {"rows", nullptr, rows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attend", nullptr, attend, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"configure", nullptr, configure, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attention", nullptr, attention, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
-  napi_define_properties(env, exports, 4, props);
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
 }

@@ -175,22 +175,6 @@ PAPO_CLONES void layer_norm_grad(const float* x, const float* gamma, const float
   }
 }
 
-// Softmax over the first `valid` of `n` columns; the rest are 0 (as after adding −1e9 to them).
-PAPO_CLONES void softmax_row(const float* x, float* y, int64_t n, int64_t valid) {
-  float m = x[0];
-  for (int64_t j = 1; j < valid; j++) m = x[j] > m ? x[j] : m;
-  for (int64_t j = 0; j < valid; j++) y[j] = x[j] - m;
-  exp_inplace(y, valid);
-  const float sum = static_cast<float>(sum8(valid, [&](int64_t j) { return static_cast<double>(y[j]); }));
-  for (int64_t j = 0; j < valid; j++) y[j] = y[j] / sum;
-  for (int64_t j = valid; j < n; j++) y[j] = 0;
-}
-
-PAPO_CLONES void softmax_grad_row(const float* y, const float* dy, float* dx, int64_t n) {
-  const float dot = static_cast<float>(sum8(n, [&](int64_t j) { return static_cast<double>(y[j]) * dy[j]; }));
-  for (int64_t j = 0; j < n; j++) dx[j] = y[j] * dy[j] - y[j] * dot;
-}
-
 struct Split {
   const RowJob* job;
   int64_t bounds[9];
@@ -236,7 +220,35 @@ void run_task(void* arg, int t) {
 // Below this many elements a job runs on the calling thread (waking the helper costs more).
 constexpr int64_t kParallelElements = 1 << 15;
 
+// The largest of x[0, n), n ≥ 1, as 8 interleaved running maxima (one serial chain of compares is
+// latency-bound). Which element wins a tie or meets a NaN can differ from a serial scan, but not the
+// softmax: ±0 give the same x − m, and a NaN or +∞ anywhere makes the whole row NaN either way.
+PAPO_CLONES float max8(const float* x, int64_t n) {
+  float m[8];
+  for (int l = 0; l < 8; l++) m[l] = x[0];
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int l = 0; l < 8; l++) m[l] = x[j + l] > m[l] ? x[j + l] : m[l];
+  for (int l = 0; j < n; j++, l++) m[l] = x[j] > m[l] ? x[j] : m[l];
+  for (int l = 1; l < 8; l++) m[0] = m[l] > m[0] ? m[l] : m[0];
+  return m[0];
+}
+
 }  // namespace
+
+PAPO_CLONES void softmax_row(const float* x, float* y, int64_t n, int64_t valid) {
+  const float m = max8(x, valid);
+  for (int64_t j = 0; j < valid; j++) y[j] = x[j] - m;
+  exp_inplace(y, valid);
+  const float sum = static_cast<float>(sum8(valid, [&](int64_t j) { return static_cast<double>(y[j]); }));
+  for (int64_t j = 0; j < valid; j++) y[j] = y[j] / sum;
+  for (int64_t j = valid; j < n; j++) y[j] = 0;
+}
+
+PAPO_CLONES void softmax_grad_row(const float* y, const float* dy, float* dx, int64_t n) {
+  const float dot = static_cast<float>(sum8(n, [&](int64_t j) { return static_cast<double>(y[j]) * dy[j]; }));
+  for (int64_t j = 0; j < n; j++) dx[j] = y[j] * dy[j] - y[j] * dot;
+}
 
 void rows(const RowJob& j, int threads) {
   if (j.rows == 0 || j.cols == 0) return;

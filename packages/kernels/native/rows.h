@@ -28,4 +28,11 @@ struct RowJob {
 // count, and the generic and AVX2 paths compute the same values (no fused multiply-adds).
 void rows(const RowJob& j, int threads);
 
+// The softmax rows behind CausalSoftmax and SoftmaxGrad, for kernels that build their rows themselves
+// (attention.cc): the same bits as the row kernels for the same inputs.
+// y[0, valid) = softmax(x[0, valid)), y[valid, n) = 0 (as after adding −1e9 to them); x may be y.
+void softmax_row(const float* x, float* y, int64_t n, int64_t valid);
+// dx = y·dy − y·Σ_j(y·dy) over the n columns.
+void softmax_grad_row(const float* y, const float* dy, float* dx, int64_t n);
+
 }  // namespace papo

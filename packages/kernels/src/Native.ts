@@ -71,6 +71,7 @@ interface Addon {
   readonly gemm: (heap: ArrayBuffer, params: Float64Array) => void
   readonly rows: (heap: ArrayBuffer, params: Float64Array) => void
   readonly attend: (qkv: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, params: Float64Array) => void
+  readonly attention: (heap: ArrayBuffer, params: Float64Array) => void
   readonly configure: (options: { readonly threads?: number; readonly generic?: boolean }) => { isa: string; threads: number }
 }
 
@@ -189,4 +190,51 @@ export const attend = (qkv: Float32Array, k: Float32Array, v: Float32Array, out:
   if (loaded.addon === null) throw new Error(`@papo/kernels: native attention unavailable (${loaded.reason})`)
   attendParams[0] = p.rows, attendParams[1] = p.heads, attendParams[2] = p.hd, attendParams[3] = p.capacity, attendParams[4] = p.pos
   loaded.addon.attend(qkv, k, v, out, attendParams)
+}
+
+/**
+ * One fused causal attention call on a heap (`native/attention.h`): `n` sequences of `t` positions, `heads`
+ * heads of `hd` values. `q`, `k`, `v` are byte offsets of strided row views `[n·t, ≥ heads·hd]` sharing the row
+ * stride `ldIn` (in floats: a fused `[n·t, 3d]` q | k | v has `ldIn = 3d` and offsets 4·d apart); `out` is the
+ * attention output (forward) or its gradient dO (backward), row stride `ldOut`. `probs` is the byte offset of the
+ * probabilities `[n, heads, t, t]`, written by the forward when given and read by the backward. With `grads`,
+ * the backward writes dq, dk, dv there (row stride `ld`).
+ *
+ * @category models
+ */
+export interface AttentionParams {
+  readonly n: number
+  readonly t: number
+  readonly heads: number
+  readonly hd: number
+  readonly q: number
+  readonly k: number
+  readonly v: number
+  readonly ldIn: number
+  readonly out: number
+  readonly ldOut: number
+  readonly probs?: number
+  readonly grads?: { readonly dq: number; readonly dk: number; readonly dv: number; readonly ld: number }
+}
+
+const attentionParams = new Float64Array(16)
+
+/**
+ * Causal attention `softmax(q·kᵀ/√hd)·v` per (sequence, head), or (with `grads`, from the forward's `probs`) its gradients, in place on
+ * `heap` as one native kernel (see {@link AttentionParams}), split by whole (sequence, head) pairs over the
+ * configured threads (bit-identical for any thread count). Throws when the addon is not loaded or an operand
+ * would reach outside the heap.
+ *
+ * @example
+ * const heap = new Float32Array([1, 2, 3, 0]) // one position: q = 1, k = 2, v = 3
+ * attention(heap.buffer, { n: 1, t: 1, heads: 1, hd: 1, q: 0, k: 4, v: 8, ldIn: 3, out: 12, ldOut: 1 })
+ * heap[3] // => 3 (one position: its value)
+ *
+ * @category math
+ */
+export const attention = (heap: ArrayBuffer, p: AttentionParams): void => {
+  if (loaded.addon === null) throw new Error(`@papo/kernels: native attention unavailable (${loaded.reason})`)
+  const g = p.grads
+  attentionParams.set([g === undefined ? 0 : 1, p.n, p.t, p.heads, p.hd, p.q, p.k, p.v, p.ldIn, p.out, p.ldOut, g?.dq ?? -1, g?.dk ?? -1, g?.dv ?? -1, g?.ld ?? 0, p.probs ?? -1])
+  loaded.addon.attention(heap, attentionParams)
 }

@@ -189,6 +189,7 @@ export const install = (): Native.Status => {
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype }
   })
   rowKernels.forEach(registerRowKernel)
+  registerAttentionKernels()
   installed = true
   return s
 }
@@ -267,3 +268,96 @@ export const softmaxGrad = (y: tf.Tensor, dy: tf.Tensor): tf.Tensor => runRow("s
  * @category layers
  */
 export const isInstalled = (): boolean => installed
+
+/** `[N·T, 3d]` q | k | v checked against `seqLength` and `heads` for kernel `name`; returns N, T, H, hd. */
+const attentionShape = (name: string, qkv: tf.TensorInfo, seqLength: number, heads: number): { n: number; t: number; h: number; hd: number } => {
+  const [rows, cols] = qkv.shape as [number, number]
+  if (qkv.dtype !== "float32" || qkv.shape.length !== 2 || !(heads >= 1) || cols % (3 * heads) !== 0 || seqLength < 1 || rows % seqLength !== 0) {
+    throw new Error(`Error in ${name}: qkv must be float32 [N·T, 3·heads·hd] with T = ${seqLength}, heads = ${heads}; got ${qkv.dtype} [${qkv.shape}]`)
+  }
+  return { n: rows / seqLength, t: seqLength, h: heads, hd: cols / (3 * heads) }
+}
+
+/**
+ * `PapoAttention` (`qkv` → `[N·T, d]`, and with attr `keepProbs` also the probabilities `[N, H, T, T]`) and
+ * `PapoAttentionGrad` (`qkv`, `probs`, `dy` → dqkv `[N·T, 3d]`), attrs `seqLength`, `heads`.
+ */
+const registerAttentionKernels = (): void => {
+  for (const backward of [false, true]) {
+    const name = backward ? "PapoAttentionGrad" : "PapoAttention"
+    tf.registerKernel({
+      kernelName: name,
+      backendName: "wasm",
+      kernelFunc: ((args: KernelArgs) => {
+        const backend = args.backend as WasmBackend
+        const { seqLength, heads, keepProbs } = args.attrs as { seqLength: number; heads: number; keepProbs?: boolean }
+        const { qkv, probs, dy } = args.inputs
+        const { n, t, h, hd } = attentionShape(name, qkv!, seqLength, heads)
+        const d = h * hd
+        const expect = (x: tf.TensorInfo | undefined, label: string, shape: Array<number>): void => {
+          if (x === undefined || x.dtype !== "float32" || !tf.util.arraysEqual(x.shape, shape)) {
+            throw new Error(`Error in ${name}: ${label} must be float32 of shape [${shape}], got ${x?.dtype} [${x?.shape}]`)
+          }
+        }
+        if (backward) expect(probs, "probs", [n, h, t, t]), expect(dy, "dy", [n * t, d])
+        const out = backend.makeOutput(backward ? [n * t, 3 * d] : [n * t, d], "float32")
+        const kept = !backward && keepProbs === true ? backend.makeOutput([n, h, t, t], "float32") : undefined
+        if (n * t * d > 0) {
+          const offset = (x: tf.TensorInfo): number => backend.dataIdMap.get(x.dataId).memoryOffset
+          const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer // after makeOutput, which may grow the heap
+          const q = offset(qkv!), o = offset(out)
+          Native.attention(heap, {
+            n, t, heads: h, hd, q, k: q + 4 * d, v: q + 8 * d, ldIn: 3 * d,
+            ...(backward
+              ? { out: offset(dy!), ldOut: d, probs: offset(probs!), grads: { dq: o, dk: o + 4 * d, dv: o + 8 * d, ld: 3 * d } }
+              : { out: o, ldOut: d, ...(kept === undefined ? {} : { probs: offset(kept) }) })
+          })
+        }
+        return kept === undefined ? out : [out, kept]
+      }) as unknown as tf.KernelFunc
+    })
+  }
+}
+
+const runAttention = (inputs: tf.NamedTensorMap, attrs: { seqLength: number; heads: number; keepProbs?: boolean }, backward = false): tf.Tensor | Array<tf.Tensor> =>
+  tf.engine().runKernel(backward ? "PapoAttentionGrad" : "PapoAttention", inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor | Array<tf.Tensor>
+
+/**
+ * Causal self-attention over whole sequences in one native kernel: `qkv [N·T, 3d]` holds q | k | v of N
+ * sequences of `seqLength` positions (rows (n, t)), each split into `heads` heads of `d / heads` columns; returns
+ * `softmax(q·kᵀ/√hd)·v` per (sequence, head) under a causal mask, merged back to `[N·T, d]` (head h in columns
+ * h·hd …). Replaces the head transposes, two batched matMuls and the causal softmax. Requires {@link install};
+ * no gradient (see {@link attentionKeepingProbs} and {@link attentionGrad}).
+ *
+ * @example
+ * attention(tf.tensor2d([[1, 1, 3]]), 1, 1).dataSync() // => Float32Array [3] (one position: its value)
+ *
+ * @category math
+ */
+export const attention = (qkv: tf.Tensor, seqLength: number, heads: number): tf.Tensor2D =>
+  runAttention({ qkv }, { seqLength, heads }) as tf.Tensor2D
+
+/**
+ * {@link attention} that also returns its probabilities `[N, H, T, T]` (zero past the diagonal), which
+ * {@link attentionGrad} needs.
+ *
+ * @example
+ * attentionKeepingProbs(tf.tensor2d([[0, 0, 2], [0, 0, 4]]), 2, 1)[1].dataSync() // => Float32Array [1, 0, 0.5, 0.5]
+ *
+ * @category math
+ */
+export const attentionKeepingProbs = (qkv: tf.Tensor, seqLength: number, heads: number): [tf.Tensor2D, tf.Tensor4D] =>
+  runAttention({ qkv }, { seqLength, heads, keepProbs: true }) as [tf.Tensor2D, tf.Tensor4D]
+
+/**
+ * The gradient of {@link attention} with respect to `qkv`, from the forward's probabilities and the output's
+ * gradient `dy [N·T, d]`: dq | dk | dv as one `[N·T, 3d]`.
+ *
+ * @example
+ * const qkv = tf.tensor2d([[1, 1, 3]])
+ * attentionGrad(qkv, attentionKeepingProbs(qkv, 1, 1)[1], tf.tensor2d([[1]]), 1, 1).dataSync() // => Float32Array [0, 0, 1]
+ *
+ * @category math
+ */
+export const attentionGrad = (qkv: tf.Tensor, probs: tf.Tensor, dy: tf.Tensor, seqLength: number, heads: number): tf.Tensor2D =>
+  runAttention({ qkv, probs, dy }, { seqLength, heads }, true) as tf.Tensor2D

@@ -9,7 +9,7 @@ import { Wasm } from "@papo/kernels"
 
 /**
  * True when the active backend's kernels are the native ones of @papo/kernels: matMuls (transpose flags cost
- * nothing) and the row kernels behind {@link gelu}, {@link layerNorm} and {@link causalSoftmax}.
+ * nothing), the row kernels behind {@link gelu} and {@link layerNorm}, and the fused {@link causalAttention}.
  */
 export const nativeMatMuls = (): boolean => Wasm.isInstalled() && tf.getBackend() === "wasm"
 
@@ -176,17 +176,20 @@ const layerNormNative: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.T
 }) as never) as never
 
 /**
- * Softmax over the last axis of attention scores `[…, T, T]` under a causal mask (row i sees columns ≤ i),
- * as one native pass each way. Only under the native kernels (the batched attention that calls it runs only
- * there).
+ * Causal self-attention of `qkv [N·T, 3d]` (q | k | v of N sequences of `t` positions, `heads` heads) →
+ * `[N·T, d]`, as one native kernel each way (@papo/kernels' fused attention: no head transposes, no score
+ * tensors; the gradient is dq | dk | dv as one `[N·T, 3d]`, from the probabilities the forward keeps under a
+ * gradient tape). Only under the native kernels.
  */
-export const causalSoftmax = (scores: tf.Tensor): tf.Tensor => (recording() ? causalSoftmaxGrad(scores) : Wasm.causalSoftmax(scores))
+export const causalAttention = (qkv: tf.Tensor, t: number, heads: number): tf.Tensor2D =>
+  recording() ? causalAttentionGrad(t, heads)(qkv) : Wasm.attention(qkv, t, heads)
 
-const causalSoftmaxGrad: (scores: tf.Tensor) => tf.Tensor = tf.customGrad(((scores: tf.Tensor, save: tf.GradSaveFunc) => {
-  const y = Wasm.causalSoftmax(scores)
-  save([y])
-  return { value: y, gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => Wasm.softmaxGrad(saved[0]!, dy) }
-}) as never) as never
+const causalAttentionGrad = (t: number, heads: number): ((qkv: tf.Tensor) => tf.Tensor2D) =>
+  tf.customGrad(((qkv: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    const [value, probs] = Wasm.attentionKeepingProbs(qkv, t, heads)
+    save([qkv, probs])
+    return { value, gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => Wasm.attentionGrad(saved[0]!, saved[1]!, dy, t, heads) }
+  }) as never) as never
 
 /**
  * A batched matMul with the batch as the middle axis: `y[m, c, n] = Σ_k x[m, k, c] · w[k, c, n]`

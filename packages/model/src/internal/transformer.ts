@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { Native } from "@papo/kernels"
 import { numPatches, type ModelConfig } from "../Config.js"
-import { causalSoftmax, channelMatMul, dense, gelu, layerNorm, matMul2d, nativeMatMuls } from "./ops.js"
+import { causalAttention, channelMatMul, dense, gelu, layerNorm, matMul2d, nativeMatMuls } from "./ops.js"
 
 export type Params = Readonly<Record<string, tf.Tensor>>
 
@@ -69,13 +69,21 @@ const attentionChannels = (q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, n: nu
   return tf.reshape(tf.transpose(tf.reshape(o, [t, n, h, hd]), [1, 0, 2, 3]), [n * t, h * hd])
 }
 
-/** Causal attention as batched matMuls over (sequence, head) (the native kernels run every transpose flag at full speed). */
-const attentionBatched = (q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, n: number, t: number, h: number): tf.Tensor2D => {
-  const hd = q.shape[1] / h
-  const heads = (x: tf.Tensor): tf.Tensor4D => tf.transpose(tf.reshape(x, [n, t, h, hd]), [0, 2, 1, 3]) // (N, H, T, hd)
-  const att = causalSoftmax(tf.matMul(heads(tf.mul(q, 1 / Math.sqrt(hd))), heads(k), false, true)) // (N, H, T, T)
-  const o = tf.matMul(att, heads(v)) // (N, H, T, hd)
-  return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [n * t, h * hd])
+/**
+ * One layer's causal self-attention of its normed input `a [N·T, d]` → `[N·T, d]`, with the keys and values
+ * (for a KV cache) when `collect`. Under the native kernels: one fused qkv matMul and the fused attention
+ * kernel, which reads q, k, v in place and returns their gradient in one piece; on wasm: three projections
+ * and {@link attentionChannels}.
+ */
+const attention = (p: Params, i: number, a: tf.Tensor2D, n: number, t: number, h: number, collect: boolean): { readonly merged: tf.Tensor2D; readonly kv: LayerKv | null } => {
+  const d = a.shape[1]
+  if (!nativeMatMuls()) {
+    const [q, k, v] = qkvProjections(p, i, a, d) // 3 × (N·T, d), viewed as (N, T, H, hd)
+    return { merged: attentionChannels(q, k, v, n, t, h), kv: collect ? { k, v } : null }
+  }
+  const qkv = dense(a, get(p, `blocks.${i}.attn.qkv.weight`), get(p, `blocks.${i}.attn.qkv.bias`)) // (N·T, 3d): q | k | v
+  const part = (j: number): tf.Tensor2D => tf.slice(qkv, [0, j * d], [n * t, d])
+  return { merged: causalAttention(qkv, t, h), kv: collect ? { k: part(1), v: part(2) } : null }
 }
 
 const mlp = (p: Params, i: number, x: tf.Tensor2D): tf.Tensor2D => {
@@ -96,16 +104,14 @@ export const blocks = (
   t: number,
   collect: boolean
 ): { readonly x: tf.Tensor2D; readonly kv: ReadonlyArray<LayerKv> } => {
-  const d = c.dModel, h = c.nHeads, hd = d / h
   const kv: Array<LayerKv> = []
   let x = x0
   for (let i = 0; i < c.nLayers; i++) {
     const a = layerNorm(x, get(p, `blocks.${i}.ln1.weight`), get(p, `blocks.${i}.ln1.bias`))
-    const [q, k, v] = qkvProjections(p, i, a, d) // 3 × (N·T, d), viewed as (N, T, H, hd)
-    const merged = nativeMatMuls() ? attentionBatched(q, k, v, n, t, h) : attentionChannels(q, k, v, n, t, h) // (N·T, d)
+    const { merged, kv: layer } = attention(p, i, a, n, t, c.nHeads, collect) // (N·T, d)
     x = tf.add(x, dense(merged, get(p, `blocks.${i}.attn.proj.weight`), get(p, `blocks.${i}.attn.proj.bias`)))
     x = mlp(p, i, x)
-    if (collect) kv.push({ k, v })
+    if (layer !== null) kv.push(layer)
   }
   return { x, kv }
 }
