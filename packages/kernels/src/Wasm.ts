@@ -189,6 +189,7 @@ export const install = (): Native.Status => {
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype }
   })
   rowKernels.forEach(registerRowKernel)
+  registerAdamW()
   installed = true
   return s
 }
@@ -267,3 +268,79 @@ export const softmaxGrad = (y: tf.Tensor, dy: tf.Tensor): tf.Tensor => runRow("s
  * @category layers
  */
 export const isInstalled = (): boolean => installed
+
+// --- optimizer (native/optim.h) ---
+
+const adamWKernel = "PapoAdamW"
+
+const registerAdamW = (): void => {
+  tf.registerKernel({
+    kernelName: adamWKernel,
+    backendName: "wasm",
+    kernelFunc: ((args: KernelArgs) => {
+      const backend = args.backend as WasmBackend
+      const count = Object.keys(args.inputs).length / 4
+      const groups = Array.from({ length: count }, (_, i) => ["p", "g", "m", "v"].map((k) => args.inputs[`${k}${i}`]!))
+      groups.forEach((ts, i) => {
+        if (ts.some((t) => t === undefined || t.dtype !== "float32" || !tf.util.arraysEqual(t.shape, ts[0]!.shape))) {
+          throw new Error(`Error in ${adamWKernel}: p${i}, g${i}, m${i}, v${i} must be float32 of one shape`)
+        }
+      })
+      const outs = groups.map(([p]) => [0, 1, 2].map(() => backend.makeOutput([...p!.shape], "float32")))
+      const offset = (t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId).memoryOffset
+      const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer // after makeOutput, which may grow the heap
+      Native.adamw(heap, args.attrs as unknown as Native.AdamWConstants, groups.map(([p, g, m, v], i) => ({
+        p: offset(p!), g: offset(g!), m: offset(m!), v: offset(v!),
+        pOut: offset(outs[i]![0]!), mOut: offset(outs[i]![1]!), vOut: offset(outs[i]![2]!),
+        size: sizeOf(p!.shape)
+      })))
+      return outs.flat()
+    }) as unknown as tf.KernelFunc
+  })
+}
+
+/**
+ * `Σ g²` over float32 tensors of the wasm backend, natively in double precision (one pass, both cores, the
+ * same bits for any thread count). Requires {@link install}.
+ *
+ * @example
+ * sumOfSquares([tf.tensor1d([3, 4]), tf.tensor1d([12])]) // => 169
+ *
+ * @category math
+ */
+export const sumOfSquares = (tensors: ReadonlyArray<tf.Tensor>): number => {
+  const backend = tf.backend() as unknown as WasmBackend
+  const bad = tensors.find((t) => t.dtype !== "float32")
+  if (bad !== undefined) throw new Error(`Error in sumOfSquares: tensors must be float32, got ${bad.dtype}`)
+  return Native.sumSquares(backend.wasm.HEAPU8.buffer as ArrayBuffer, tensors.map((t) => ({ offset: backend.dataIdMap.get(t.dataId).memoryOffset, size: t.size })))
+}
+
+/**
+ * One AdamW step of many tensors in one native pass (see `Native.adamw` for the math): for each parameter
+ * `params[i]` with gradient `grads[i]` and moments `m[i]`, `v[i]`, returns the new `[p, m, v]`, each a new
+ * tensor (the caller assigns them and disposes them). Requires {@link install}.
+ *
+ * @example
+ * const c = { clip: 1, beta1: 0.9, beta2: 0.999, bias1: 0.1, bias2: 0.001, eps: 0, decay: 1, lr: 0.1 }
+ * const [[p]] = adamW([tf.tensor1d([1])], [tf.tensor1d([0.5])], [tf.zeros([1])], [tf.zeros([1])], c)
+ * p.dataSync() // => ≈ Float32Array [0.9]
+ *
+ * @category math
+ */
+export const adamW = (
+  params: ReadonlyArray<tf.Tensor>,
+  grads: ReadonlyArray<tf.Tensor>,
+  m: ReadonlyArray<tf.Tensor>,
+  v: ReadonlyArray<tf.Tensor>,
+  constants: Native.AdamWConstants
+): Array<[tf.Tensor, tf.Tensor, tf.Tensor]> => {
+  if (grads.length !== params.length || m.length !== params.length || v.length !== params.length) {
+    throw new Error(`Error in adamW: ${params.length} params, ${grads.length} grads, ${m.length} and ${v.length} moments`)
+  }
+  const inputs: Record<string, tf.Tensor> = {}
+  params.forEach((p, i) => {
+    inputs[`p${i}`] = p, inputs[`g${i}`] = grads[i]!, inputs[`m${i}`] = m[i]!, inputs[`v${i}`] = v[i]!
+  })
+  const outs = tf.engine().runKernel(adamWKernel, inputs as tf.NamedTensorMap, constants as unknown as tf.NamedAttrMap) as Array<tf.Tensor>
+  return params.map((_, i) => [outs[3 * i]!, outs[3 * i + 1]!, outs[3 * i + 2]!])
+}
