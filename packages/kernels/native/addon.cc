@@ -213,36 +213,42 @@ bool optim_tensors(napi_env env, const char* fn, float* base, int64_t floats, co
   return true;
 }
 
-// sumSquares(heap: ArrayBuffer, table: Float64Array [count, (offset, size) × count]) → Σ g² (double).
-napi_value sum_squares(napi_env env, napi_callback_info info) {
+// Reads the (heap, table) of optimizer entry point `fn`: a header of `first` values (the tensor count first),
+// then `fields` byte offsets and a size per tensor, into `t`; the table, or nullptr after throwing.
+const double* optim_call(napi_env env, napi_callback_info info, const char* fn, size_t first, int fields,
+                         std::vector<papo::OptimTensor>* t) {
   size_t argc = 2, length = 0;
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   float* base = nullptr;
   int64_t floats = 0;
-  if (argc < 2) return throw_error(env, "sumSquares: takes (heap, table)");
-  if (!heap_of(env, argv[0], "sumSquares", &base, &floats)) return nullptr;
-  const double* table = doubles_of(env, argv[1], "sumSquares", &length);
+  if (argc < 2) {
+    throw_error(env, std::string(fn) + ": takes (heap, table)");
+    return nullptr;
+  }
+  if (!heap_of(env, argv[0], fn, &base, &floats)) return nullptr;
+  const double* table = doubles_of(env, argv[1], fn, &length);
+  if (table == nullptr) return nullptr;
+  if (length < first) {
+    throw_error(env, std::string(fn) + ": the table is shorter than its header");
+    return nullptr;
+  }
+  return optim_tensors(env, fn, base, floats, table, length, first, fields, t) ? table : nullptr;
+}
+
+// sumSquares(heap: ArrayBuffer, table: Float64Array [count, (offset, size) × count]) → Σ g² (double).
+napi_value sum_squares(napi_env env, napi_callback_info info) {
   std::vector<papo::OptimTensor> t;
-  if (table == nullptr || !optim_tensors(env, "sumSquares", base, floats, table, length, 1, 1, &t)) return nullptr;
+  if (optim_call(env, info, "sumSquares", 1, 1, &t) == nullptr) return nullptr;
   return number(env, papo::sum_squares(t.data(), static_cast<int>(t.size()), threads));
 }
 
 // adamw(heap: ArrayBuffer, table: Float64Array [count, clip, β1, 1 − β1, β2, 1 − β2, bias1, bias2, ε, decay, lr,
 // (p, g, m, v, pOut, mOut, vOut byte offsets, size) × count]): see optim.h.
 napi_value adamw(napi_env env, napi_callback_info info) {
-  size_t argc = 2, length = 0;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  float* base = nullptr;
-  int64_t floats = 0;
-  if (argc < 2) return throw_error(env, "adamw: takes (heap, table)");
-  if (!heap_of(env, argv[0], "adamw", &base, &floats)) return nullptr;
-  const double* table = doubles_of(env, argv[1], "adamw", &length);
   std::vector<papo::OptimTensor> t;
-  if (table == nullptr || length < 11 || !optim_tensors(env, "adamw", base, floats, table, length, 11, 7, &t)) {
-    return table != nullptr && length < 11 ? throw_error(env, "adamw: the table is shorter than its header") : nullptr;
-  }
+  const double* table = optim_call(env, info, "adamw", 11, 7, &t);
+  if (table == nullptr) return nullptr;
   const auto f = [&](int i) { return static_cast<float>(table[i]); };
   const papo::AdamWConstants c{f(1), f(2), f(3), f(4), f(5), f(6), f(7), f(8), f(9), f(10)};
   papo::adamw(t.data(), static_cast<int>(t.size()), c, threads);
