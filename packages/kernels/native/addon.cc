@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "attend.h"
 #include "attention.h"
+#include "optim.h"
 #include "rows.h"
 #include "sgemm.h"
 
@@ -201,6 +203,90 @@ napi_value attention(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// --- optimizer (optim.h) ---
+
+// The Float64Array `v` as doubles with their count, or nullptr after throwing.
+const double* doubles_of(napi_env env, napi_value v, const char* fn, size_t* length) {
+  napi_typedarray_type type;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, length, &data, nullptr, nullptr) != napi_ok || type != napi_float64_array) {
+    throw_error(env, std::string(fn) + ": argument 1 must be a Float64Array");
+    return nullptr;
+  }
+  return static_cast<const double*>(data);
+}
+
+// Reads `count` tensors of `fields` byte offsets and a size each (table[first...]) over the heap into `out`
+// (field order: p, g, m, v, p_out, m_out, v_out); false after throwing.
+bool optim_tensors(napi_env env, const char* fn, float* base, int64_t floats, const double* table, size_t length, size_t first,
+                   int fields, std::vector<papo::OptimTensor>* out) {
+  const double count = length > 0 ? table[0] : -1;
+  if (!(count >= 0 && count == std::floor(count) && first + count * (fields + 1) == length)) {
+    throw_error(env, std::string(fn) + ": the table's length does not match its tensor count");
+    return false;
+  }
+  for (int64_t i = 0; i < static_cast<int64_t>(count); i++) {
+    const double* row = table + first + i * (fields + 1);
+    const double size = row[fields];
+    float* ptr[7] = {};
+    for (int f = 0; f < fields; f++) {
+      const double off = row[f];
+      if (!(size >= 0 && size == std::floor(size) && off >= 0 && off == std::floor(off) && std::fmod(off, 4) == 0 &&
+            off / 4 + size <= floats)) {
+        throw_error(env, std::string(fn) + ": tensor " + std::to_string(i) + " lies outside the heap or is not 4-byte aligned");
+        return false;
+      }
+      ptr[f] = base + static_cast<int64_t>(off) / 4;
+    }
+    out->push_back({ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6], static_cast<int64_t>(size)});
+  }
+  return true;
+}
+
+// Reads the (heap, table) of optimizer entry point `fn`: a header of `first` values (the tensor count first),
+// then `fields` byte offsets and a size per tensor, into `t`; the table, or nullptr after throwing.
+const double* optim_call(napi_env env, napi_callback_info info, const char* fn, size_t first, int fields,
+                         std::vector<papo::OptimTensor>* t) {
+  size_t argc = 2, length = 0;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  float* base = nullptr;
+  int64_t floats = 0;
+  if (argc < 2) {
+    throw_error(env, std::string(fn) + ": takes (heap, table)");
+    return nullptr;
+  }
+  if (!heap_of(env, argv[0], fn, &base, &floats)) return nullptr;
+  const double* table = doubles_of(env, argv[1], fn, &length);
+  if (table == nullptr) return nullptr;
+  if (length < first) {
+    throw_error(env, std::string(fn) + ": the table is shorter than its header");
+    return nullptr;
+  }
+  return optim_tensors(env, fn, base, floats, table, length, first, fields, t) ? table : nullptr;
+}
+
+// sumSquares(heap: ArrayBuffer, table: Float64Array [count, (offset, size) × count]) → Σ g² (double).
+napi_value sum_squares(napi_env env, napi_callback_info info) {
+  std::vector<papo::OptimTensor> t;
+  if (optim_call(env, info, "sumSquares", 1, 1, &t) == nullptr) return nullptr;
+  return number(env, papo::sum_squares(t.data(), static_cast<int>(t.size()), threads));
+}
+
+// adamw(heap: ArrayBuffer, table: Float64Array [count, clip, β1, 1 − β1, β2, 1 − β2, bias1, bias2, ε, decay, lr,
+// (p, g, m, v, pOut, mOut, vOut byte offsets, size) × count]): see optim.h.
+napi_value adamw(napi_env env, napi_callback_info info) {
+  std::vector<papo::OptimTensor> t;
+  const double* table = optim_call(env, info, "adamw", 11, 7, &t);
+  if (table == nullptr) return nullptr;
+  const auto f = [&](int i) { return static_cast<float>(table[i]); };
+  const papo::AdamWConstants c{f(1), f(2), f(3), f(4), f(5), f(6), f(7), f(8), f(9), f(10)};
+  papo::adamw(t.data(), static_cast<int>(t.size()), c, threads);
+  return nullptr;
+}
+
+// --- end optimizer ---
+
 // configure({ threads?: 1 | 2, generic?: true }) → { isa, threads }
 napi_value configure(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -244,6 +330,8 @@ NAPI_MODULE_INIT() {
       {"attend", nullptr, attend, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"configure", nullptr, configure, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attention", nullptr, attention, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumSquares", nullptr, sum_squares, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamw", nullptr, adamw, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

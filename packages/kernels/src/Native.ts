@@ -73,6 +73,8 @@ interface Addon {
   readonly attend: (qkv: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, params: Float64Array) => void
   readonly attention: (heap: ArrayBuffer, params: Float64Array) => void
   readonly configure: (options: { readonly threads?: number; readonly generic?: boolean }) => { isa: string; threads: number }
+  readonly sumSquares: (heap: ArrayBuffer, table: Float64Array) => number
+  readonly adamw: (heap: ArrayBuffer, table: Float64Array) => void
 }
 
 const loadAddon = (): { readonly addon: Addon | null; readonly reason: string } => {
@@ -237,4 +239,92 @@ export const attention = (heap: ArrayBuffer, p: AttentionParams): void => {
   const g = p.grads
   attentionParams.set([g === undefined ? 0 : 1, p.n, p.t, p.heads, p.hd, p.q, p.k, p.v, p.ldIn, p.out, p.ldOut, g?.dq ?? -1, g?.dk ?? -1, g?.dv ?? -1, g?.ld ?? 0, p.probs ?? -1])
   loaded.addon.attention(heap, attentionParams)
+}
+
+// --- optimizer (native/optim.h) ---
+
+/**
+ * AdamW's per-step scalars, as `@papo/model`'s optimizer computes them in double precision; the kernel
+ * rounds each to float once, as tfjs does with a scalar operand.
+ *
+ * @category models
+ */
+export interface AdamWConstants {
+  /** The gradient's scale: `maxGradNorm / (‖g‖ + 1e-6)` when clipping, else 1. */
+  readonly clip: number
+  readonly beta1: number
+  readonly beta2: number
+  /** `1 − β1ᵗ` and `1 − β2ᵗ` for the t-th applied update. */
+  readonly bias1: number
+  readonly bias2: number
+  readonly eps: number
+  /** `1 − lr·weightDecay`. */
+  readonly decay: number
+  readonly lr: number
+}
+
+/**
+ * One tensor of an AdamW step on a heap: byte offsets of the parameter, its gradient and moments, and of
+ * where their new values go (which may be the same places), and the element count.
+ *
+ * @category models
+ */
+export interface AdamWTensor {
+  readonly p: number
+  readonly g: number
+  readonly m: number
+  readonly v: number
+  readonly pOut: number
+  readonly mOut: number
+  readonly vOut: number
+  readonly size: number
+}
+
+const requireAddon = (what: string): Addon => {
+  if (loaded.addon === null) throw new Error(`@papo/kernels: native ${what} unavailable (${loaded.reason})`)
+  return loaded.addon
+}
+
+/**
+ * `Σ g²` over float tensors on a heap (byte offsets and element counts), accumulated in double precision in
+ * fixed chunks added in a fixed order: the same bits for any thread count. Throws when the addon is not
+ * loaded or a tensor lies outside the heap.
+ *
+ * @example
+ * const heap = new Float32Array([3, 4, 12])
+ * sumSquares(heap.buffer, [{ offset: 0, size: 2 }, { offset: 8, size: 1 }]) // => 169
+ *
+ * @category math
+ */
+export const sumSquares = (heap: ArrayBuffer, tensors: ReadonlyArray<{ readonly offset: number; readonly size: number }>): number => {
+  const addon = requireAddon("sum of squares")
+  const table = new Float64Array(1 + 2 * tensors.length)
+  table[0] = tensors.length
+  tensors.forEach((t, i) => {
+    table[1 + 2 * i] = t.offset
+    table[2 + 2 * i] = t.size
+  })
+  return addon.sumSquares(heap, table)
+}
+
+/**
+ * One AdamW step over every given tensor in one call (both cores), elementwise as `native/optim.h` writes
+ * it: `m' = m·β1 + g'·(1 − β1)`, `v' = v·β2 + g'²·(1 − β2)`, `p' = p·decay − (m'/bias1)/(√(v'/bias2) + ε)·lr`,
+ * `g' = g·clip`, every operation rounded to float. Throws when the addon is not loaded or a tensor lies
+ * outside the heap.
+ *
+ * @example
+ * const heap = new Float32Array([1, 0.5, 0, 0])
+ * const c = { clip: 1, beta1: 0.9, beta2: 0.999, bias1: 0.1, bias2: 0.001, eps: 0, decay: 1, lr: 0.1 }
+ * adamw(heap.buffer, c, [{ p: 0, g: 4, m: 8, v: 12, pOut: 0, mOut: 8, vOut: 12, size: 1 }])
+ * heap[0] // => ≈ 0.9 (the first step moves each weight by lr·sign(g))
+ *
+ * @category math
+ */
+export const adamw = (heap: ArrayBuffer, c: AdamWConstants, tensors: ReadonlyArray<AdamWTensor>): void => {
+  const addon = requireAddon("AdamW")
+  const table = new Float64Array(11 + 8 * tensors.length)
+  table.set([tensors.length, c.clip, c.beta1, 1 - c.beta1, c.beta2, 1 - c.beta2, c.bias1, c.bias2, c.eps, c.decay, c.lr])
+  tensors.forEach((t, i) => table.set([t.p, t.g, t.m, t.v, t.pOut, t.mOut, t.vOut, t.size], 11 + 8 * i))
+  addon.adamw(heap, table)
 }

@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import * as tf from "@tensorflow/tfjs"
+import { Wasm } from "@papo/kernels"
 import type { Policy } from "./Policy.js"
 import { parameterShapes } from "./Policy.js"
 
@@ -171,9 +172,23 @@ export const gradients = (policy: Policy, lossFn: () => LossResult): Gradients =
   return { loss, grads: byName, metrics }
 }
 
+/** Whether the update runs on the fused native kernels of @papo/kernels (installed, on the wasm backend). */
+const nativeKernels = (): boolean => Wasm.isInstalled() && tf.getBackend() === "wasm"
+
+/** Σ g² over the gradients in wasm kernels: a float32 sum per tensor, then their float32 sum. */
+const sumOfSquaresWasm = (grads: ReadonlyArray<tf.Tensor>): number => {
+  const sq = tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.mul(g, g)))))
+  const value = sq.dataSync()[0]!
+  sq.dispose()
+  return value
+}
+
 /**
  * One AdamW update from given gradients (by parameter name): global-norm clipping, then the moments and
  * the decoupled decay. Skips (and counts) a step whose gradient norm is not finite. Does not dispose `grads`.
+ * Under the native kernels of `@papo/kernels` (wasm backend) the norm (summed in double precision) and the
+ * step over all parameters are one native call each; the step's float32 operations are the wasm path's, so
+ * for the same clip factor both give the same bits.
  *
  * @category math
  */
@@ -185,9 +200,8 @@ export const update = (
   const names = parameterShapes(policy.config).map((s) => s.name)
   const missing = names.filter((n) => grads[n] === undefined)
   if (missing.length > 0) throw new Error(`Optimizer.update: no gradient for ${missing.join(", ")}`)
-  const sq = tf.tidy(() => tf.addN(names.map((n) => tf.sum(tf.mul(grads[n]!, grads[n]!)))))
-  const gradNorm = Math.sqrt(sq.dataSync()[0]!)
-  sq.dispose()
+  const native = nativeKernels()
+  const gradNorm = Math.sqrt(native ? Wasm.sumOfSquares(names.map((n) => grads[n]!)) : sumOfSquaresWasm(names.map((n) => grads[n]!)))
   const c = opt.config
   const k = opt.step
   opt.step++
@@ -202,6 +216,18 @@ export const update = (
   const clip = gradNorm > maxNorm ? maxNorm / (gradNorm + 1e-6) : 1
   const t = opt.step - opt.skippedSteps // applied updates, this one included
   const bc1 = 1 - Math.pow(b1, t), bc2 = 1 - Math.pow(b2, t)
+  if (native) {
+    const constants = { clip, beta1: b1, beta2: b2, bias1: bc1, bias2: bc2, eps, decay: 1 - lr * wd, lr }
+    const updated = Wasm.adamW(names.map((n) => policy.params[n]!), names.map((n) => grads[n]!), names.map((n) => opt.m[n]!), names.map((n) => opt.v[n]!), constants)
+    names.forEach((n, i) => {
+      const [p, m, v] = updated[i]!
+      policy.params[n]!.assign(p)
+      opt.m[n]!.assign(m)
+      opt.v[n]!.assign(v)
+    })
+    tf.dispose(updated.flat())
+    return { gradNorm, skipped, lr }
+  }
   tf.tidy(() => {
     for (const name of names) {
       const p = policy.params[name]!

@@ -24,6 +24,19 @@ const transposedTimes = (x: tf.Tensor, dy: tf.Tensor): tf.Tensor2D =>
 const columnSums = (x: tf.Tensor): tf.Tensor1D =>
   nativeMatMuls() ? tf.reshape(tf.matMul(tf.ones([1, x.shape[0]!]), x as tf.Tensor2D), [x.shape[1]!]) : tf.sum(x, 0)
 
+const addPositionsGrad: (x: tf.Tensor, pos: tf.Tensor) => tf.Tensor3D = tf.customGrad(((x: tf.Tensor3D, pos: tf.Tensor2D) => ({
+  value: tf.add(x, pos),
+  gradFunc: (dy: tf.Tensor3D) => [dy, tf.reshape(columnSums(tf.reshape(dy, [dy.shape[0], dy.shape[1] * dy.shape[2]])), pos.shape)]
+})) as never) as never
+
+/**
+ * `x [N, L, d] + pos [L, d]` (position embeddings). Under the native kernels and a gradient tape, `pos`'s
+ * gradient (the sum of `dy` over the batch) is one `1ᵀ·dy` matMul: wasm's sum over the outer axis transposes
+ * first (1.3 ms for `[80, 32, 128]`, the matMul 0.3).
+ */
+export const addPositions = (x: tf.Tensor, pos: tf.Tensor): tf.Tensor3D =>
+  nativeMatMuls() && recording() ? addPositionsGrad(x, pos) : (tf.add(x, pos) as tf.Tensor3D)
+
 /** `dy @ wᵀ`: the input gradient of `x @ w`. */
 const inputGrad = (dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D => (nativeMatMuls() ? tf.matMul(dy, w, false, true) : tf.matMul(dy, tf.transpose(w)))
 

@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { Native } from "@papo/kernels"
 import { numPatches, type ModelConfig } from "../Config.js"
-import { causalAttention, channelMatMul, dense, gelu, layerNorm, matMul2d, nativeMatMuls } from "./ops.js"
+import { addPositions, causalAttention, channelMatMul, dense, gelu, layerNorm, matMul2d, nativeMatMuls } from "./ops.js"
 
 export type Params = Readonly<Record<string, tf.Tensor>>
 
@@ -28,7 +28,7 @@ export const embedImages = (p: Params, c: ModelConfig, images: tf.Tensor): tf.Te
   const rows = tf.reshape(images, [n * hp, ps, wp, ps * c.imageChannels]) // (N·Hp, py, Wp, px·C)
   const patches = tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [n * np, ps * ps * c.imageChannels]) // (N·Np, P)
   const x = dense(patches, get(p, "patch_embed.weight"), get(p, "patch_embed.bias")) // (N·Np, d)
-  return tf.add(tf.reshape(x, [n, np, c.dModel]), get(p, "image_pos_embed")) as tf.Tensor3D
+  return addPositions(tf.reshape(x, [n, np, c.dModel]), get(p, "image_pos_embed"))
 }
 
 /** Token ids `[N, L]` at text positions `offset … offset + L − 1` → `[N, L, d]` (one-hot · E: no gather gradient). */
@@ -37,7 +37,7 @@ export const embedText = (p: Params, c: ModelConfig, ids: tf.Tensor, offset: num
   const oneHot = tf.oneHot(tf.reshape(tf.cast(ids, "int32"), [n * l]), c.vocabSize).asType("float32") as tf.Tensor2D
   const x = matMul2d(oneHot, get(p, "token_embed") as tf.Tensor2D) // (N·L, d)
   const pos = tf.slice(get(p, "text_pos_embed"), [offset, 0], [l, c.dModel]) // (L, d)
-  return tf.add(tf.reshape(x, [n, l, c.dModel]), pos) as tf.Tensor3D
+  return addPositions(tf.reshape(x, [n, l, c.dModel]), pos)
 }
 
 /** `[T, T]` additive causal mask: 0 on and below the diagonal, −1e9 above. */
