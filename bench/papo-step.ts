@@ -45,6 +45,7 @@
  *   ≈ 135 GFLOP/s). Machine fp32 peak ≈ 200 GFLOP/s on both cores.
  */
 import { spawnSync } from "node:child_process"
+import { existsSync } from "node:fs"
 import * as tf from "@tensorflow/tfjs"
 import { describe, initBackend } from "@papo/backend"
 import { Native } from "@papo/kernels"
@@ -227,10 +228,14 @@ for (const name of configsToRun) {
 if (!args.includes("--no-peer")) {
   // The first python3 with torch: $PAPO_PYTHON, then PATH's, then the system one (Debian's python3-torch).
   const python = [process.env["PAPO_PYTHON"], "python3", "/usr/bin/python3"].find((p) => p && spawnSync(p, ["-c", "import torch"]).status === 0) ?? "python3"
-  // The peer sizes OpenBLAS's pool (its matmuls) to --threads and keeps torch's own pool at one thread; an explicit
-  // OPENBLAS_NUM_THREADS wins (bench/README.md, "Threads").
+  // The fastest peer measured here: OpenBLAS-OpenMP (Debian's libopenblas0-openmp, where installed), which shares
+  // torch's OpenMP pool, loaded for the peer alone; else OpenBLAS-pthread on --threads with torch's pool at one
+  // thread. An explicit LD_LIBRARY_PATH or OPENBLAS_NUM_THREADS wins (bench/README.md, "Threads").
+  const openmp = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+  const env = process.env["LD_LIBRARY_PATH"] === undefined && existsSync(`${openmp}/libblas.so.3`) ? { ...process.env, LD_LIBRARY_PATH: openmp } : process.env
   const peer = spawnSync(python, ["bench/papo_step_torch.py", ...configsToRun, "--threads", String(threads), "--steps", String(timedSteps), "--warmup", String(warmup)], {
-    encoding: "utf8"
+    encoding: "utf8",
+    env
   })
   if (peer.status !== 0) {
     console.error(`peer skipped: ${python} bench/papo_step_torch.py failed (${(peer.stderr || String(peer.error)).trim().split("\n").pop()})`)
