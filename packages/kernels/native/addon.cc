@@ -116,23 +116,22 @@ napi_value gemm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// rows(heap: ArrayBuffer, p: Float64Array [op, rows, cols, period, in0, in1, in2, out0, out1]): byte
+// rows(heap: ArrayBuffer, p: Float64Array [op, rows, cols, in0, in1, in2, out0, out1]): byte
 // offsets, −1 for an operand the op does not take. See rows.h for the ops and their operands.
 napi_value rows(napi_env env, napi_callback_info info) {
   HeapCall call;
-  if (!heap_call(env, info, "rows", 9, 4, &call)) return nullptr;
+  if (!heap_call(env, info, "rows", 8, 3, &call)) return nullptr;
   const auto [base, floats, p] = call;
   if (p[0] >= papo::kRowOps) return throw_error(env, "rows: unknown op " + std::to_string(static_cast<int>(p[0])));
   const auto op = static_cast<papo::RowOp>(static_cast<int>(p[0]));
-  const int64_t n_rows = p[1], cols = p[2], period = p[3];
+  const int64_t n_rows = p[1], cols = p[2];
   // Per op, each operand's size: 2 = rows × cols, 1 = cols (γ, β), 0 = not taken.
   static const int sizes[papo::kRowOps][5] = {
-      {2, 0, 0, 2, 0}, {2, 2, 0, 2, 0}, {2, 1, 1, 2, 0}, {2, 1, 2, 2, 2}, {2, 0, 0, 2, 0}, {2, 2, 0, 2, 0}};
-  if (op == papo::RowOp::CausalSoftmax && period < 1) return throw_error(env, "rows: causal softmax needs a period ≥ 1");
+      {2, 0, 0, 2, 0}, {2, 2, 0, 2, 0}, {2, 1, 1, 2, 0}, {2, 1, 2, 2, 2}};
   float* ptr[5];
   for (int i = 0; i < 5; i++) {
     const int kind = sizes[static_cast<int>(op)][i];
-    const int64_t off = p[4 + i], count = kind == 2 ? n_rows * cols : kind == 1 ? cols : 0;
+    const int64_t off = p[3 + i], count = kind == 2 ? n_rows * cols : kind == 1 ? cols : 0;
     if (kind == 0) {
       ptr[i] = nullptr;
       continue;
@@ -141,7 +140,7 @@ napi_value rows(napi_env env, napi_callback_info info) {
       return throw_error(env, "rows: operand " + std::to_string(i) + " lies outside the heap or is not 4-byte aligned");
     ptr[i] = base + off / 4;
   }
-  papo::rows({op, n_rows, cols, period, {ptr[0], ptr[1], ptr[2]}, {ptr[3], ptr[4]}}, threads);
+  papo::rows({op, n_rows, cols, {ptr[0], ptr[1], ptr[2]}, {ptr[3], ptr[4]}}, threads);
   return nullptr;
 }
 

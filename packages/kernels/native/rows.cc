@@ -198,17 +198,6 @@ void run_range(const RowJob& j, int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; r++, a += d, dy += d, o += d, o1 += d) layer_norm_grad(a, b, dy, o, o1, d);
       return;
     }
-    case RowOp::CausalSoftmax:
-      for (int64_t r = r0; r < r1; r++, a += d, o += d) {
-        const int64_t valid = r % j.period + 1;
-        softmax_row(a, o, d, valid < d ? valid : d);
-      }
-      return;
-    case RowOp::SoftmaxGrad: {
-      const float* dy = b + r0 * d;
-      for (int64_t r = r0; r < r1; r++, a += d, dy += d, o += d) softmax_grad_row(a, dy, o, d);
-      return;
-    }
   }
 }
 

@@ -10,15 +10,13 @@ enum class RowOp : int {
   GeluGrad = 1,       // out0 = dy·(s + x·s(1 − s)·(3a·x² + b));  in0 = x, in1 = dy
   LayerNorm = 2,      // out0 = (x − mean)·rstd·γ + β per row, rstd = 1/√(var + 1e-5);  in0 = x, in1 = γ, in2 = β
   LayerNormGrad = 3,  // out0 = dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·γ;  out1 = dy·x̂;  in0 = x, in1 = γ, in2 = dy
-  CausalSoftmax = 4,  // out0 = softmax over columns j ≤ (row mod period), 0 beyond;  in0 = scores
-  SoftmaxGrad = 5,    // out0 = y·dy − y·Σ_j(y·dy) per row;  in0 = y, in1 = dy
 };
-constexpr int kRowOps = 6;
+constexpr int kRowOps = 4;
 
 // One kernel over `rows × cols` dense row-major floats; γ and β hold `cols` values.
 struct RowJob {
   RowOp op;
-  int64_t rows, cols, period;
+  int64_t rows, cols;
   const float* in[3];
   float* out[2];
 };
@@ -28,8 +26,8 @@ struct RowJob {
 // count, and the generic and AVX2 paths compute the same values (no fused multiply-adds).
 void rows(const RowJob& j, int threads);
 
-// The softmax rows behind CausalSoftmax and SoftmaxGrad, for kernels that build their rows themselves
-// (attention.cc): the same bits as the row kernels for the same inputs.
+// The softmax rows of the fused attention (attention.cc), compiled like the row kernels (the generic and AVX2
+// paths give the same bits).
 // y[0, valid) = softmax(x[0, valid)), y[valid, n) = 0 (as after adding −1e9 to them); x may be y.
 void softmax_row(const float* x, float* y, int64_t n, int64_t valid);
 // dx = y·dy − y·Σ_j(y·dy) over the n columns.

@@ -48,13 +48,13 @@ export interface GemmParams {
  *
  * @category models
  */
-export type RowOp = "gelu" | "geluGrad" | "layerNorm" | "layerNormGrad" | "causalSoftmax" | "softmaxGrad"
+export type RowOp = "gelu" | "geluGrad" | "layerNorm" | "layerNormGrad"
 
-const rowOps: Record<RowOp, number> = { gelu: 0, geluGrad: 1, layerNorm: 2, layerNormGrad: 3, causalSoftmax: 4, softmaxGrad: 5 }
+const rowOps: Record<RowOp, number> = { gelu: 0, geluGrad: 1, layerNorm: 2, layerNormGrad: 3 }
 
 /**
  * One row kernel over `rows × cols` dense floats on a heap: byte offsets of its inputs (up to 3) and outputs
- * (up to 2), in the order `native/rows.h` lists them; `period` is the causal softmax's row count per matrix.
+ * (up to 2), in the order `native/rows.h` lists them.
  *
  * @category models
  */
@@ -62,7 +62,6 @@ export interface RowParams {
   readonly op: RowOp
   readonly rows: number
   readonly cols: number
-  readonly period: number
   readonly inputs: ReadonlyArray<number>
   readonly outputs: ReadonlyArray<number>
 }
@@ -90,7 +89,7 @@ const loadAddon = (): { readonly addon: Addon | null; readonly reason: string } 
 
 const loaded = loadAddon()
 const params = new Float64Array(14)
-const rowParams = new Float64Array(9)
+const rowParams = new Float64Array(8)
 const attendParams = new Float64Array(5)
 
 /**
@@ -148,17 +147,17 @@ export const gemm = (heap: ArrayBuffer, p: GemmParams): void => {
  * when the addon is not loaded or an operand would reach outside the heap.
  *
  * @example
- * const heap = new Float32Array([1, 2, 3, 0, 0, 0])
- * rows(heap.buffer, { op: "causalSoftmax", rows: 1, cols: 3, period: 1, inputs: [0], outputs: [12] })
- * Array.from(heap.subarray(3)) // => [1, 0, 0] (row 0 of a causal matrix sees only column 0)
+ * const heap = new Float32Array([0, 20, 0, 0])
+ * rows(heap.buffer, { op: "gelu", rows: 1, cols: 2, inputs: [0], outputs: [8] })
+ * Array.from(heap.subarray(2)) // => [0, 20] (gelu(0) = 0; gelu(x) → x for large x)
  *
  * @category math
  */
 export const rows = (heap: ArrayBuffer, p: RowParams): void => {
   if (loaded.addon === null) throw new Error(`@papo/kernels: native row kernels unavailable (${loaded.reason})`)
-  rowParams[0] = rowOps[p.op], rowParams[1] = p.rows, rowParams[2] = p.cols, rowParams[3] = p.period
-  for (let i = 0; i < 3; i++) rowParams[4 + i] = p.inputs[i] ?? -1
-  for (let i = 0; i < 2; i++) rowParams[7 + i] = p.outputs[i] ?? -1
+  rowParams[0] = rowOps[p.op], rowParams[1] = p.rows, rowParams[2] = p.cols
+  for (let i = 0; i < 3; i++) rowParams[3 + i] = p.inputs[i] ?? -1
+  for (let i = 0; i < 2; i++) rowParams[6 + i] = p.outputs[i] ?? -1
   loaded.addon.rows(heap, rowParams)
 }
 

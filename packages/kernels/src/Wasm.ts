@@ -113,9 +113,7 @@ const rowKernels: ReadonlyArray<{ readonly op: Native.RowOp; readonly inputs: Re
   { op: "gelu", inputs: ["x"], vectors: [], outputs: 1 },
   { op: "geluGrad", inputs: ["x", "dy"], vectors: [], outputs: 1 },
   { op: "layerNorm", inputs: ["x", "gamma", "beta"], vectors: ["gamma", "beta"], outputs: 1 },
-  { op: "layerNormGrad", inputs: ["x", "gamma", "dy"], vectors: ["gamma"], outputs: 2 },
-  { op: "causalSoftmax", inputs: ["x"], vectors: [], outputs: 1 },
-  { op: "softmaxGrad", inputs: ["x", "dy"], vectors: [], outputs: 1 }
+  { op: "layerNormGrad", inputs: ["x", "gamma", "dy"], vectors: ["gamma"], outputs: 2 }
 ]
 
 const kernelName = (op: Native.RowOp): string => `Papo${op[0]!.toUpperCase()}${op.slice(1)}`
@@ -130,7 +128,6 @@ const registerRowKernel = ({ op, inputs, vectors, outputs }: (typeof rowKernels)
       const ins = inputs.map((n) => args.inputs[n]!)
       const x = ins[0]!
       const cols = x.shape[x.shape.length - 1] ?? 1
-      if (op === "causalSoftmax" && x.shape.length < 2) throw new Error(`Error in ${name}: scores must have rank ≥ 2, got shape ${x.shape}`)
       ins.forEach((t, i) => {
         const want = vectors.includes(inputs[i]!) ? [cols] : x.shape
         if (t.dtype !== "float32" || !tf.util.arraysEqual(t.shape, want)) {
@@ -142,7 +139,7 @@ const registerRowKernel = ({ op, inputs, vectors, outputs }: (typeof rowKernels)
       if (size > 0) {
         const offset = (t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId).memoryOffset
         const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer // after makeOutput, which may grow the heap
-        Native.rows(heap, { op, rows: size / cols, cols, period: x.shape[x.shape.length - 2] ?? 1, inputs: ins.map(offset), outputs: outs.map(offset) })
+        Native.rows(heap, { op, rows: size / cols, cols, inputs: ins.map(offset), outputs: outs.map(offset) })
       }
       return outputs === 1 ? outs[0]! : outs
     }) as unknown as tf.KernelFunc
@@ -155,9 +152,10 @@ const runRow = (op: Native.RowOp, inputs: Record<string, tf.Tensor>): tf.Tensor 
 let installed = false
 
 /**
- * Replaces the wasm backend's `BatchMatMul`, `_FusedMatMul` and `Identity` with the native ones (Identity:
- * a shared buffer instead of a copy) and registers the row kernels behind {@link gelu}, {@link layerNorm},
- * {@link causalSoftmax} and their gradients, once per thread (idempotent). Call after importing `@tensorflow/tfjs-backend-wasm`, before or after `tf.setBackend("wasm")`.
+ * Replaces the wasm backend's `BatchMatMul`, `_FusedMatMul`, `Identity` (a shared buffer instead of a copy),
+ * `Slice` and `SplitV` (copies within the heap) with native ones and registers the kernels behind
+ * {@link gelu}, {@link layerNorm}, {@link attention}, {@link adamW} and their gradients, once per thread
+ * (idempotent). Call after importing `@tensorflow/tfjs-backend-wasm`, before or after `tf.setBackend("wasm")`.
  * Returns the addon's status; when it is unavailable nothing is replaced.
  *
  * @example
@@ -239,27 +237,6 @@ export const layerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.T
  */
 export const layerNormGrad = (x: tf.Tensor, gamma: tf.Tensor, dy: tf.Tensor): [tf.Tensor, tf.Tensor] =>
   runRow("layerNormGrad", { x, gamma, dy }) as [tf.Tensor, tf.Tensor]
-
-/**
- * Softmax over the last axis of scores `[…, T, T]` with a causal mask: row i of each `T × T` matrix over
- * columns `j ≤ i`, zero beyond (what adding −1e9 above the diagonal gives). Requires {@link install}.
- *
- * @example
- * causalSoftmax(tf.zeros([2, 2])).dataSync() // => Float32Array [1, 0, 0.5, 0.5]
- *
- * @category math
- */
-export const causalSoftmax = (scores: tf.Tensor): tf.Tensor => runRow("causalSoftmax", { x: scores }) as tf.Tensor
-
-/**
- * The input gradient of a softmax over the last axis from its output `y`: `y·dy − y·Σ(y·dy)` per row.
- *
- * @example
- * softmaxGrad(tf.tensor1d([0.5, 0.5]), tf.tensor1d([1, 1])).dataSync() // => Float32Array [0, 0]
- *
- * @category math
- */
-export const softmaxGrad = (y: tf.Tensor, dy: tf.Tensor): tf.Tensor => runRow("softmaxGrad", { x: y, dy }) as tf.Tensor
 
 /**
  * Whether {@link install} replaced the kernels in this thread (the model picks its attention layout by it).

@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs"
 import { Wasm } from "@papo/kernels"
 import type { Policy } from "./Policy.js"
 import { parameterShapes } from "./Policy.js"
+import { nativeMatMuls } from "./internal/ops.js"
 
 /**
  * Learning-rate schedule, as a multiplier of the base rate at (0-based) step k:
@@ -172,9 +173,6 @@ export const gradients = (policy: Policy, lossFn: () => LossResult): Gradients =
   return { loss, grads: byName, metrics }
 }
 
-/** Whether the update runs on the fused native kernels of @papo/kernels (installed, on the wasm backend). */
-const nativeKernels = (): boolean => Wasm.isInstalled() && tf.getBackend() === "wasm"
-
 /** Σ g² over the gradients in wasm kernels: a float32 sum per tensor, then their float32 sum. */
 const sumOfSquaresWasm = (grads: ReadonlyArray<tf.Tensor>): number => {
   const sq = tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.mul(g, g)))))
@@ -200,7 +198,7 @@ export const update = (
   const names = parameterShapes(policy.config).map((s) => s.name)
   const missing = names.filter((n) => grads[n] === undefined)
   if (missing.length > 0) throw new Error(`Optimizer.update: no gradient for ${missing.join(", ")}`)
-  const native = nativeKernels()
+  const native = nativeMatMuls()
   const gradNorm = Math.sqrt(native ? Wasm.sumOfSquares(names.map((n) => grads[n]!)) : sumOfSquaresWasm(names.map((n) => grads[n]!)))
   const c = opt.config
   const k = opt.step
