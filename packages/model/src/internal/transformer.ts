@@ -15,10 +15,16 @@ const get = (p: Params, name: string): tf.Tensor => {
   return t
 }
 
-/** One layer's keys and values from a full pass: `[N·T, d]` each, rows (n, t), columns (head, hd). */
+/**
+ * One layer's keys and values from a full pass: columns `kCol … kCol + d − 1` of `k` and `vCol … vCol + d − 1`
+ * of `v` (`[N·T, ≥ d]`, rows (n, t), columns (head, hd)). Under the native kernels `k` and `v` are the same
+ * fused `[N·T, 3d]` q | k | v tensor (no slicing copies); on wasm they are the separate projections.
+ */
 export interface LayerKv {
   readonly k: tf.Tensor2D
+  readonly kCol: number
   readonly v: tf.Tensor2D
+  readonly vCol: number
 }
 
 /** `[N, H, W, C]` → patch tokens `[N, Np, d]`: row-major patches, each flattened as (py, px, c). */
@@ -79,11 +85,10 @@ const attention = (p: Params, i: number, a: tf.Tensor2D, n: number, t: number, h
   const d = a.shape[1]
   if (!nativeMatMuls()) {
     const [q, k, v] = qkvProjections(p, i, a, d) // 3 × (N·T, d), viewed as (N, T, H, hd)
-    return { merged: attentionChannels(q, k, v, n, t, h), kv: collect ? { k, v } : null }
+    return { merged: attentionChannels(q, k, v, n, t, h), kv: collect ? { k, kCol: 0, v, vCol: 0 } : null }
   }
   const qkv = dense(a, get(p, `blocks.${i}.attn.qkv.weight`), get(p, `blocks.${i}.attn.qkv.bias`)) // (N·T, 3d): q | k | v
-  const part = (j: number): tf.Tensor2D => tf.slice(qkv, [0, j * d], [n * t, d])
-  return { merged: causalAttention(qkv, t, h), kv: collect ? { k: part(1), v: part(2) } : null }
+  return { merged: causalAttention(qkv, t, h), kv: collect ? { k: qkv, kCol: d, v: qkv, vCol: 2 * d } : null }
 }
 
 const mlp = (p: Params, i: number, x: tf.Tensor2D): tf.Tensor2D => {
@@ -137,13 +142,17 @@ export class KvCache {
   fill(kv: ReadonlyArray<LayerKv>, b: number, t: number, g: number): void {
     const h = this.c.nHeads, d = this.c.dModel, hd = d / h, cap = this.capacity
     kv.forEach((layer, i) => {
-      for (const [src, dst] of [[layer.k.dataSync(), this.k[i]!], [layer.v.dataSync(), this.v[i]!]] as const) {
+      const ks = layer.k.dataSync() as Float32Array
+      const vs = layer.v === layer.k ? ks : (layer.v.dataSync() as Float32Array)
+      for (const [src, width, col, dst] of [[ks, layer.k.shape[1], layer.kCol, this.k[i]!], [vs, layer.v.shape[1], layer.vCol, this.v[i]!]] as const) {
         for (let p = 0; p < b; p++) {
           for (let pos = 0; pos < t; pos++) {
             for (let hh = 0; hh < h; hh++) {
-              const from = (p * t + pos) * d + hh * hd
-              const row = src.subarray(from, from + hd)
-              for (let r = 0; r < g; r++) dst.set(row, (((p * g + r) * h + hh) * cap + pos) * hd)
+              const from = (p * t + pos) * width + col + hh * hd
+              for (let r = 0; r < g; r++) {
+                const to = (((p * g + r) * h + hh) * cap + pos) * hd
+                for (let j = 0; j < hd; j++) dst[to + j] = src[from + j]!
+              }
             }
           }
         }
