@@ -61,6 +61,23 @@ export interface Rollout {
 }
 
 /**
+ * Token ids by logit, largest first, ties by id: an insertion sort for small vocabularies (a few times faster
+ * than `Array.prototype.sort` with a comparator at V ≈ 32, and the same order: both are this one total order).
+ */
+const byLogit = (logits: ArrayLike<number>): ArrayLike<number> => {
+  const v = logits.length
+  if (v > 64) return Array.from({ length: v }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]! || a - b)
+  const order = new Int32Array(v)
+  for (let i = 0; i < v; i++) {
+    const x = logits[i]!
+    let j = i
+    for (; j > 0 && logits[order[j - 1]!]! < x; j--) order[j] = order[j - 1]!
+    order[j] = i
+  }
+  return order
+}
+
+/**
  * Draws one token from `logits` (length V) with temperature / top-k / top-p.
  *
  * @example
@@ -80,7 +97,7 @@ export const sampleToken = (
     for (let i = 1; i < v; i++) if (logits[i]! > logits[best]!) best = i
     return best
   }
-  const order = Array.from({ length: v }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]! || a - b)
+  const order = byLogit(logits)
   const topK = options.topK ?? 0
   const keep = topK > 0 ? Math.min(topK, v) : v
   const max = logits[order[0]!]!

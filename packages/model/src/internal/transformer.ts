@@ -140,25 +140,28 @@ export class KvCache {
    * for rows b·G … b·G + G − 1.
    */
   fill(kv: ReadonlyArray<LayerKv>, b: number, t: number, g: number): void {
-    const h = this.c.nHeads, d = this.c.dModel, hd = d / h, cap = this.capacity
     kv.forEach((layer, i) => {
       const ks = layer.k.dataSync() as Float32Array
-      const vs = layer.v === layer.k ? ks : (layer.v.dataSync() as Float32Array)
-      for (const [src, width, col, dst] of [[ks, layer.k.shape[1], layer.kCol, this.k[i]!], [vs, layer.v.shape[1], layer.vCol, this.v[i]!]] as const) {
-        for (let p = 0; p < b; p++) {
-          for (let pos = 0; pos < t; pos++) {
-            for (let hh = 0; hh < h; hh++) {
-              const from = (p * t + pos) * width + col + hh * hd
-              for (let r = 0; r < g; r++) {
-                const to = (((p * g + r) * h + hh) * cap + pos) * hd
-                for (let j = 0; j < hd; j++) dst[to + j] = src[from + j]!
-              }
-            }
+      this.store(ks, layer.k.shape[1], layer.kCol, this.k[i]!, b, t, g)
+      this.store(layer.v === layer.k ? ks : (layer.v.dataSync() as Float32Array), layer.v.shape[1], layer.vCol, this.v[i]!, b, t, g)
+    })
+    this.length = t
+  }
+
+  /** Copies columns `col … col + d − 1` of `src` (`[B·T, width]`) into `dst`, prompt b to its G rows. */
+  private store(src: Float32Array, width: number, col: number, dst: Float32Array, b: number, t: number, g: number): void {
+    const h = this.c.nHeads, hd = this.c.dModel / h, cap = this.capacity
+    for (let p = 0; p < b; p++) {
+      for (let pos = 0; pos < t; pos++) {
+        for (let hh = 0; hh < h; hh++) {
+          const from = (p * t + pos) * width + col + hh * hd
+          for (let r = 0; r < g; r++) {
+            const to = (((p * g + r) * h + hh) * cap + pos) * hd
+            for (let j = 0; j < hd; j++) dst[to + j] = src[from + j]!
           }
         }
       }
-    })
-    this.length = t
+    }
   }
 }
 
