@@ -14,7 +14,7 @@ import type { Policy } from "./Policy.js"
 import type { Rng } from "@papo/random"
 import { tidy } from "./internal/ops.js"
 import { numPatches } from "./Config.js"
-import { blocks, decodeStep, embedSequence, embedText, head, KvCache, type Params } from "./internal/transformer.js"
+import { blocks, decodeStep, embedSequence, embedTokens, head, KvCache, type Params } from "./internal/transformer.js"
 
 /**
  * Options of {@link sample}.
@@ -211,10 +211,11 @@ export const sample = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, 
   }
   pick(0, first, (r) => Math.floor(r / g))
 
+  const table = p["token_embed"]!.dataSync() as Float32Array, positions = p["text_pos_embed"]!.dataSync() as Float32Array
   for (let step = 1; step < tMax && live > 0; step++) {
     const prev = new Int32Array(n)
     for (let r = 0; r < n; r++) prev[r] = ids[r * tMax + step - 1]!
-    const x0 = tidy(() => tf.reshape(embedText(p, c, tf.tensor2d(prev, [n, 1], "int32"), tp + step - 1), [n, c.dModel]) as tf.Tensor2D)
+    const x0 = embedTokens(c, table, positions, prev, tp + step - 1)
     const x = decodeStep(p, c, x0, cache)
     x0.dispose()
     const logitsT = tidy(() => head(p, x))

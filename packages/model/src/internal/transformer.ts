@@ -46,6 +46,21 @@ export const embedText = (p: Params, c: ModelConfig, ids: tf.Tensor, offset: num
   return addPositions(tf.reshape(x, [n, l, c.dModel]), pos)
 }
 
+/**
+ * {@link embedText} of one token per row at text position `offset`, read from plain arrays of `token_embed`
+ * and `text_pos_embed` (`[N, d]`, for a decode step): the same values, since a one-hot row times E is that
+ * row of E exactly, and a float32 sum rounded from double is the float32 sum.
+ */
+export const embedTokens = (c: ModelConfig, table: Float32Array, positions: Float32Array, ids: ArrayLike<number>, offset: number): tf.Tensor2D => {
+  const d = c.dModel, n = ids.length
+  const x = new Float32Array(n * d)
+  for (let r = 0; r < n; r++) {
+    const e = ids[r]! * d, o = r * d
+    for (let j = 0; j < d; j++) x[o + j] = table[e + j]! + positions[offset * d + j]!
+  }
+  return tf.tensor2d(x, [n, d])
+}
+
 /** `[T, T]` additive causal mask: 0 on and below the diagonal, −1e9 above. */
 export const causalMask = (t: number): tf.Tensor2D => {
   const m = new Float32Array(t * t)
