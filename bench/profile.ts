@@ -1,10 +1,11 @@
 /**
  * npm run bench -- profile [small|medium ...] [--steps N] [--warmup N] [--top N]
  *
- * Where the time of papo-step's log-prob passes and update goes, per tfjs kernel: every kernel registered
+ * Where the time of papo-step's rollout, log-prob passes and update goes, per tfjs kernel: every kernel registered
  * for the wasm backend is wrapped in a wall-clock timer (the native ones of @papo/kernels included), and
  * each phase runs `--steps` times (default 6) after `--warmup` (2). Phases, on the papo-step workload
  * (80 sequences of 32 image + 8 prompt + 16 response tokens, random weights, images and responses):
+ * - `rollout`: papo-step's sampling of 16 tokens for the 80 sequences (one prefill, 15 KV-cache decode steps);
  * - `logprob`: the no-grad passes of a PAPO-G step: the policy on 160 rows (original and masked images)
  *   and the reference on 80;
  * - `gradients`: the PAPO-G loss's gradient (`Optimizer.gradients`: forward, loss and backward);
@@ -19,7 +20,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { describe, initBackend } from "@papo/backend"
 import { PapoLoss } from "@papo/loss"
-import { Config, Optimizer, Policy } from "@papo/model"
+import { Config, Optimizer, Policy, Sampling } from "@papo/model"
 import { Xoshiro128 } from "@papo/random"
 
 const args = process.argv.slice(2)
@@ -105,6 +106,10 @@ for (const name of configsToRun) {
   const refLogProbs = Policy.logProbs(ref, batch)
   const loss = () => PapoLoss.papoLoss({ oldLogProbs: oldLogProbs!, maskedLogProbs: maskedLogProbs!, refLogProbs, advantages, responseMask, logProbs: Policy.logProbs(policy, batch) }, PapoLoss.presets["papo-g"]).loss
 
+  phase(name, "rollout", () => {
+    const r = Sampling.sample(policy, batch.images, batch.promptIds, { groupSize: 1, maxNewTokens: TR, padId: 0, temperature: 1 }, rng)
+    tf.dispose([r.responseIds, r.responseMask])
+  })
   phase(name, "logprob", () => {
     const out = [Policy.logProbs(policy, both), Policy.logProbs(ref, batch)]
     out.forEach((t) => t.dataSync())

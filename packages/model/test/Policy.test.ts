@@ -3,7 +3,7 @@ import { before, test } from "node:test"
 import * as tf from "@tensorflow/tfjs"
 import { Config, Policy, Sampling } from "../src/index.js"
 import { Xoshiro128 } from "@papo/random"
-import { blocks, decodeStep, embedSequence, embedText, head, KvCache, type Params } from "../src/internal/transformer.js"
+import { blocks, decodeStep, embedSequence, embedText, embedTokens, head, KvCache, type Params } from "../src/internal/transformer.js"
 import { randomBatch, setup } from "./helpers.js"
 
 before(setup)
@@ -68,6 +68,19 @@ test("KV-cached logits equal the logits of a full recomputation", () => {
   })
   Policy.dispose(policy)
   tf.dispose([images, promptIds, tokens])
+})
+
+test("a decode step's embeddings from plain arrays are embedText's bit for bit", () => {
+  const policy = Policy.create(c, 5)
+  const p = policy.params as Params
+  const ids = Int32Array.from({ length: 9 }, (_, i) => (i * 5) % c.vocabSize)
+  for (const offset of [0, 3, c.maxPromptLength + c.maxResponseLength - 1]) {
+    const expected = tf.tidy(() => tf.reshape(embedText(p, c, tf.tensor2d(ids, [ids.length, 1], "int32"), offset), [ids.length, c.dModel]))
+    const actual = embedTokens(c, p["token_embed"]!.dataSync() as Float32Array, p["text_pos_embed"]!.dataSync() as Float32Array, ids, offset)
+    assert.deepEqual(actual.dataSync(), expected.dataSync())
+    tf.dispose([expected, actual])
+  }
+  Policy.dispose(policy)
 })
 
 test("rollout log-probs (from the cache) equal Policy.logProbs (recomputed) on the response tokens", () => {

@@ -91,3 +91,17 @@ test("bad options are refused with the option in the message", () => {
   tf.dispose([images, promptIds])
   Policy.dispose(policy)
 })
+
+test("small and large vocabularies order tied logits alike: padding with −∞ tokens changes no draw", () => {
+  // 40 tokens (the small-vocabulary sort) with many ties, and the same 40 followed by 60 impossible tokens
+  // (the large-vocabulary sort): ids within a tie must come in the same order, so every draw agrees.
+  const small = Float32Array.from({ length: 40 }, (_, i) => (i * 7) % 5)
+  const large = new Float32Array(100).fill(-Infinity)
+  large.set(small)
+  for (const options of [{}, { temperature: 0.5, topK: 12 }, { topP: 0.7 }]) {
+    const a = new Xoshiro128(11), b = new Xoshiro128(11)
+    const draws = Array.from({ length: 400 }, () => [Sampling.sampleToken(small, options, a), Sampling.sampleToken(large, options, b)])
+    for (const [x, y] of draws) assert.equal(y, x)
+    assert.ok(new Set(draws.map(([x]) => x)).size > 1)
+  }
+})

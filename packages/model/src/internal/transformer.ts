@@ -15,10 +15,16 @@ const get = (p: Params, name: string): tf.Tensor => {
   return t
 }
 
-/** One layer's keys and values from a full pass: `[N·T, d]` each, rows (n, t), columns (head, hd). */
+/**
+ * One layer's keys and values from a full pass: columns `kCol … kCol + d − 1` of `k` and `vCol … vCol + d − 1`
+ * of `v` (`[N·T, ≥ d]`, rows (n, t), columns (head, hd)). Under the native kernels `k` and `v` are the same
+ * fused `[N·T, 3d]` q | k | v tensor (no slicing copies); on wasm they are the separate projections.
+ */
 export interface LayerKv {
   readonly k: tf.Tensor2D
+  readonly kCol: number
   readonly v: tf.Tensor2D
+  readonly vCol: number
 }
 
 /** `[N, H, W, C]` → patch tokens `[N, Np, d]`: row-major patches, each flattened as (py, px, c). */
@@ -38,6 +44,21 @@ export const embedText = (p: Params, c: ModelConfig, ids: tf.Tensor, offset: num
   const x = matMul2d(oneHot, get(p, "token_embed") as tf.Tensor2D) // (N·L, d)
   const pos = tf.slice(get(p, "text_pos_embed"), [offset, 0], [l, c.dModel]) // (L, d)
   return addPositions(tf.reshape(x, [n, l, c.dModel]), pos)
+}
+
+/**
+ * {@link embedText} of one token per row at text position `offset`, read from plain arrays of `token_embed`
+ * and `text_pos_embed` (`[N, d]`, for a decode step): the same values, since a one-hot row times E is that
+ * row of E exactly, and a float32 sum rounded from double is the float32 sum.
+ */
+export const embedTokens = (c: ModelConfig, table: Float32Array, positions: Float32Array, ids: ArrayLike<number>, offset: number): tf.Tensor2D => {
+  const d = c.dModel, n = ids.length
+  const x = new Float32Array(n * d)
+  for (let r = 0; r < n; r++) {
+    const e = ids[r]! * d, o = r * d
+    for (let j = 0; j < d; j++) x[o + j] = table[e + j]! + positions[offset * d + j]!
+  }
+  return tf.tensor2d(x, [n, d])
 }
 
 /** `[T, T]` additive causal mask: 0 on and below the diagonal, −1e9 above. */
@@ -79,11 +100,10 @@ const attention = (p: Params, i: number, a: tf.Tensor2D, n: number, t: number, h
   const d = a.shape[1]
   if (!nativeMatMuls()) {
     const [q, k, v] = qkvProjections(p, i, a, d) // 3 × (N·T, d), viewed as (N, T, H, hd)
-    return { merged: attentionChannels(q, k, v, n, t, h), kv: collect ? { k, v } : null }
+    return { merged: attentionChannels(q, k, v, n, t, h), kv: collect ? { k, kCol: 0, v, vCol: 0 } : null }
   }
   const qkv = dense(a, get(p, `blocks.${i}.attn.qkv.weight`), get(p, `blocks.${i}.attn.qkv.bias`)) // (N·T, 3d): q | k | v
-  const part = (j: number): tf.Tensor2D => tf.slice(qkv, [0, j * d], [n * t, d])
-  return { merged: causalAttention(qkv, t, h), kv: collect ? { k: part(1), v: part(2) } : null }
+  return { merged: causalAttention(qkv, t, h), kv: collect ? { k: qkv, kCol: d, v: qkv, vCol: 2 * d } : null }
 }
 
 const mlp = (p: Params, i: number, x: tf.Tensor2D): tf.Tensor2D => {
@@ -135,21 +155,28 @@ export class KvCache {
    * for rows b·G … b·G + G − 1.
    */
   fill(kv: ReadonlyArray<LayerKv>, b: number, t: number, g: number): void {
-    const h = this.c.nHeads, d = this.c.dModel, hd = d / h, cap = this.capacity
     kv.forEach((layer, i) => {
-      for (const [src, dst] of [[layer.k.dataSync(), this.k[i]!], [layer.v.dataSync(), this.v[i]!]] as const) {
-        for (let p = 0; p < b; p++) {
-          for (let pos = 0; pos < t; pos++) {
-            for (let hh = 0; hh < h; hh++) {
-              const from = (p * t + pos) * d + hh * hd
-              const row = src.subarray(from, from + hd)
-              for (let r = 0; r < g; r++) dst.set(row, (((p * g + r) * h + hh) * cap + pos) * hd)
-            }
+      const ks = layer.k.dataSync() as Float32Array
+      this.store(ks, layer.k.shape[1], layer.kCol, this.k[i]!, b, t, g)
+      this.store(layer.v === layer.k ? ks : (layer.v.dataSync() as Float32Array), layer.v.shape[1], layer.vCol, this.v[i]!, b, t, g)
+    })
+    this.length = t
+  }
+
+  /** Copies columns `col … col + d − 1` of `src` (`[B·T, width]`) into `dst`, prompt b to its G rows. */
+  private store(src: Float32Array, width: number, col: number, dst: Float32Array, b: number, t: number, g: number): void {
+    const h = this.c.nHeads, hd = this.c.dModel / h, cap = this.capacity
+    for (let p = 0; p < b; p++) {
+      for (let pos = 0; pos < t; pos++) {
+        for (let hh = 0; hh < h; hh++) {
+          const from = (p * t + pos) * width + col + hh * hd
+          for (let r = 0; r < g; r++) {
+            const to = (((p * g + r) * h + hh) * cap + pos) * hd
+            for (let j = 0; j < hd; j++) dst[to + j] = src[from + j]!
           }
         }
       }
-    })
-    this.length = t
+    }
   }
 }
 
