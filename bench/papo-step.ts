@@ -51,8 +51,9 @@ import { describe, initBackend } from "@papo/backend"
 import { Native } from "@papo/kernels"
 import { Advantage, PapoLoss } from "@papo/loss"
 import { Masking } from "@papo/masking"
-import { Config, Optimizer, Parallel, Policy, Sampling } from "@papo/model"
+import { Optimizer, Parallel, Policy, Sampling } from "@papo/model"
 import { Mt19937, Xoshiro128 } from "@papo/random"
+import { B, dispose, G, models, N, TP, TR } from "./lib/workload.js"
 
 const args = process.argv.slice(2)
 const flag = (name: string, def: number): number => {
@@ -68,7 +69,6 @@ const cpu = args.includes("--cpu")
 if (threads !== 1 && threads !== 2) throw new Error(`--threads must be 1 or 2, got ${threads}`)
 const updateGflop = { small: 22.8, medium: 131.7 } as const
 
-const B = 16, G = 5, N = B * G, TP = 8, TR = 16
 
 /** The q-quantile of xs, interpolating linearly between order statistics (q 0.5: the median). */
 const quantile = (xs: ReadonlyArray<number>, q: number): number => {
@@ -86,10 +86,8 @@ const backend = describe(threads === 1 && choice.native?.available ? { ...choice
 
 const ours = new Map<string, { step_ms: number; rollout_ms: number; update_ms: number }>()
 for (const name of configsToRun) {
-  const config = Config.configs[name]
-  const policy = Policy.create(config, 0)
-  const ref = Policy.reference(policy)
-  const opt = Optimizer.adamW(policy, { lr: 1e-6, weightDecay: 0.01, maxGradNorm: 1 })
+  const workload = models(name)
+  const { config, policy, ref, opt } = workload
   const rng = new Xoshiro128(1)
   const maskRng = Mt19937.seed(2)
   const pixels = new Float32Array(B * 28 * 56).map(() => rng.random())
@@ -218,9 +216,7 @@ for (const name of configsToRun) {
   }
   if (team) await Parallel.stop(team)
   tf.dispose([images, promptIds])
-  Optimizer.dispose(opt)
-  Policy.dispose(policy)
-  Policy.dispose(ref)
+  dispose(workload)
   ours.set(name, { step_ms: stepMs, rollout_ms: rolloutMs, update_ms: updateMs })
 }
 

@@ -20,8 +20,9 @@
 import * as tf from "@tensorflow/tfjs"
 import { describe, initBackend } from "@papo/backend"
 import { PapoLoss } from "@papo/loss"
-import { Config, Optimizer, Policy, Sampling } from "@papo/model"
+import { Optimizer, Policy, Sampling } from "@papo/model"
 import { Xoshiro128 } from "@papo/random"
+import { dispose, models, N, TP, TR } from "./lib/workload.js"
 
 const args = process.argv.slice(2)
 const flag = (name: string, def: number): number => {
@@ -88,12 +89,9 @@ const phase = (config: string, name: string, run: () => void): void => {
   for (const k of kernels.sort((a, b) => b.ms - a.ms).slice(0, top)) console.log(JSON.stringify({ config, phase: name, kernel: k.kernel, ms: round(k.ms), calls: k.calls }))
 }
 
-const N = 80, TP = 8, TR = 16
 for (const name of configsToRun) {
-  const config = Config.configs[name]
-  const policy = Policy.create(config, 0)
-  const ref = Policy.reference(policy)
-  const opt = Optimizer.adamW(policy, { lr: 1e-6, weightDecay: 0.01, maxGradNorm: 1 })
+  const workload = models(name)
+  const { config, policy, ref, opt } = workload
   const rng = new Xoshiro128(1)
   const pixels = (masked: boolean) => new Float32Array(N * 28 * 56).map(() => (masked && rng.random() < 0.6 ? 0 : rng.random()))
   const ids = (n: number) => new Int32Array(N * n).map(() => rng.nextUint32() % config.vocabSize)
@@ -124,7 +122,5 @@ for (const name of configsToRun) {
     if (Optimizer.update(policy, opt, grads!.grads).skipped) throw new Error("update skipped: non-finite gradient")
   })
   tf.dispose([...Object.values(grads!.grads), ...Object.values(batch), ...Object.values(both), maskedImages, responseMask, advantages, oldLogProbs!, maskedLogProbs!, refLogProbs])
-  Optimizer.dispose(opt)
-  Policy.dispose(policy)
-  Policy.dispose(ref)
+  dispose(workload)
 }
