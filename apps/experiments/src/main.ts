@@ -4,7 +4,7 @@
  *
  * Runs a study (apps/experiments/studies/<study>.yaml): the SFT warm start, every arm from it, the
  * held-out evaluation, then writes runs/<study>/report.html and prints the comparison table.
- * `npm start` runs the `compare` study (GRPO vs PAPO-G on the cued-digit task, twelve seeds, one shared warm start).
+ * `npm start` runs the `compare` study (GRPO vs PAPO-G on the cued-digit task, sixteen seeds, one shared warm start).
  * Overrides apply to every run of the study, e.g. `trainer.maxSteps=10`.
  */
 import { readdir } from "node:fs/promises"
