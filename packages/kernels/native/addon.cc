@@ -92,10 +92,13 @@ bool heap_call(napi_env env, napi_callback_info info, const char* fn, size_t cou
   return heap_of(env, argv[0], fn, &c->base, &c->floats) && (c->p = params_of(env, argv[1], fn, count, signed_from)) != nullptr;
 }
 
-// gemm(heap: ArrayBuffer, p: Float64Array): see src/Kernels.ts (`GemmParams`) for the layout of p.
-napi_value gemm(napi_env env, napi_callback_info info) {
+// gemm(heap: ArrayBuffer, p: Float64Array): see src/Native.ts (`GemmParams`) for the layout of p. With
+// `epilogue`, p has three more values: the epilogue op (rows.h's Epilogue) and the byte offsets of its input
+// and output (−1: none), each a dense m × n like C.
+napi_value gemm_call(napi_env env, napi_callback_info info, bool epilogue) {
+  const char* fn = epilogue ? "gemmEpilogue" : "gemm";
   HeapCall call;
-  if (!heap_call(env, info, "gemm", 14, 13, &call)) return nullptr;
+  if (!heap_call(env, info, fn, epilogue ? 17 : 14, 13, &call)) return nullptr;
   const auto [base, floats, p] = call;
   const int64_t batch = p[0], m = p[1], n = p[2], k = p[3];
   const int64_t a_off = p[4], a_batch = p[5], a_rs = p[6], a_cs = p[7];
@@ -112,9 +115,40 @@ napi_value gemm(napi_env env, napi_callback_info info) {
                base + b_off / 4, b_batch, b_rs, b_cs,
                base + c_off / 4, m * n, n,
                bias_off >= 0 ? base + bias_off / 4 : nullptr};
+  if (epilogue) {
+    const int64_t op = p[14], in_off = p[15], out_off = p[16];
+    const bool needs_in = op == static_cast<int>(papo::Epilogue::Add) || op == static_cast<int>(papo::Epilogue::GeluGrad);
+    if (op > static_cast<int>(papo::Epilogue::GeluGrad) || batch != 1)
+      return throw_error(env, "gemmEpilogue: unknown epilogue " + std::to_string(op) + " or a batch other than 1");
+    if ((needs_in ? in_off < 0 || !inside(in_off, m * n) : in_off >= 0) || (out_off >= 0 && !inside(out_off, m * n)))
+      return throw_error(env, "gemmEpilogue: the epilogue's operands lie outside the heap, are not 4-byte aligned or do not match the op");
+    g.epilogue = static_cast<papo::Epilogue>(op);
+    g.e_in = in_off >= 0 ? base + in_off / 4 : nullptr;
+    g.e_out = out_off >= 0 ? base + out_off / 4 : nullptr;
+  }
   papo::gemm(g, threads);
   return nullptr;
 }
+
+napi_value gemm(napi_env env, napi_callback_info info) { return gemm_call(env, info, false); }
+
+// --- fused products (an epilogue in the product's store) and column sums ---
+
+napi_value gemm_epilogue(napi_env env, napi_callback_info info) { return gemm_call(env, info, true); }
+
+// columnSums(heap: ArrayBuffer, p: Float64Array [rows, cols, x, out]): out[j] = Σ_i x[i, j] (byte offsets).
+napi_value column_sums(napi_env env, napi_callback_info info) {
+  HeapCall call;
+  if (!heap_call(env, info, "columnSums", 4, 4, &call)) return nullptr;
+  const auto [base, floats, p] = call;
+  const int64_t n_rows = p[0], cols = p[1], x_off = p[2], out_off = p[3];
+  if (x_off % 4 != 0 || x_off / 4 + n_rows * cols > floats || out_off % 4 != 0 || out_off / 4 + cols > floats)
+    return throw_error(env, "columnSums: an operand lies outside the heap or is not 4-byte aligned");
+  papo::column_sums(base + x_off / 4, n_rows, cols, base + out_off / 4, threads);
+  return nullptr;
+}
+
+// --- end fused products ---
 
 // rows(heap: ArrayBuffer, p: Float64Array [op, rows, cols, in0, in1, in2, out0, out1]): byte
 // offsets, −1 for an operand the op does not take. See rows.h for the ops and their operands.
@@ -331,6 +365,8 @@ NAPI_MODULE_INIT() {
       {"attention", nullptr, attention, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSquares", nullptr, sum_squares, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, adamw, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gemmEpilogue", nullptr, gemm_epilogue, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"columnSums", nullptr, column_sums, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

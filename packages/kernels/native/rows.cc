@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "pool.h"
 #include "sgemm.h"
@@ -133,6 +134,11 @@ PAPO_CLONES void gelu_grad(const float* x, const float* dy, float* dx, int64_t n
   }
 }
 
+// c[i] = c[i] + in[i] (the same bits as wasm's Add of the two, either order).
+PAPO_CLONES void add(float* c, const float* in, int64_t n) {
+  for (int64_t i = 0; i < n; i++) c[i] = c[i] + in[i];
+}
+
 // Σ f(i) over i < n in double, in 8 interleaved partial sums added in a fixed order at the end (one serial
 // chain of n adds would take 4 cycles each).
 template <class F>
@@ -237,6 +243,55 @@ PAPO_CLONES void softmax_row(const float* x, float* y, int64_t n, int64_t valid)
 PAPO_CLONES void softmax_grad_row(const float* y, const float* dy, float* dx, int64_t n) {
   const float dot = static_cast<float>(sum8(n, [&](int64_t j) { return static_cast<double>(y[j]) * dy[j]; }));
   for (int64_t j = 0; j < n; j++) dx[j] = y[j] * dy[j] - y[j] * dot;
+}
+
+void epilogue(Epilogue op, float* c, const float* in, float* out, int64_t n) {
+  switch (op) {
+    case Epilogue::None:
+      return;
+    case Epilogue::Add:
+      return add(c, in, n);
+    case Epilogue::Gelu:
+      return gelu(c, out, n);
+    case Epilogue::GeluGrad:
+      return gelu_grad(in, c, c, n);
+  }
+}
+
+namespace {
+
+// Column sums of columns [j0, j1): rows streamed in order, one double accumulator per column.
+PAPO_CLONES void column_sums_range(const float* x, int64_t rows, int64_t cols, int64_t j0, int64_t j1, float* out) {
+  std::vector<double> acc(j1 - j0, 0.0);
+  double* a = acc.data();
+  const int64_t w = j1 - j0;
+  for (int64_t i = 0; i < rows; i++) {
+    const float* r = x + i * cols + j0;
+    for (int64_t j = 0; j < w; j++) a[j] += r[j];
+  }
+  for (int64_t j = 0; j < w; j++) out[j0 + j] = static_cast<float>(a[j]);
+}
+
+struct ColumnSplit {
+  const float* x;
+  int64_t rows, cols;
+  float* out;
+  int64_t bounds[5];
+};
+
+void run_columns(void* arg, int t) {
+  const ColumnSplit& s = *static_cast<const ColumnSplit*>(arg);
+  column_sums_range(s.x, s.rows, s.cols, s.bounds[t], s.bounds[t + 1], s.out);
+}
+
+}  // namespace
+
+void column_sums(const float* x, int64_t rows, int64_t cols, float* out, int threads) {
+  if (cols == 0) return;
+  ColumnSplit s{x, rows, cols, out, {0, cols}};
+  const int count = threads < 2 || rows * cols < kParallelElements ? 1 : cut(cols, 16, 4, s.bounds);
+  if (count < 2 || !pool_run(run_columns, &s, count))
+    for (int t = 0; t < count; t++) run_columns(&s, t);
 }
 
 void rows(const RowJob& j, int threads) {

@@ -26,6 +26,20 @@ struct RowJob {
 // count, and the generic and AVX2 paths compute the same values (no fused multiply-adds).
 void rows(const RowJob& j, int threads);
 
+// An element-wise finish of a matrix product's output row segment c[0, n) (sgemm.h's Gemm::epilogue), computed
+// exactly as the separate kernel would compute it from the stored product (the same bits):
+enum class Epilogue : int {
+  None = 0,
+  Add = 1,       // c = c + in (a residual added to the product)
+  Gelu = 2,      // out = gelu(c) (out may be c: the product is then replaced by its GELU)
+  GeluGrad = 3,  // c = geluGrad(x = in, dy = c) (the product is the GELU output's gradient)
+};
+void epilogue(Epilogue op, float* c, const float* in, float* out, int64_t n);
+
+// out[j] = Σ_i x[i·cols + j] over the rows, accumulated in double in row order; split by columns between
+// threads, so every column is summed by the same operations on any thread count (bit-identical).
+void column_sums(const float* x, int64_t rows, int64_t cols, float* out, int threads);
+
 // The softmax rows of the fused attention (attention.cc), compiled like the row kernels (the generic and AVX2
 // paths give the same bits).
 // y[0, valid) = softmax(x[0, valid)), y[valid, n) = 0 (as after adding −1e9 to them); x may be y.

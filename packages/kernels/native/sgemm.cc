@@ -110,13 +110,30 @@ void pack(const float* src, int64_t lane, int64_t step, int64_t lanes, int64_t d
 
 float* aligned_floats(size_t n) { return static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64)); }
 
-// One matrix: C (m × n) = op(A) op(B) [+ bias]. Packing buffers are per thread and kept for the thread's life.
+// The epilogue of a product on rows [i0, i1) and columns [j0, j0 + cols) of C (row stride ldc, shared by the
+// epilogue's operands, which are offset like C).
+struct Finish {
+  Epilogue op;
+  const float* in;
+  float* out;
+};
+
+void finish(const Finish& f, float* c, int64_t ldc, int64_t i0, int64_t i1, int64_t j0, int64_t cols) {
+  for (int64_t r = i0; r < i1; r++) {
+    const int64_t o = r * ldc + j0;
+    epilogue(f.op, c + o, f.in ? f.in + o : nullptr, f.out ? f.out + o : c + o, cols);
+  }
+}
+
+// One matrix: C (m × n) = op(A) op(B) [+ bias], then the epilogue `f` on each block of C once its last depth
+// slice is stored. Packing buffers are per thread and kept for the thread's life.
 void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs, const float* b, int64_t b_rs,
-              int64_t b_cs, float* c, int64_t ldc, const float* bias) {
+              int64_t b_cs, float* c, int64_t ldc, const float* bias, const Finish& f) {
   if (m <= 0 || n <= 0) return;
   if (k == 0) {
     for (int64_t i = 0; i < m; i++)
       for (int64_t j = 0; j < n; j++) c[i * ldc + j] = bias ? bias[j] : 0.0f;
+    if (f.op != Epilogue::None) finish(f, c, ldc, 0, m, 0, n);
     return;
   }
   thread_local float* pa = aligned_floats(A_FLOATS + MR * std::max(KC_ROWS, KC_TRANSPOSED));
@@ -169,6 +186,7 @@ void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int
             }
           }
         }
+        if (f.op != Epilogue::None && pc + kc >= k) finish(f, c, ldc, ic, ic + mc, jc, nc);  // the block is in L2
       }
     }
   }
@@ -198,11 +216,16 @@ void run_task(void* arg, int t) {
   const Gemm& g = *s.g;
   const Task& w = s.task[t];
   const bool own = w.p0 == 0;  // the first depth chunk (or the whole depth) writes C and adds the bias
+  // The epilogue runs here on whole-depth tasks (batch 1), after the sum of the depth chunks otherwise.
+  const int64_t e0 = w.i0 * g.ldc + w.j0;
+  const Finish f = s.partial || g.epilogue == Epilogue::None
+                       ? Finish{Epilogue::None, nullptr, nullptr}
+                       : Finish{g.epilogue, g.e_in ? g.e_in + e0 : nullptr, g.e_out ? g.e_out + e0 : nullptr};
   for (int64_t bi = w.b0; bi < w.b1; bi++) {
     float* out = own ? g.c + bi * g.c_batch + w.i0 * g.ldc + w.j0 : s.partial + (t - 1) * g.m * g.n;
     gemm_one(w.i1 - w.i0, w.j1 - w.j0, w.p1 - w.p0, g.a + bi * g.a_batch + w.i0 * g.a_rs + w.p0 * g.a_cs, g.a_rs, g.a_cs,
              g.b + bi * g.b_batch + w.j0 * g.b_cs + w.p0 * g.b_rs, g.b_rs, g.b_cs, out, own ? g.ldc : g.n,
-             g.bias && own ? g.bias + w.j0 : nullptr);
+             g.bias && own ? g.bias + w.j0 : nullptr, f);
   }
 }
 
@@ -245,6 +268,7 @@ void gemm(const Gemm& g, int threads) {
     for (int64_t i = 0; i < g.m; i++)
       for (int64_t j = 0; j < g.n; j++) g.c[i * g.ldc + j] += part[i * g.n + j];
   }
+  if (s.partial && g.epilogue != Epilogue::None) finish({g.epilogue, g.e_in, g.e_out}, g.c, g.ldc, 0, g.m, 0, g.n);
 }
 
 }  // namespace papo

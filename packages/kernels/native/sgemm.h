@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "rows.h"
+
 namespace papo {
 
 // C[b] (m × n, row stride ldc) = op(A[b]) · op(B[b]) (+ bias[j] on every row), for b < batch.
@@ -17,6 +19,12 @@ struct Gemm {
   float* c;
   int64_t c_batch, ldc;
   const float* bias;  // n values or nullptr
+  // An element-wise finish of C (batch 1 only), applied to each block of C once its last depth slice is
+  // stored, while the block is in cache; see rows.h's Epilogue for the ops and the operands `e_in`, `e_out`
+  // (dense row-major m × n like C, or nullptr).
+  Epilogue epilogue = Epilogue::None;
+  const float* e_in = nullptr;
+  float* e_out = nullptr;
 };
 
 // The micro-kernel in use: "avx2-fma" or "generic".

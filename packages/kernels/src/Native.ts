@@ -74,6 +74,8 @@ interface Addon {
   readonly configure: (options: { readonly threads?: number; readonly generic?: boolean }) => { isa: string; threads: number }
   readonly sumSquares: (heap: ArrayBuffer, table: Float64Array) => number
   readonly adamw: (heap: ArrayBuffer, table: Float64Array) => void
+  readonly gemmEpilogue: (heap: ArrayBuffer, params: Float64Array) => void
+  readonly columnSums: (heap: ArrayBuffer, params: Float64Array) => void
 }
 
 const loadAddon = (): { readonly addon: Addon | null; readonly reason: string } => {
@@ -326,4 +328,55 @@ export const adamw = (heap: ArrayBuffer, c: AdamWConstants, tensors: ReadonlyArr
   table.set([tensors.length, c.clip, c.beta1, 1 - c.beta1, c.beta2, 1 - c.beta2, c.bias1, c.bias2, c.eps, c.decay, c.lr])
   tensors.forEach((t, i) => table.set([t.p, t.g, t.m, t.v, t.pOut, t.mOut, t.vOut, t.size], 11 + 8 * i))
   addon.adamw(heap, table)
+}
+
+// --- fused products (an epilogue in the product's store) and column sums ---
+
+/**
+ * The element-wise finish of a product `C = op(A)·op(B) (+ bias)` (`native/rows.h`'s `Epilogue`), computed on
+ * each block of C while it is in cache, with the same operations (and bits) as the separate kernel:
+ * `add`: `C + input` (a residual); `gelu`: `gelu(C)` into `output` (or into C when no output is given);
+ * `geluGrad`: `geluGrad(x = input, dy = C)` into C.
+ *
+ * @category models
+ */
+export type Epilogue = "add" | "gelu" | "geluGrad"
+
+const epilogues: Record<Epilogue, number> = { add: 1, gelu: 2, geluGrad: 3 }
+const epilogueParams = new Float64Array(17)
+
+/**
+ * {@link gemm} of one matrix (`batch` 1) followed by an {@link Epilogue}: `input` and `output` are byte offsets
+ * of dense `[m, n]` operands (−1: none; `add` and `geluGrad` need `input`).
+ *
+ * @example
+ * const heap = new Float32Array([2, 3, 10, 0])
+ * gemmEpilogue(heap.buffer, { batch: 1, m: 1, n: 1, k: 1, aOffset: 0, aBatch: 0, aRow: 1, aCol: 1, bOffset: 4, bBatch: 0, bRow: 1, bCol: 1, cOffset: 12, biasOffset: -1 }, { op: "add", input: 8, output: -1 })
+ * heap[3] // => 16
+ *
+ * @category math
+ */
+export const gemmEpilogue = (heap: ArrayBuffer, p: GemmParams, e: { readonly op: Epilogue; readonly input: number; readonly output: number }): void => {
+  const addon = requireAddon("fused product")
+  epilogueParams.set([p.batch, p.m, p.n, p.k, p.aOffset, p.aBatch, p.aRow, p.aCol, p.bOffset, p.bBatch, p.bRow, p.bCol, p.cOffset, p.biasOffset, epilogues[e.op], e.input, e.output])
+  addon.gemmEpilogue(heap, epilogueParams)
+}
+
+const columnParams = new Float64Array(4)
+
+/**
+ * Column sums `out[j] = Σ_i x[i, j]` of a dense `[rows, cols]` on a heap (byte offsets), accumulated in
+ * double in row order, split by columns over the configured threads (the same bits for any thread count).
+ *
+ * @example
+ * const heap = new Float32Array([1, 2, 3, 4, 0, 0])
+ * columnSums(heap.buffer, { rows: 2, cols: 2, x: 0, out: 16 })
+ * Array.from(heap.subarray(4)) // => [4, 6]
+ *
+ * @category math
+ */
+export const columnSums = (heap: ArrayBuffer, p: { readonly rows: number; readonly cols: number; readonly x: number; readonly out: number }): void => {
+  const addon = requireAddon("column sums")
+  columnParams.set([p.rows, p.cols, p.x, p.out])
+  addon.columnSums(heap, columnParams)
 }

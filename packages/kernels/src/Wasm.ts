@@ -38,7 +38,8 @@ const nativeMatMul = (
   b: tf.TensorInfo,
   transposeA: boolean,
   transposeB: boolean,
-  bias: tf.TensorInfo | undefined
+  bias: tf.TensorInfo | undefined,
+  finish?: Finish
 ): tf.TensorInfo | null => {
   if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) return null
   const ra = a.shape.length, rb = b.shape.length
@@ -55,6 +56,7 @@ const nativeMatMul = (
   if (batch * m * n === 0) return null
   if (bias !== undefined && (bias.dtype !== "float32" || bias.shape.length !== 1 || bias.shape[0] !== n)) return null
   const out = backend.makeOutput([...outer, m, n], "float32")
+  if (finish !== undefined) finish.second = finish.keep ? backend.makeOutput([m, n], "float32") : undefined
   const offset = (t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId).memoryOffset
   const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer // after makeOutput, which may grow the heap
   const params = {
@@ -64,7 +66,10 @@ const nativeMatMul = (
     cOffset: offset(out),
     biasOffset: bias === undefined ? -1 : offset(bias)
   }
-  if ((batchA === batch || batchA === 1) && (batchB === batch || batchB === 1)) {
+  if (finish !== undefined) {
+    const input = finish.input === undefined ? -1 : offset(finish.input), second = finish.second === undefined ? -1 : offset(finish.second)
+    Native.gemmEpilogue(heap, params, { op: finish.op, input, output: second })
+  } else if ((batchA === batch || batchA === 1) && (batchB === batch || batchB === 1)) {
     Native.gemm(heap, params)
   } else {
     // Outer dims that broadcast both ways ([2, 1] with [1, 3]): one product per output matrix.
@@ -79,6 +84,17 @@ const nativeMatMul = (
     }
   }
   return out
+}
+
+/**
+ * A product's epilogue (`Native.Epilogue`) for {@link nativeMatMul}: its `[m, n]` operand, and whether the product
+ * is kept and the epilogue's result goes to a second output (`second`, made by nativeMatMul).
+ */
+interface Finish {
+  readonly op: Native.Epilogue
+  readonly input: tf.TensorInfo | undefined
+  readonly keep: boolean
+  second?: tf.TensorInfo | undefined
 }
 
 /** The flat index, in a tensor of outer shape `shape`, of the element that broadcasts to flat index `i` of `outer`. */
@@ -190,6 +206,7 @@ export const install = (): Native.Status => {
   registerAttentionKernels()
   registerAdamW()
   replaceCopies()
+  registerFusedProducts()
   installed = true
   return s
 }
@@ -491,3 +508,104 @@ const replaceCopies = (): void => {
     }) as unknown as tf.TensorInfo
   })
 }
+
+// --- fused products (an epilogue in the product's store) and column sums ---
+
+const fusedKernel = "PapoMatMul", columnSumsKernel = "PapoColumnSums"
+
+/**
+ * `PapoMatMul` (`a`, `b` 2-D, optional `bias [n]` and `input [m, n]`; attrs `transposeA`, `transposeB`,
+ * `epilogue`, `keep`) → the product finished by its epilogue, or with `keep` `[product, epilogue(product)]`;
+ * `PapoColumnSums` (`x [M, N]`) → `[N]`.
+ */
+const registerFusedProducts = (): void => {
+  tf.registerKernel({
+    kernelName: fusedKernel,
+    backendName: "wasm",
+    kernelFunc: ((args: KernelArgs) => {
+      const { a, b, bias, input } = args.inputs
+      const { transposeA, transposeB, epilogue, keep } = args.attrs as { transposeA: boolean; transposeB: boolean; epilogue: Native.Epilogue; keep: boolean }
+      const m = transposeA ? a!.shape[1]! : a!.shape[0]!, n = transposeB ? b!.shape[0]! : b!.shape[1]!
+      if (a!.shape.length !== 2 || b!.shape.length !== 2 || (input !== undefined && (input.dtype !== "float32" || !tf.util.arraysEqual(input.shape, [m, n])))) {
+        throw new Error(`Error in ${fusedKernel}: a [${a!.shape}] and b [${b!.shape}] must be 2-D and input [${input?.shape}] float32 [${m}, ${n}]`)
+      }
+      const finish: Finish = { op: epilogue, input, keep }
+      const out = nativeMatMul(args.backend as WasmBackend, a!, b!, transposeA, transposeB, bias, finish)
+      if (out === null) throw new Error(`Error in ${fusedKernel}: operands must be non-empty float32, the bias one value per column`)
+      return finish.second === undefined ? out : [out, finish.second]
+    }) as unknown as tf.KernelFunc
+  })
+  tf.registerKernel({
+    kernelName: columnSumsKernel,
+    backendName: "wasm",
+    kernelFunc: ((args: KernelArgs) => {
+      const backend = args.backend as WasmBackend
+      const x = args.inputs["x"]!
+      if (x.dtype !== "float32" || x.shape.length !== 2) throw new Error(`Error in ${columnSumsKernel}: x must be float32 [M, N], got ${x.dtype} [${x.shape}]`)
+      const [rows, cols] = x.shape as [number, number]
+      const out = backend.makeOutput([cols], "float32")
+      const offset = (t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId).memoryOffset
+      if (cols > 0) Native.columnSums(backend.wasm.HEAPU8.buffer as ArrayBuffer, { rows, cols, x: offset(x), out: offset(out) })
+      return out
+    }) as unknown as tf.KernelFunc
+  })
+}
+
+const runFused = (
+  inputs: Record<string, tf.Tensor | null>,
+  attrs: { transposeA: boolean; transposeB: boolean; epilogue: Native.Epilogue; keep: boolean }
+): tf.Tensor2D | Array<tf.Tensor2D> => {
+  const present = Object.fromEntries(Object.entries(inputs).filter(([, t]) => t !== null)) as tf.NamedTensorMap
+  return tf.engine().runKernel(fusedKernel, present, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D | Array<tf.Tensor2D>
+}
+
+/**
+ * `op(a)·op(b) (+ bias) + residual` as one native product, the residual added to each block of the result
+ * while it is in cache (the same bits as `tf.add(residual, product)`). Requires {@link install}; no gradient.
+ *
+ * @example
+ * matMulAdd(tf.tensor2d([[2]]), tf.tensor2d([[3]]), tf.tensor1d([1]), tf.tensor2d([[10]])).dataSync() // => Float32Array [17]
+ *
+ * @category math
+ */
+export const matMulAdd = (a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor | null, residual: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor2D =>
+  runFused({ a, b, bias, input: residual }, { transposeA, transposeB, epilogue: "add", keep: false }) as tf.Tensor2D
+
+/**
+ * `a·w + bias` and its tanh-GELU from one native product (the GELU computed on each block of the product while
+ * it is in cache, the same bits as {@link gelu} of it): `[h, gelu(h)]` with `keep` (a gradient needs `h`),
+ * else `gelu(h)` alone. Requires {@link install}; no gradient.
+ *
+ * @example
+ * matMulGelu(tf.tensor2d([[1]]), tf.tensor2d([[10]]), tf.tensor1d([0]), false).dataSync() // => Float32Array [10]
+ *
+ * @category math
+ */
+export const matMulGelu: {
+  (a: tf.Tensor, w: tf.Tensor, bias: tf.Tensor | null, keep: true): [tf.Tensor2D, tf.Tensor2D]
+  (a: tf.Tensor, w: tf.Tensor, bias: tf.Tensor | null, keep: false): tf.Tensor2D
+} = ((a: tf.Tensor, w: tf.Tensor, bias: tf.Tensor | null, keep: boolean) =>
+  runFused({ a, b: w, bias, input: null }, { transposeA: false, transposeB: false, epilogue: "gelu", keep })) as never
+
+/**
+ * The gradient through a GELU at `x` of a product that is the GELU output's gradient: `geluGrad(x, op(a)·op(b))`
+ * as one native product (the same bits as {@link geluGrad} of it). Requires {@link install}; no gradient.
+ *
+ * @example
+ * matMulGeluGrad(tf.tensor2d([[1]]), tf.tensor2d([[2]]), tf.tensor2d([[0]])).dataSync() // => Float32Array [1] (gelu'(0) = ½)
+ *
+ * @category math
+ */
+export const matMulGeluGrad = (a: tf.Tensor, b: tf.Tensor, x: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor2D =>
+  runFused({ a, b, bias: null, input: x }, { transposeA, transposeB, epilogue: "geluGrad", keep: false }) as tf.Tensor2D
+
+/**
+ * Column sums of `x [M, N]` → `[N]` in one native pass (double accumulation in row order, both cores, the same
+ * bits for any thread count): the bias and LayerNorm-parameter gradients. Requires {@link install}.
+ *
+ * @example
+ * columnSums(tf.tensor2d([[1, 2], [3, 4]])).dataSync() // => Float32Array [4, 6]
+ *
+ * @category math
+ */
+export const columnSums = (x: tf.Tensor): tf.Tensor1D => tf.engine().runKernel(columnSumsKernel, { x } as tf.NamedTensorMap) as tf.Tensor1D

@@ -19,10 +19,10 @@ const transposedTimes = (x: tf.Tensor, dy: tf.Tensor): tf.Tensor2D =>
 
 /**
  * Column sums of `[M, N]` → `[N]` (bias and LayerNorm-parameter gradients). wasm sums an outer axis by
- * transposing first; under the native kernels it is one `1ᵀ·x` matMul.
+ * transposing first; under the native kernels it is one native pass (it was a `1ᵀ·x` matMul, whose packing of
+ * `x` cost 2–3× the pass).
  */
-const columnSums = (x: tf.Tensor): tf.Tensor1D =>
-  nativeMatMuls() ? tf.reshape(tf.matMul(tf.ones([1, x.shape[0]!]), x as tf.Tensor2D), [x.shape[1]!]) : tf.sum(x, 0)
+const columnSums = (x: tf.Tensor): tf.Tensor1D => (nativeMatMuls() ? Wasm.columnSums(x) : tf.sum(x, 0))
 
 const addPositionsGrad: (x: tf.Tensor, pos: tf.Tensor) => tf.Tensor3D = tf.customGrad(((x: tf.Tensor3D, pos: tf.Tensor2D) => ({
   value: tf.add(x, pos),
@@ -112,15 +112,7 @@ const GELU_B = 2 * GELU_C
  * `σ(z) + x·σ(z)(1 − σ(z))·dz/dx`, `z = 2u`, `dz/dx = 2√(2/π)(1 + 3·0.044715x²)`.
  */
 export const gelu = (x: tf.Tensor): tf.Tensor =>
-  nativeMatMuls()
-    ? recording() ? geluNative(x) : Wasm.gelu(x)
-    : recording() ? geluGrad(x) : tf.mul(x, tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.mul(x, x), GELU_A), GELU_B))))
-
-/** The same GELU and gradient as one native pass each (@papo/kernels' row kernels). */
-const geluNative: (x: tf.Tensor) => tf.Tensor = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([x])
-  return { value: Wasm.gelu(x), gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => Wasm.geluGrad(saved[0]!, dy) }
-}) as never) as never
+  recording() ? geluGrad(x) : tf.mul(x, tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.mul(x, x), GELU_A), GELU_B))))
 
 const geluGrad: (x: tf.Tensor) => tf.Tensor = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
   const x2 = tf.mul(x, x)
@@ -189,22 +181,6 @@ const layerNormNative: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.T
 }) as never) as never
 
 /**
- * Causal self-attention of `qkv [N·T, 3d]` (q | k | v of N sequences of `t` positions, `heads` heads) →
- * `[N·T, d]`, as one native kernel each way (@papo/kernels' fused attention: no head transposes, no score
- * tensors; the gradient is dq | dk | dv as one `[N·T, 3d]`, from the probabilities the forward keeps under a
- * gradient tape). Only under the native kernels.
- */
-export const causalAttention = (qkv: tf.Tensor, t: number, heads: number): tf.Tensor2D =>
-  recording() ? causalAttentionGrad(t, heads)(qkv) : Wasm.attention(qkv, t, heads)
-
-const causalAttentionGrad = (t: number, heads: number): ((qkv: tf.Tensor) => tf.Tensor2D) =>
-  tf.customGrad(((qkv: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    const [value, probs] = Wasm.attentionKeepingProbs(qkv, t, heads)
-    save([qkv, probs])
-    return { value, gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => Wasm.attentionGrad(saved[0]!, saved[1]!, dy, t, heads) }
-  }) as never) as never
-
-/**
  * A batched matMul with the batch as the middle axis: `y[m, c, n] = Σ_k x[m, k, c] · w[k, c, n]`
  * (`x [M, K, C]`, `w [K, C, N]` → `[M, C, N]`), run as one depthwise convolution (an XNNPACK kernel on wasm,
  * ~5× faster there than tfjs's batched matMul), with a gradient made of the same op and rank-3 transposes
@@ -237,3 +213,86 @@ const channelMatMulRaw = (x: tf.Tensor, w: tf.Tensor): tf.Tensor3D => {
   const y = tf.depthwiseConv2d(tf.reshape(x, [1, m, k, c]) as tf.Tensor4D, tf.reshape(w, [1, k, c, n]) as tf.Tensor4D, 1, "valid") // (1, M, 1, C·N)
   return tf.reshape(y, [m, c, n])
 }
+
+/**
+ * One pre-norm residual sublayer's parameters: LayerNorm `gamma`, `beta`, then `·w1 + b1` and `·w2 + b2` (the
+ * attention's qkv and output projections, or the MLP's fc and proj).
+ */
+export interface Sublayer {
+  readonly gamma: tf.Tensor
+  readonly beta: tf.Tensor
+  readonly w1: tf.Tensor
+  readonly b1: tf.Tensor
+  readonly w2: tf.Tensor
+  readonly b2: tf.Tensor
+}
+
+/**
+ * The MLP sublayer `x + gelu(LN(x)·w1 + b1)·w2 + b2` of `x [M, d]` under the native kernels: three native
+ * calls (LayerNorm; the fc product with the GELU in its store; the proj product with the residual in its
+ * store), and under a gradient tape one custom gradient for the whole sublayer (see {@link sublayerGrad}).
+ */
+export const mlpResidual = (x: tf.Tensor2D, s: Sublayer): tf.Tensor2D =>
+  recording() ? mlpResidualGrad(x, s.gamma, s.beta, s.w1, s.b1, s.w2, s.b2) : Wasm.matMulAdd(Wasm.matMulGelu(Wasm.layerNorm(x, s.gamma, s.beta), s.w1, s.b1, false), s.w2, s.b2, x)
+
+/**
+ * The attention sublayer `x + attention(LN(x)·w1 + b1)·w2 + b2` of `x [N·T, d]` (N sequences of `t` positions,
+ * `heads` heads) under the native kernels: LayerNorm, the fused qkv product, the fused attention kernel (no
+ * head transposes, no score tensors) and the output product with the residual in its store. Outside a gradient
+ * tape it also returns the q | k | v product `[N·T, 3d]` (for a KV cache); under one, a custom gradient for the
+ * whole sublayer (see {@link sublayerGrad}) and `qkv: null`.
+ */
+export const attentionResidual = (x: tf.Tensor2D, s: Sublayer, t: number, heads: number): { readonly y: tf.Tensor2D; readonly qkv: tf.Tensor2D | null } => {
+  if (recording()) return { y: attentionResidualGrad(t, heads)(x, s.gamma, s.beta, s.w1, s.b1, s.w2, s.b2), qkv: null }
+  const qkv: tf.Tensor2D = tf.fused.matMul({ a: Wasm.layerNorm(x, s.gamma, s.beta) as tf.Tensor2D, b: s.w1 as tf.Tensor2D, bias: s.b1 }) as tf.Tensor2D // (N·T, 3d)
+  return { y: Wasm.matMulAdd(Wasm.attention(qkv, t, heads), s.w2, s.b2, x), qkv }
+}
+
+type SublayerFn = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, w1: tf.Tensor, b1: tf.Tensor, w2: tf.Tensor, b2: tf.Tensor) => tf.Tensor2D
+
+/**
+ * A residual sublayer `x + f(LN(x))` with one hand-written backward of native ops instead of a tape node per
+ * op (each with its saved tensors and gradient bookkeeping). `inner(a, w1, b1)` returns the input `z` of the
+ * second product and what the backward needs; `innerGrad(dz, saved)` is `z`'s gradient → the gradient `dm` of
+ * the first product's output (`m = a·w1 + b1`). Weight gradients `xᵀ·dy`, bias and LayerNorm-parameter
+ * gradients as native column sums; `dx = LN'(dm·w1ᵀ) + dy` (the residual's gradient).
+ */
+const sublayerGrad = (
+  inner: (a: tf.Tensor2D, w1: tf.Tensor2D, b1: tf.Tensor) => { readonly z: tf.Tensor2D; readonly keep: Array<tf.Tensor> },
+  innerGrad: (dy: tf.Tensor2D, w2: tf.Tensor2D, kept: Array<tf.Tensor>) => tf.Tensor2D
+): SublayerFn =>
+  tf.customGrad(((x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, w1: tf.Tensor2D, b1: tf.Tensor1D, w2: tf.Tensor2D, b2: tf.Tensor1D, save: tf.GradSaveFunc) => {
+    const a = Wasm.layerNorm(x, gamma, beta) as tf.Tensor2D // (M, d)
+    const { z, keep } = inner(a, w1, b1)
+    save([x, gamma, w1, w2, a, z, ...keep])
+    return {
+      value: Wasm.matMulAdd(z, w2, b2, x),
+      gradFunc: (dy: tf.Tensor2D, saved: Array<tf.Tensor>) => {
+        const [sx, sg, sw1, sw2, sa, sz, ...kept] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, ...Array<tf.Tensor>]
+        const dm = innerGrad(dy, sw2, kept) // (M, n1)
+        const da = tf.matMul(dm, sw1, false, true) // (M, d)
+        const [dxNorm, dyXhat] = Wasm.layerNormGrad(sx, sg, da)
+        return [tf.add(dxNorm, dy), columnSums(dyXhat), columnSums(da), tf.matMul(sa, dm, true, false), columnSums(dm), tf.matMul(sz, dy, true, false), columnSums(dy)]
+      }
+    }
+  }) as never) as never
+
+/** {@link mlpResidual} under a tape: keeps the fc product `h` and `u = gelu(h)`; `dh = gelu'(h)·(dy·w2ᵀ)` in one fused product. */
+const mlpResidualGrad: SublayerFn = sublayerGrad(
+  (a, w1, b1) => {
+    const [h, u] = Wasm.matMulGelu(a, w1, b1, true) // (M, dMlp) each
+    return { z: u, keep: [h] }
+  },
+  (dy, w2, [h]) => Wasm.matMulGeluGrad(dy, w2, h!, false, true)
+)
+
+/** {@link attentionResidual} under a tape: keeps qkv and the attention probabilities; dq | dk | dv as one `[N·T, 3d]`. */
+const attentionResidualGrad = (t: number, heads: number): SublayerFn =>
+  sublayerGrad(
+    (a, w1, b1) => {
+      const qkv = tf.fused.matMul({ a, b: w1, bias: b1 }) // (N·T, 3d)
+      const [merged, probs] = Wasm.attentionKeepingProbs(qkv, t, heads)
+      return { z: merged, keep: [qkv, probs] }
+    },
+    (dy, w2, [qkv, probs]) => Wasm.attentionGrad(qkv!, probs!, tf.matMul(dy, w2, false, true), t, heads)
+  )

@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { Native } from "@papo/kernels"
 import { numPatches, type ModelConfig } from "../Config.js"
-import { addPositions, causalAttention, channelMatMul, dense, gelu, layerNorm, matMul2d, nativeMatMuls } from "./ops.js"
+import { addPositions, attentionResidual, channelMatMul, dense, gelu, layerNorm, matMul2d, mlpResidual, nativeMatMuls, type Sublayer } from "./ops.js"
 
 export type Params = Readonly<Record<string, tf.Tensor>>
 
@@ -91,22 +91,32 @@ const attentionChannels = (q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, n: nu
 }
 
 /**
- * One layer's causal self-attention of its normed input `a [N·T, d]` → `[N·T, d]`, with the keys and values
- * (for a KV cache) when `collect`. Under the native kernels: one fused qkv matMul and the fused attention
- * kernel, which reads q, k, v in place and returns their gradient in one piece; on wasm: three projections
- * and {@link attentionChannels}.
+ * One layer's attention sublayer `x + attention(LN1(x))·W + b` on `x [N·T, d]`, with the keys and values (for
+ * a KV cache) when `collect`. Under the native kernels: {@link attentionResidual} (one fused qkv matMul, the
+ * fused attention kernel, the residual in the output product's store; one hand-written backward); on wasm:
+ * three projections and {@link attentionChannels}.
  */
-const attention = (p: Params, i: number, a: tf.Tensor2D, n: number, t: number, h: number, collect: boolean): { readonly merged: tf.Tensor2D; readonly kv: LayerKv | null } => {
-  const d = a.shape[1]
-  if (!nativeMatMuls()) {
-    const [q, k, v] = qkvProjections(p, i, a, d) // 3 × (N·T, d), viewed as (N, T, H, hd)
-    return { merged: attentionChannels(q, k, v, n, t, h), kv: collect ? { k, kCol: 0, v, vCol: 0 } : null }
+const attention = (p: Params, i: number, x: tf.Tensor2D, n: number, t: number, h: number, collect: boolean): { readonly y: tf.Tensor2D; readonly kv: LayerKv | null } => {
+  const d = x.shape[1]
+  if (nativeMatMuls()) {
+    const { y, qkv } = attentionResidual(x, sublayer(p, `blocks.${i}.ln1`, `blocks.${i}.attn.qkv`, `blocks.${i}.attn.proj`), t, h)
+    return { y, kv: collect && qkv !== null ? { k: qkv, kCol: d, v: qkv, vCol: 2 * d } : null }
   }
-  const qkv = dense(a, get(p, `blocks.${i}.attn.qkv.weight`), get(p, `blocks.${i}.attn.qkv.bias`)) // (N·T, 3d): q | k | v
-  return { merged: causalAttention(qkv, t, h), kv: collect ? { k: qkv, kCol: d, v: qkv, vCol: 2 * d } : null }
+  const [q, k, v] = qkvProjections(p, i, layerNorm(x, get(p, `blocks.${i}.ln1.weight`), get(p, `blocks.${i}.ln1.bias`)), d) // 3 × (N·T, d), viewed as (N, T, H, hd)
+  const merged = attentionChannels(q, k, v, n, t, h)
+  return { y: tf.add(x, dense(merged, get(p, `blocks.${i}.attn.proj.weight`), get(p, `blocks.${i}.attn.proj.bias`))), kv: collect ? { k, kCol: 0, v, vCol: 0 } : null }
 }
 
+/** A residual sublayer's parameters: LayerNorm `norm`, then dense layers `first` and `second`. */
+const sublayer = (p: Params, norm: string, first: string, second: string): Sublayer => ({
+  gamma: get(p, `${norm}.weight`), beta: get(p, `${norm}.bias`),
+  w1: get(p, `${first}.weight`), b1: get(p, `${first}.bias`),
+  w2: get(p, `${second}.weight`), b2: get(p, `${second}.bias`)
+})
+
+/** One layer's MLP sublayer `x + gelu(LN2(x)·W1 + b1)·W2 + b2` (under the native kernels {@link mlpResidual}). */
 const mlp = (p: Params, i: number, x: tf.Tensor2D): tf.Tensor2D => {
+  if (nativeMatMuls()) return mlpResidual(x, sublayer(p, `blocks.${i}.ln2`, `blocks.${i}.mlp.fc`, `blocks.${i}.mlp.proj`))
   const h = layerNorm(x, get(p, `blocks.${i}.ln2.weight`), get(p, `blocks.${i}.ln2.bias`))
   const u = gelu(dense(h, get(p, `blocks.${i}.mlp.fc.weight`), get(p, `blocks.${i}.mlp.fc.bias`))) as tf.Tensor2D // (M, dMlp)
   return tf.add(x, dense(u, get(p, `blocks.${i}.mlp.proj.weight`), get(p, `blocks.${i}.mlp.proj.bias`)))
@@ -127,10 +137,8 @@ export const blocks = (
   const kv: Array<LayerKv> = []
   let x = x0
   for (let i = 0; i < c.nLayers; i++) {
-    const a = layerNorm(x, get(p, `blocks.${i}.ln1.weight`), get(p, `blocks.${i}.ln1.bias`))
-    const { merged, kv: layer } = attention(p, i, a, n, t, c.nHeads, collect) // (N·T, d)
-    x = tf.add(x, dense(merged, get(p, `blocks.${i}.attn.proj.weight`), get(p, `blocks.${i}.attn.proj.bias`)))
-    x = mlp(p, i, x)
+    const { y, kv: layer } = attention(p, i, x, n, t, c.nHeads, collect) // (N·T, d)
+    x = mlp(p, i, y)
     if (layer !== null) kv.push(layer)
   }
   return { x, kv }
