@@ -260,38 +260,49 @@ void epilogue(Epilogue op, float* c, const float* in, float* out, int64_t n) {
 
 namespace {
 
-// Column sums of columns [j0, j1): rows streamed in order, one double accumulator per column.
-PAPO_CLONES void column_sums_range(const float* x, int64_t rows, int64_t cols, int64_t j0, int64_t j1, float* out) {
-  std::vector<double> acc(j1 - j0, 0.0);
-  double* a = acc.data();
-  const int64_t w = j1 - j0;
-  for (int64_t i = 0; i < rows; i++) {
-    const float* r = x + i * cols + j0;
-    for (int64_t j = 0; j < w; j++) a[j] += r[j];
+// Column sums are taken over fixed blocks of rows, streamed in order, each into its own double partial; the
+// partials are added in block order. The blocks depend on the shape only, never on the thread count.
+constexpr int64_t kSumRows = 256;
+
+// partial[j] = Σ_{i in block} x[i, j] (double, row order) for the block of rows starting at r0.
+PAPO_CLONES void column_sums_block(const float* x, int64_t rows, int64_t cols, int64_t r0, double* partial) {
+  for (int64_t j = 0; j < cols; j++) partial[j] = 0.0;
+  const int64_t r1 = r0 + kSumRows < rows ? r0 + kSumRows : rows;
+  for (int64_t i = r0; i < r1; i++) {
+    const float* r = x + i * cols;
+    for (int64_t j = 0; j < cols; j++) partial[j] += r[j];
   }
-  for (int64_t j = 0; j < w; j++) out[j0 + j] = static_cast<float>(a[j]);
 }
 
 struct ColumnSplit {
   const float* x;
   int64_t rows, cols;
-  float* out;
-  int64_t bounds[5];
+  double* partials;  // one row of cols per block
+  int64_t bounds[5];  // tasks' block ranges
 };
 
-void run_columns(void* arg, int t) {
+void run_column_blocks(void* arg, int t) {
   const ColumnSplit& s = *static_cast<const ColumnSplit*>(arg);
-  column_sums_range(s.x, s.rows, s.cols, s.bounds[t], s.bounds[t + 1], s.out);
+  for (int64_t b = s.bounds[t]; b < s.bounds[t + 1]; b++) column_sums_block(s.x, s.rows, s.cols, b * kSumRows, s.partials + b * s.cols);
 }
 
 }  // namespace
 
 void column_sums(const float* x, int64_t rows, int64_t cols, float* out, int threads) {
   if (cols == 0) return;
-  ColumnSplit s{x, rows, cols, out, {0, cols}};
-  const int count = threads < 2 || rows * cols < kParallelElements ? 1 : cut(cols, 16, 4, s.bounds);
-  if (count < 2 || !pool_run(run_columns, &s, count))
-    for (int t = 0; t < count; t++) run_columns(&s, t);
+  const int64_t blocks = rows == 0 ? 0 : (rows + kSumRows - 1) / kSumRows;
+  thread_local std::vector<double> partials;
+  partials.resize(blocks * cols);
+  ColumnSplit s{x, rows, cols, partials.data(), {0, blocks}};
+  // Below ~1M elements (4 MB) one thread streams the rows faster than two share them.
+  const int count = threads < 2 || rows * cols < (1 << 20) ? 1 : cut(blocks, 1, 4, s.bounds);
+  if (count < 2 || !pool_run(run_column_blocks, &s, count))
+    for (int t = 0; t < count; t++) run_column_blocks(&s, t);
+  for (int64_t j = 0; j < cols; j++) {
+    double sum = 0.0;
+    for (int64_t b = 0; b < blocks; b++) sum += partials[b * cols + j];
+    out[j] = static_cast<float>(sum);
+  }
 }
 
 void rows(const RowJob& j, int threads) {

@@ -36,8 +36,9 @@ enum class Epilogue : int {
 };
 void epilogue(Epilogue op, float* c, const float* in, float* out, int64_t n);
 
-// out[j] = Σ_i x[i·cols + j] over the rows, accumulated in double in row order; split by columns between
-// threads, so every column is summed by the same operations on any thread count (bit-identical).
+// out[j] = Σ_i x[i·cols + j] over the rows: each block of 256 rows summed in double in row order, the blocks'
+// sums added in block order, rounded to float once. The blocks depend on the shape only, and whole blocks are
+// shared between threads: the same bits on any thread count.
 void column_sums(const float* x, int64_t rows, int64_t cols, float* out, int threads);
 
 // The softmax rows of the fused attention (attention.cc), compiled like the row kernels (the generic and AVX2

@@ -365,8 +365,9 @@ export const gemmEpilogue = (heap: ArrayBuffer, p: GemmParams, e: { readonly op:
 const columnParams = new Float64Array(4)
 
 /**
- * Column sums `out[j] = Σ_i x[i, j]` of a dense `[rows, cols]` on a heap (byte offsets), accumulated in
- * double in row order, split by columns over the configured threads (the same bits for any thread count).
+ * Column sums `out[j] = Σ_i x[i, j]` of a dense `[rows, cols]` on a heap (byte offsets): blocks of 256 rows
+ * summed in double in row order, the block sums added in order, rounded to float once; blocks shared between
+ * the configured threads (the same bits for any thread count).
  *
  * @example
  * const heap = new Float32Array([1, 2, 3, 4, 0, 0])

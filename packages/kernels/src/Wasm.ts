@@ -600,8 +600,8 @@ export const matMulGeluGrad = (a: tf.Tensor, b: tf.Tensor, x: tf.Tensor, transpo
   runFused({ a, b, bias: null, input: x }, { transposeA, transposeB, epilogue: "geluGrad", keep: false }) as tf.Tensor2D
 
 /**
- * Column sums of `x [M, N]` → `[N]` in one native pass (double accumulation in row order, both cores, the same
- * bits for any thread count): the bias and LayerNorm-parameter gradients. Requires {@link install}.
+ * Column sums of `x [M, N]` → `[N]` in one native pass (double accumulation over blocks of 256 rows, added in
+ * order; the same bits for any thread count): the bias and LayerNorm-parameter gradients. Requires {@link install}.
  *
  * @example
  * columnSums(tf.tensor2d([[1, 2], [3, 4]])).dataSync() // => Float32Array [4, 6]
