@@ -9,7 +9,8 @@ import { Wasm } from "@papo/kernels"
 
 /**
  * True when the active backend's kernels are the native ones of @papo/kernels: matMuls (transpose flags cost
- * nothing), the row kernels behind {@link gelu} and {@link layerNorm}, and the fused {@link causalAttention}.
+ * nothing), the row kernels behind {@link layerNorm}, the fused products and attention behind
+ * {@link attentionResidual} and {@link mlpResidual}, and native column sums.
  */
 export const nativeMatMuls = (): boolean => Wasm.isInstalled() && tf.getBackend() === "wasm"
 
@@ -108,7 +109,7 @@ const GELU_B = 2 * GELU_C
 
 /**
  * tanh-GELU, `0.5·x·(1 + tanh(u))` with `u = √(2/π)(x + 0.044715x³)`, written exactly as `x·σ(2u)`
- * (wasm's tanh and pow are slow; under the native kernels one native pass), with a hand-written gradient
+ * (wasm's tanh and pow are slow; under the native kernels the MLP runs it in the fc product's store: {@link mlpResidual}), with a hand-written gradient
  * `σ(z) + x·σ(z)(1 − σ(z))·dz/dx`, `z = 2u`, `dz/dx = 2√(2/π)(1 + 3·0.044715x²)`.
  */
 export const gelu = (x: tf.Tensor): tf.Tensor =>
