@@ -106,19 +106,157 @@ void combine_avx2(const float* a, int64_t ars, int64_t acs, const float* b, int6
   if (rows == 2) return combine_rows<2>(a, ars, acs, b, ldb, s0, s1, c, ldc, w);
   combine_rows<1>(a, ars, acs, b, ldb, s0, s1, c, ldc, w);
 }
+// exp(x) of 8 lanes for x ≤ 0 (a score minus its row's maximum): the Cephes single-precision algorithm (range
+// reduction by ln 2 in two parts, degree-5 polynomial, 2ⁿ built in the exponent bits) evaluated with fused
+// multiply-adds; x below −87.3 (where 2ⁿ leaves the normal range) gives exp(−87.3), and NaN stays NaN.
+__attribute__((target("avx2,fma"))) inline __m256 exp_nonpositive(__m256 x) {
+  x = _mm256_max_ps(_mm256_set1_ps(-87.3f), x);  // returns x when x is NaN
+  const __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  for (const float c : {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f})
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(c));
+  y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(x, x), x), _mm256_set1_ps(1.0f));
+  const __m256i n = _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127));
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(n, 23)));
+}
+
+__attribute__((target("avx2,fma"))) inline float lanes_max(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
+__attribute__((target("avx2,fma"))) inline float lanes_sum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+// Lanes j with 8·v + j < valid (v the vector's index in the row) as an all-ones mask.
+__attribute__((target("avx2,fma"))) inline __m256i lanes_below(int64_t count) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Rows [i0, i0 + rows) of P (tile of width tp) from their scores in place: row i is the softmax of its first
+// i + 1 values (max, exp of the differences, float sum, times its reciprocal), 0 past the diagonal. In registers
+// of 8 lanes, one pass per step over a row that sits in L1.
+__attribute__((target("avx2,fma"))) void softmax_block_avx2(float* p, int64_t tp, int64_t i0, int64_t rows) {
+  for (int64_t i = i0; i < i0 + rows; i++) {
+    float* r = p + i * tp;
+    const int64_t full = (i + 1) / 8 * 8, vend = (i + 8) / 8 * 8;  // whole vectors; end of the last, partial or not
+    const __m256 keep = _mm256_castsi256_ps(lanes_below(i + 1 - full));
+    const __m256 minus_inf = _mm256_set1_ps(-INFINITY);
+    __m256 m = minus_inf;
+    for (int64_t j = 0; j < full; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(r + j));
+    if (full < vend) m = _mm256_max_ps(m, _mm256_blendv_ps(minus_inf, _mm256_loadu_ps(r + full), keep));
+    const __m256 mx = _mm256_set1_ps(lanes_max(m));
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t j = 0; j < vend; j += 8) {
+      __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(r + j), mx));
+      if (j == full) e = _mm256_and_ps(e, keep);
+      _mm256_storeu_ps(r + j, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / lanes_sum(sum));
+    for (int64_t j = 0; j < vend; j += 8) _mm256_storeu_ps(r + j, _mm256_mul_ps(_mm256_loadu_ps(r + j), inv));
+    for (int64_t j = vend; j < tp; j += 8) _mm256_storeu_ps(r + j, _mm256_setzero_ps());
+  }
+}
+
+// The 8 values at y + j, or only the `keep` lanes of them (the rest 0, not read) from j = full on.
+__attribute__((target("avx2,fma"))) inline __m256 load_upto(const float* y, int64_t j, int64_t full, __m256i keep) {
+  return j < full ? _mm256_loadu_ps(y + j) : _mm256_maskload_ps(y + j, keep);
+}
+
+// Rows [i0, i0 + rows) of dS = P ⊙ (dP − Σ_j P·dP) in place of dP (tile of width tp), P's row i read from
+// pr + i·ld (its first i + 1 values), 0 past the diagonal.
+__attribute__((target("avx2,fma"))) void softmax_grad_block_avx2(const float* pr, int64_t ld, float* dp, int64_t tp, int64_t i0, int64_t rows) {
+  for (int64_t i = i0; i < i0 + rows; i++) {
+    const float* y = pr + i * ld;
+    float* r = dp + i * tp;
+    const int64_t full = (i + 1) / 8 * 8, vend = (i + 8) / 8 * 8;
+    const __m256i keep = lanes_below(i + 1 - full);
+    __m256 dot = _mm256_setzero_ps();
+    for (int64_t j = 0; j < vend; j += 8) dot = _mm256_fmadd_ps(load_upto(y, j, full, keep), _mm256_loadu_ps(r + j), dot);
+    const __m256 s = _mm256_set1_ps(lanes_sum(dot));
+    for (int64_t j = 0; j < vend; j += 8) {
+      const __m256 yj = load_upto(y, j, full, keep);
+      __m256 g = _mm256_mul_ps(yj, _mm256_sub_ps(_mm256_loadu_ps(r + j), s));
+      if (j == full) g = _mm256_and_ps(g, _mm256_castsi256_ps(keep));
+      _mm256_storeu_ps(r + j, g);
+    }
+    for (int64_t j = vend; j < tp; j += 8) _mm256_storeu_ps(r + j, _mm256_setzero_ps());
+  }
+}
+
+// cols[j·tp + i] = src[i·ld + j] for i < t, j < hd: 8 × 8 blocks through registers, the edges one by one.
+__attribute__((target("avx2,fma"))) void transpose_avx2(const float* src, int64_t ld, int64_t t, int64_t hd, float* cols, int64_t tp) {
+  const int64_t t8 = t / 8 * 8, hd8 = hd / 8 * 8;
+  for (int64_t i = 0; i < t8; i += 8) {
+    for (int64_t j = 0; j < hd8; j += 8) {
+      __m256 r[8], u[8];
+      for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(src + (i + k) * ld + j);
+      for (int k = 0; k < 8; k += 2) u[k] = _mm256_unpacklo_ps(r[k], r[k + 1]), u[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+      for (int k = 0; k < 8; k += 4)
+        for (int l = 0; l < 2; l++) {
+          r[k + l] = _mm256_shuffle_ps(u[k + l], u[k + l + 2], _MM_SHUFFLE(1, 0, 1, 0));
+          r[k + l + 2] = _mm256_shuffle_ps(u[k + l], u[k + l + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+      // r[0 … 3] hold columns j + (0, 2, 1, 3) of rows i … i + 3 in their low halves and of rows i + 4 … in their high ones, alike r[4 … 7]
+      static constexpr int kOrder[4] = {0, 2, 1, 3};
+      for (int c = 0; c < 4; c++) {
+        _mm256_storeu_ps(cols + (j + c) * tp + i, _mm256_permute2f128_ps(r[kOrder[c]], r[kOrder[c] + 4], 0x20));
+        _mm256_storeu_ps(cols + (j + c + 4) * tp + i, _mm256_permute2f128_ps(r[kOrder[c]], r[kOrder[c] + 4], 0x31));
+      }
+    }
+    for (int64_t k = i; k < i + 8; k++)
+      for (int64_t j = hd8; j < hd; j++) cols[j * tp + k] = src[k * ld + j];
+  }
+  for (int64_t k = t8; k < t; k++)
+    for (int64_t j = 0; j < hd; j++) cols[j * tp + k] = src[k * ld + j];
+}
 #endif
 
-// The AVX2/FMA combination where the SGEMM uses its AVX2/FMA micro-kernel, the portable one otherwise.
-Combine pick_combine() {
+void transpose_generic(const float* src, int64_t ld, int64_t t, int64_t hd, float* cols, int64_t tp) {
+  for (int64_t i = 0; i < t; i++)
+    for (int64_t j = 0; j < hd; j++) cols[j * tp + i] = src[i * ld + j];
+}
+
+// The portable softmax rows (rows.cc's), with the signatures of the AVX2 ones above.
+void softmax_block_generic(float* p, int64_t tp, int64_t i0, int64_t rows) {
+  for (int64_t i = i0; i < i0 + rows; i++) softmax_row(p + i * tp, p + i * tp, tp, i + 1);
+}
+
+void softmax_grad_block_generic(const float* pr, int64_t ld, float* dp, int64_t tp, int64_t i0, int64_t rows) {
+  for (int64_t i = i0; i < i0 + rows; i++) {
+    float* di = dp + i * tp;
+    softmax_grad_row(pr + i * ld, di, di, i + 1);
+    for (int64_t j = i + 1; j < tp; j++) di[j] = 0;
+  }
+}
+
+// The row combination and softmax rows of one code path.
+struct Kernels {
+  Combine combine;
+  void (*softmax)(float* p, int64_t tp, int64_t i0, int64_t rows);
+  void (*softmax_grad)(const float* pr, int64_t ld, float* dp, int64_t tp, int64_t i0, int64_t rows);
+  void (*transpose)(const float* src, int64_t ld, int64_t t, int64_t hd, float* cols, int64_t tp);
+};
+
+// The AVX2/FMA kernels where the SGEMM uses its AVX2/FMA micro-kernel, the portable ones otherwise.
+Kernels pick_kernels() {
 #ifdef PAPO_X86
-  if (std::strcmp(isa_name(), "generic") != 0) return combine_avx2;
+  if (std::strcmp(isa_name(), "generic") != 0) return {combine_avx2, softmax_block_avx2, softmax_grad_block_avx2, transpose_avx2};
 #endif
-  return combine_generic;
+  return {combine_generic, softmax_block_generic, softmax_grad_block_generic, transpose_generic};
 }
 
 // The tiles of one (sequence, head) pair: T × hp row tiles, hp × tp transposed ones, T × tp probabilities.
 struct Work {
   const Attention& a;
+  const Kernels kernels;
   const Combine combine;
   const int64_t t, hd, tp, hp;
   const float scale;
@@ -126,7 +264,7 @@ struct Work {
   float *qs, *k, *kt, *v, *vt, *d_out, *p, *dp, *block;
 
   Work(const Attention& at, bool backward)
-      : a(at), combine(pick_combine()), t(at.t), hd(at.hd), tp(round8(at.t)), hp(round8(at.hd)),
+      : a(at), kernels(pick_kernels()), combine(kernels.combine), t(at.t), hd(at.hd), tp(round8(at.t)), hp(round8(at.hd)),
         scale(static_cast<float>(1.0 / std::sqrt(static_cast<double>(at.hd)))),
         buf((backward ? 3 * t * hp + hp * tp + t * tp : 2 * t * hp + hp * tp + t * tp) + kRows * hp) {
     float* f = buf.data();
@@ -148,10 +286,7 @@ struct Work {
 
   // The same head transposed into a column tile (row stride tp).
   void load_cols(const float* src, int64_t ld, int64_t n, int64_t h, float* cols) const {
-    for (int64_t i = 0; i < t; i++) {
-      const float* r = src + (n * t + i) * ld + h * hd;
-      for (int64_t j = 0; j < hd; j++) cols[j * tp + i] = r[j];
-    }
+    kernels.transpose(src + n * t * ld + h * hd, ld, t, hd, cols, tp);
   }
 
   // The first hd values of the block's `rows` rows, times `mul`, to rows (n, i0 …) of dst (stride ld) at head h.
@@ -173,7 +308,7 @@ struct Work {
   void probabilities() const {
     blocks([&](int64_t i0, int64_t rows) {
       combine(qs + i0 * hp, hp, 1, kt, tp, 0, hd, p + i0 * tp, tp, rows, round8(i0 + rows));
-      for (int64_t i = i0; i < i0 + rows; i++) softmax_row(p + i * tp, p + i * tp, tp, i + 1);
+      kernels.softmax(p, tp, i0, rows);
     });
   }
 
@@ -199,11 +334,7 @@ struct Work {
     // dS = P ⊙ (dP − rowsum(dP ⊙ P)), dP = dO·Vᵀ, in place of dP; 0 past the diagonal.
     blocks([&](int64_t i0, int64_t rows) {
       combine(d_out + i0 * hp, hp, 1, vt, tp, 0, hd, dp + i0 * tp, tp, rows, round8(i0 + rows));
-      for (int64_t i = i0; i < i0 + rows; i++) {
-        float* di = dp + i * tp;
-        softmax_grad_row(pr + i * t, di, di, i + 1);
-        for (int64_t j = i + 1; j < tp; j++) di[j] = 0;
-      }
+      kernels.softmax_grad(pr, t, dp, tp, i0, rows);
     });
     blocks([&](int64_t r0, int64_t rows) {
       combine(pr + r0, 1, t, d_out, hp, r0, t, block, hp, rows, hp);  // dV[r] = Σ_{s ≥ r} P[s][r]·dO[s]

@@ -14,7 +14,7 @@ import { Aggregation, Entropy } from "@papo/loss"
 import { numPatches, patchDim, validateConfig, type ModelConfig } from "./Config.js"
 import { Xoshiro128 } from "@papo/random"
 import { tidy } from "./internal/ops.js"
-import { blocks, embedSequence, head, type Params } from "./internal/transformer.js"
+import { blocks, embedSequence, head, lastBlockAt, type Params } from "./internal/transformer.js"
 
 /**
  * A policy: its config and its named parameters (see the README's tensor table). A reference copy has
@@ -186,8 +186,8 @@ const checkBatch = (op: string, c: ModelConfig, b: Batch): void => {
 }
 
 /**
- * Logits `[N, Tr, V]` of the positions that predict the response tokens (the final LayerNorm and LM head
- * run on those positions only). Differentiable; use inside `applyGradients`'s loss for SFT.
+ * Logits `[N, Tr, V]` of the positions that predict the response tokens (the last block's projection and
+ * MLP, the final LayerNorm and the LM head run on those positions only). Differentiable; use inside `applyGradients`'s loss for SFT.
  *
  * @category math
  */
@@ -198,9 +198,9 @@ export const responseLogits = (policy: Policy, batch: Batch): tf.Tensor3D =>
     const tp = batch.promptIds.shape[1]!, tr = batch.responseIds.shape[1]!
     const text = tf.concat([tf.cast(batch.promptIds, "int32"), tf.cast(batch.responseIds, "int32")], 1)
     const { x: x0, n, t } = embedSequence(policy.params as Params, c, batch.images, text)
-    const { x } = blocks(policy.params as Params, c, x0, n, t, false)
+    const { x } = blocks(policy.params as Params, { ...c, nLayers: c.nLayers - 1 }, x0, n, t, false) // all blocks but the last
     const start = numPatches(c) + tp - 1 // position whose output predicts responseIds[:, 0]
-    const sel = tf.reshape(tf.slice(tf.reshape(x, [n, t, c.dModel]), [0, start, 0], [n, tr, c.dModel]), [n * tr, c.dModel])
+    const sel = lastBlockAt(policy.params as Params, c, x, n, t, start, tr) // (N·Tr, d)
     return tf.reshape(head(policy.params as Params, sel), [n, tr, c.vocabSize]) as tf.Tensor3D
   })
 

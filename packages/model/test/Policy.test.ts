@@ -70,6 +70,27 @@ test("KV-cached logits equal the logits of a full recomputation", () => {
   tf.dispose([images, promptIds, tokens])
 })
 
+test("responseLogits (last block on the response positions only) equals a full pass's logits at those positions", () => {
+  for (const [config, seed] of [[c, 11], [{ ...c, nLayers: 3, nHeads: 4 }, 12], [{ ...c, nLayers: 1 }, 13]] as const) {
+    const policy = Policy.create(config, seed)
+    const p = policy.params as Params
+    const n = 3, tp = 2, tr = config.maxResponseLength
+    const { images, promptIds } = randomBatch(config, n, tp, seed)
+    const responseIds = tf.tensor2d(Int32Array.from({ length: n * tr }, (_, i) => (i * 5 + seed) % config.vocabSize), [n, tr], "int32")
+    const [got, want] = tf.tidy(() => {
+      const full = embedSequence(p, config, images, tf.concat([promptIds, responseIds], 1))
+      const logits = tf.reshape(head(p, blocks(p, config, full.x, n, full.t, false).x), [n, full.t, config.vocabSize])
+      const start = Config.numPatches(config) + tp - 1
+      return [Policy.responseLogits(policy, { images, promptIds, responseIds }), tf.slice(logits, [0, start, 0], [n, tr, config.vocabSize])]
+    })
+    assert.deepEqual(got.shape, want.shape)
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(got, want))).dataSync()[0]!)
+    assert.equal(diff, 0, `${JSON.stringify({ nLayers: config.nLayers })}: max |trimmed − full| = ${diff}`)
+    tf.dispose([images, promptIds, responseIds, got, want])
+    Policy.dispose(policy)
+  }
+})
+
 test("a decode step's embeddings from plain arrays are embedText's bit for bit", () => {
   const policy = Policy.create(c, 5)
   const p = policy.params as Params
