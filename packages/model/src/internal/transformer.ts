@@ -146,18 +146,17 @@ export const blocks = (
 
 /**
  * The last block of {@link blocks} kept at `length` positions from `start` of each sequence: `x [N·T, d]` is the
- * output of the blocks before it (`blocks` over `nLayers − 1` layers); returns `[N·length, d]`. Keys and values
- * still come from all T positions, but the attention output's projection, the residual and the MLP run on the
- * kept rows only: the positions whose hidden state predicts a response token (16 of 56 in papo-step), since
- * no later layer reads the others. Every op is row by row, so the kept rows are the same values as a full
- * pass's rows (bit for bit under the native kernels).
+ * output of the blocks before it (`blocks` over `nLayers − 1` layers); returns `[N·length, d]`. The attention
+ * sublayer runs on all T positions (every kept query attends to all earlier keys), the MLP on the kept rows
+ * only: the positions whose hidden state predicts a response token (16 of 56 in papo-step), since no later
+ * layer reads the others. The MLP is row by row, so the kept rows are the same values as a full pass's rows
+ * (bit for bit).
  */
 export const lastBlockAt = (p: Params, c: ModelConfig, x: tf.Tensor2D, n: number, t: number, start: number, length: number): tf.Tensor2D => {
   const i = c.nLayers - 1, d = c.dModel
-  const keep = (y: tf.Tensor2D): tf.Tensor2D => tf.reshape(tf.slice(tf.reshape(y, [n, t, d]), [0, start, 0], [n, length, d]), [n * length, d]) // (N·length, d)
-  const a = layerNorm(x, get(p, `blocks.${i}.ln1.weight`), get(p, `blocks.${i}.ln1.bias`))
-  const { merged } = attention(p, i, a, n, t, c.nHeads, false) // (N·T, d)
-  return mlp(p, i, tf.add(keep(x), dense(keep(merged), get(p, `blocks.${i}.attn.proj.weight`), get(p, `blocks.${i}.attn.proj.bias`))))
+  const { y } = attention(p, i, x, n, t, c.nHeads, false) // (N·T, d)
+  const kept = tf.reshape(tf.slice(tf.reshape(y, [n, t, d]), [0, start, 0], [n, length, d]), [n * length, d]) as tf.Tensor2D // (N·length, d)
+  return mlp(p, i, kept)
 }
 
 /**
