@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "pool.h"
+#include "rows.h"
+#include "sgemm.h"
 
 namespace papo {
 namespace {
@@ -65,6 +67,34 @@ void attend(const Attend& a, int threads) {
   const int count = cut(a.rows, 1, 4, s.bounds);
   if (count < 2 || !pool_run(run_task, &s, count))
     for (int t = 0; t < count; t++) run_task(&s, t);
+}
+
+namespace {
+
+// y = x·w + b for x [m, k], w [k, n] row-major: the gemm() call the tfjs _FusedMatMul kernel makes.
+void dense(const float* x, const float* w, const float* b, float* y, int64_t m, int64_t k, int64_t n, int threads) {
+  gemm({1, m, n, k, x, 0, k, 1, w, 0, n, 1, y, m * n, n, b}, threads);
+}
+
+void add_into(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) x[i] = x[i] + y[i];
+}
+
+}  // namespace
+
+void decode_layer(const DecodeLayer& l, int threads) {
+  const int64_t n = l.rows, d = l.heads * l.hd;
+  if (n == 0) return;
+  rows({RowOp::LayerNorm, n, d, {l.x, l.ln1_g, l.ln1_b}, {l.a, nullptr}}, threads);
+  dense(l.a, l.w_qkv, l.b_qkv, l.qkv, n, d, 3 * d, threads);
+  attend({n, l.heads, l.hd, l.capacity, l.pos, l.qkv, l.k, l.v, l.a}, threads);
+  dense(l.a, l.w_o, l.b_o, l.y, n, d, d, threads);
+  add_into(l.x, l.y, n * d);
+  rows({RowOp::LayerNorm, n, d, {l.x, l.ln2_g, l.ln2_b}, {l.a, nullptr}}, threads);
+  dense(l.a, l.w_fc, l.b_fc, l.h, n, d, l.d_mlp, threads);
+  rows({RowOp::Gelu, n, l.d_mlp, {l.h, nullptr, nullptr}, {l.h, nullptr}}, threads);
+  dense(l.h, l.w_out, l.b_out, l.y, n, l.d_mlp, d, threads);
+  add_into(l.x, l.y, n * d);
 }
 
 }  // namespace papo
