@@ -14,7 +14,7 @@ import type { Policy } from "./Policy.js"
 import type { Rng } from "@papo/random"
 import { tidy } from "./internal/ops.js"
 import { numPatches } from "./Config.js"
-import { blocks, decoder, embedSequence, head, type Params } from "./internal/transformer.js"
+import { decoder, embedSequence, head, prefill, type Params } from "./internal/transformer.js"
 
 /**
  * Options of {@link sample}.
@@ -181,17 +181,16 @@ export const sample = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, 
   let live = n
 
   // Prefill: B rows; the cache repeats each prompt's keys/values for its G samples.
-  const prefill = tidy(() => {
+  const pre = tidy(() => {
     const { x: x0, t } = embedSequence(p, c, images, tf.cast(promptIds, "int32"))
-    const { x, kv } = blocks(p, c, x0, b, t, true)
-    const last = tf.reshape(tf.slice(tf.reshape(x, [b, t, c.dModel]), [0, t - 1, 0], [b, 1, c.dModel]), [b, c.dModel])
+    const { last, kv } = prefill(p, c, x0, b, t)
     return { logits: head(p, last), kv, t }
   })
   const dec = decoder(p, c, n, tp + numPatches(c) + tMax)
-  dec.cache.fill(prefill.kv, b, prefill.t, g)
-  for (const l of prefill.kv) tf.dispose([l.k, l.v])
-  const first = prefill.logits.dataSync() as Float32Array
-  prefill.logits.dispose()
+  dec.cache.fill(pre.kv, b, pre.t, g)
+  for (const l of pre.kv) tf.dispose([l.k, l.v])
+  const first = pre.logits.dataSync() as Float32Array
+  pre.logits.dispose()
 
   const v = c.vocabSize
   const pick = (step: number, logits: Float32Array, rowOf: (r: number) => number): void => {
