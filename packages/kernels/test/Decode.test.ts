@@ -12,15 +12,8 @@ import { setup } from "./agreement.js"
 const original = await setup()
 const skip = !original.status.available && `native kernels off: ${original.status.available ? "" : original.status.reason}`
 
-interface Case {
-  readonly rows: number
-  readonly heads: number
-  readonly hd: number
-  readonly dMlp: number
-  readonly capacity: number
-  readonly pos: number
-  readonly seed: number
-}
+/** A decode step's shape (as `Native.decodeLayer` takes it) and a seed for its random operands. */
+type Case = Pick<Native.DecodeLayerParams, "rows" | "heads" | "hd" | "dMlp" | "capacity" | "pos"> & { readonly seed: number }
 
 const cases: fc.Arbitrary<Case> = fc
   .record({
