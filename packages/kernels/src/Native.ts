@@ -78,6 +78,9 @@ interface Addon {
   readonly columnSums: (heap: ArrayBuffer, params: Float64Array) => void
 }
 
+  readonly decodeLayer: (heap: ArrayBuffer, k: Float32Array, v: Float32Array, params: Float64Array) => void
+}
+
 const loadAddon = (): { readonly addon: Addon | null; readonly reason: string } => {
   if (process.env["PAPO_NATIVE"] === "0") return { addon: null, reason: "disabled by PAPO_NATIVE=0" }
   // The package root is two levels up from dist/src/Native.js, one from src/Native.ts (tests under tsx).
@@ -380,4 +383,77 @@ export const columnSums = (heap: ArrayBuffer, p: { readonly rows: number; readon
   const addon = requireAddon("column sums")
   columnParams.set([p.rows, p.cols, p.x, p.out])
   addon.columnSums(heap, columnParams)
+}
+
+// --- decode (native/attend.h) ---
+
+/**
+ * The byte offsets on a heap of one transformer block's weights (row-major `[in, out]`, as `@papo/model` names
+ * them: `ln1.weight/bias`, `attn.qkv.weight/bias`, `attn.proj.weight/bias`, `ln2.weight/bias`,
+ * `mlp.fc.weight/bias`, `mlp.proj.weight/bias`).
+ *
+ * @category models
+ */
+export interface BlockWeights {
+  readonly ln1Gamma: number
+  readonly ln1Beta: number
+  readonly qkvWeight: number
+  readonly qkvBias: number
+  readonly projWeight: number
+  readonly projBias: number
+  readonly ln2Gamma: number
+  readonly ln2Beta: number
+  readonly fcWeight: number
+  readonly fcBias: number
+  readonly outWeight: number
+  readonly outBias: number
+}
+
+/**
+ * One {@link decodeLayer} call: `rows` new tokens of `heads` heads of `hd` values (d = heads·hd), an MLP of
+ * `dMlp`, a KV cache of `capacity` positions whose position `pos` the new tokens take; byte offsets of the
+ * residual stream `x [rows, d]` (updated in place), of scratch `a [rows, d]`, `qkv [rows, 3d]`,
+ * `h [rows, dMlp]`, `y [rows, d]`, and of the block's weights.
+ *
+ * @category models
+ */
+export interface DecodeLayerParams {
+  readonly rows: number
+  readonly heads: number
+  readonly hd: number
+  readonly dMlp: number
+  readonly capacity: number
+  readonly pos: number
+  readonly x: number
+  readonly a: number
+  readonly qkv: number
+  readonly h: number
+  readonly y: number
+  readonly weights: BlockWeights
+}
+
+const decodeParams = new Float64Array(23)
+
+/**
+ * One decode step of a pre-LayerNorm transformer block, in place on `heap`, as one native call:
+ * `x += attn(LN₁(x))·W_o + b_o`, then `x += gelu(LN₂(x)·W_fc + b_fc)·W_out + b_out`, where the attention
+ * stores the new keys and values at `pos` of the layer's cache `k`, `v` (`[rows·heads, capacity, hd]`, as
+ * {@link attend}) and attends over positions 0…pos. The same kernels in the same order as the model's tfjs
+ * path under {@link Wasm.install} (the same bits, for any thread count). Throws when the addon is not loaded
+ * or an operand lies outside the heap.
+ *
+ * @example
+ * decodeLayer(heap, k, v, { rows: 80, heads: 4, hd: 32, dMlp: 512, capacity: 56, pos: 40, x, a, qkv, h, y, weights })
+ * // => undefined (x now holds the block's output)
+ *
+ * @category math
+ */
+export const decodeLayer = (heap: ArrayBuffer, k: Float32Array, v: Float32Array, p: DecodeLayerParams): void => {
+  const addon = requireAddon("decode step")
+  const w = p.weights
+  decodeParams.set([
+    p.rows, p.heads, p.hd, p.dMlp, p.capacity, p.pos, p.x, p.a, p.qkv, p.h, p.y,
+    w.ln1Gamma, w.ln1Beta, w.qkvWeight, w.qkvBias, w.projWeight, w.projBias, w.ln2Gamma, w.ln2Beta, w.fcWeight, w.fcBias, w.outWeight, w.outBias
+  ])
+  addon.decodeLayer(heap, k, v, decodeParams)
 }

@@ -609,3 +609,29 @@ export const matMulGeluGrad = (a: tf.Tensor, b: tf.Tensor, x: tf.Tensor, transpo
  * @category math
  */
 export const columnSums = (x: tf.Tensor): tf.Tensor1D => tf.engine().runKernel(columnSumsKernel, { x } as tf.NamedTensorMap) as tf.Tensor1D
+
+// --- heap access (the model's native decode steps) ---
+
+/**
+ * The wasm backend's memory as an ArrayBuffer, for native calls that work in place on it (`Native.decodeLayer`).
+ * Growing the heap (any allocation) replaces the buffer: ask again after allocating. Requires {@link install}.
+ *
+ * @example
+ * new Float32Array(heap(), address(t), t.size) // => t's values, in place
+ *
+ * @category layers
+ */
+export const heap = (): ArrayBuffer => (tf.backend() as unknown as WasmBackend).wasm.HEAPU8.buffer as ArrayBuffer
+
+/**
+ * The byte offset of a float32 tensor's values in {@link heap} (fixed for the tensor's life). Requires {@link install}.
+ *
+ * @example
+ * address(tf.zeros([4])) % 4 // => 0
+ *
+ * @category layers
+ */
+export const address = (t: tf.Tensor): number => {
+  if (t.dtype !== "float32") throw new Error(`Error in address: the tensor must be float32, got ${t.dtype}`)
+  return (tf.backend() as unknown as WasmBackend).dataIdMap.get(t.dataId).memoryOffset
+}

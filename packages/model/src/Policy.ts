@@ -200,7 +200,7 @@ export const responseLogits = (policy: Policy, batch: Batch): tf.Tensor3D =>
     const { x: x0, n, t } = embedSequence(policy.params as Params, c, batch.images, text)
     const { x } = blocks(policy.params as Params, { ...c, nLayers: c.nLayers - 1 }, x0, n, t, false) // all blocks but the last
     const start = numPatches(c) + tp - 1 // position whose output predicts responseIds[:, 0]
-    const sel = lastBlockAt(policy.params as Params, c, x, n, t, start, tr) // (N·Tr, d)
+    const { y: sel } = lastBlockAt(policy.params as Params, c, x, n, t, start, tr) // (N·Tr, d)
     return tf.reshape(head(policy.params as Params, sel), [n, tr, c.vocabSize]) as tf.Tensor3D
   })
 

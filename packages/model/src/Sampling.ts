@@ -14,7 +14,7 @@ import type { Policy } from "./Policy.js"
 import type { Rng } from "@papo/random"
 import { tidy } from "./internal/ops.js"
 import { numPatches } from "./Config.js"
-import { blocks, decodeStep, embedSequence, embedTokens, head, KvCache, type Params } from "./internal/transformer.js"
+import { decoder, embedSequence, head, prefill, type Params } from "./internal/transformer.js"
 
 /**
  * Options of {@link sample}.
@@ -181,17 +181,16 @@ export const sample = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, 
   let live = n
 
   // Prefill: B rows; the cache repeats each prompt's keys/values for its G samples.
-  const cache = new KvCache(c, n, tp + numPatches(c) + tMax)
-  const prefill = tidy(() => {
+  const pre = tidy(() => {
     const { x: x0, t } = embedSequence(p, c, images, tf.cast(promptIds, "int32"))
-    const { x, kv } = blocks(p, c, x0, b, t, true)
-    const last = tf.reshape(tf.slice(tf.reshape(x, [b, t, c.dModel]), [0, t - 1, 0], [b, 1, c.dModel]), [b, c.dModel])
+    const { last, kv } = prefill(p, c, x0, b, t)
     return { logits: head(p, last), kv, t }
   })
-  cache.fill(prefill.kv, b, prefill.t, g)
-  for (const l of prefill.kv) tf.dispose([l.k, l.v])
-  const first = prefill.logits.dataSync() as Float32Array
-  prefill.logits.dispose()
+  const dec = decoder(p, c, n, tp + numPatches(c) + tMax)
+  dec.cache.fill(pre.kv, b, pre.t, g)
+  for (const l of pre.kv) tf.dispose([l.k, l.v])
+  const first = pre.logits.dataSync() as Float32Array
+  pre.logits.dispose()
 
   const v = c.vocabSize
   const pick = (step: number, logits: Float32Array, rowOf: (r: number) => number): void => {
@@ -211,19 +210,12 @@ export const sample = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, 
   }
   pick(0, first, (r) => Math.floor(r / g))
 
-  const table = p["token_embed"]!.dataSync() as Float32Array, positions = p["text_pos_embed"]!.dataSync() as Float32Array
+  const prev = new Int32Array(n)
   for (let step = 1; step < tMax && live > 0; step++) {
-    const prev = new Int32Array(n)
     for (let r = 0; r < n; r++) prev[r] = ids[r * tMax + step - 1]!
-    const x0 = embedTokens(c, table, positions, prev, tp + step - 1)
-    const x = decodeStep(p, c, x0, cache)
-    x0.dispose()
-    const logitsT = tidy(() => head(p, x))
-    x.dispose()
-    const logits = logitsT.dataSync() as Float32Array
-    logitsT.dispose()
-    pick(step, logits, (r) => r)
+    pick(step, dec.step(prev, tp + step - 1), (r) => r)
   }
+  dec.dispose()
 
   const mask = new Float32Array(n * tMax)
   for (let r = 0; r < n; r++) mask.fill(1, r * tMax, r * tMax + lengths[r]!)

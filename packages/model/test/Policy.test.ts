@@ -3,7 +3,8 @@ import { before, test } from "node:test"
 import * as tf from "@tensorflow/tfjs"
 import { Config, Policy, Sampling } from "../src/index.js"
 import { Xoshiro128 } from "@papo/random"
-import { blocks, decodeStep, embedSequence, embedText, embedTokens, head, KvCache, type Params } from "../src/internal/transformer.js"
+import { blocks, decoder, embedSequence, embedText, embedTokens, head, prefill, type Params } from "../src/internal/transformer.js"
+import { tidy } from "../src/internal/ops.js"
 import { randomBatch, setup } from "./helpers.js"
 
 before(setup)
@@ -44,28 +45,35 @@ test("KV-cached logits equal the logits of a full recomputation", () => {
   const p = policy.params as Params
   const n = 3, tp = 3, steps = c.maxResponseLength
   const { images, promptIds } = randomBatch(c, n, tp, 2)
-  const tokens = tf.tensor2d(Int32Array.from({ length: n * steps }, (_, i) => (i * 7) % c.vocabSize), [n, steps], "int32")
-  tf.tidy(() => {
-    // Full recomputation over [image][prompt][tokens]: logits at every position.
+  const ids = Int32Array.from({ length: n * steps }, (_, i) => (i * 7) % c.vocabSize)
+  const tokens = tf.tensor2d(ids, [n, steps], "int32")
+  // Full recomputation over [image][prompt][tokens]: logits at every position.
+  const expected = tf.tidy(() => {
     const full = embedSequence(p, c, images, tf.concat([promptIds, tokens], 1))
     const fullLogits = tf.reshape(head(p, blocks(p, c, full.x, n, full.t, false).x), [n, full.t, c.vocabSize])
-    // Cached: prefill the prefix, then one token at a time.
-    const pre = embedSequence(p, c, images, promptIds)
-    const out = blocks(p, c, pre.x, n, pre.t, true)
-    const cache = new KvCache(c, n, pre.t + steps)
-    cache.fill(out.kv, n, pre.t, 1)
-    const cached: Array<tf.Tensor> = [tf.reshape(tf.slice(tf.reshape(head(p, out.x), [n, pre.t, c.vocabSize]), [0, pre.t - 1, 0], [n, 1, c.vocabSize]), [n, c.vocabSize])]
-    for (let s = 0; s < steps - 1; s++) {
-      const x0 = tf.reshape(embedText(p, c, tf.slice(tokens, [0, s], [n, 1]), tp + s), [n, c.dModel]) as tf.Tensor2D
-      cached.push(head(p, decodeStep(p, c, x0, cache)))
-    }
-    const cachedLogits = tf.stack(cached, 1) // (N, steps, V)
-    const expected = tf.slice(fullLogits, [0, pre.t - 1, 0], [n, steps, c.vocabSize])
-    const diff = tf.max(tf.abs(tf.sub(cachedLogits, expected))).dataSync()[0]!
-    assert.ok(diff < 1e-4, `max |cached − full| = ${diff}`)
-    const scale = tf.max(tf.abs(expected)).dataSync()[0]!
-    assert.ok(scale > 1e-2, "logits are not trivially zero")
+    return tf.slice(fullLogits, [0, full.t - steps - 1, 0], [n, steps, c.vocabSize]).arraySync() as Array<Array<Array<number>>>
   })
+  // Cached: prefill the prefix, then one token at a time through the decoder in use (native or tfjs kernels).
+  const pre = tidy(() => {
+    const e = embedSequence(p, c, images, promptIds)
+    const { last, kv } = prefill(p, c, e.x, n, e.t)
+    return { logits: head(p, last), kv, t: e.t }
+  })
+  const dec = decoder(p, c, n, pre.t + steps)
+  dec.cache.fill(pre.kv, n, pre.t, 1)
+  const cached = [pre.logits.dataSync() as Float32Array]
+  for (let s = 0; s < steps - 1; s++) cached.push(dec.step(Int32Array.from({ length: n }, (_, r) => ids[r * steps + s]!), tp + s))
+  let diff = 0, scale = 0
+  cached.forEach((logits, s) => logits.forEach((x, i) => {
+    const want = expected[Math.floor(i / c.vocabSize)]![s]![i % c.vocabSize]!
+    diff = Math.max(diff, Math.abs(x - want)), scale = Math.max(scale, Math.abs(want))
+  }))
+  assert.ok(diff < 1e-4, `max |cached − full| = ${diff}`)
+  assert.ok(scale > 1e-2, "logits are not trivially zero")
+  dec.step(new Int32Array(n), tp + steps - 1) // the cache's last position
+  assert.throws(() => dec.step(new Int32Array(n), tp + steps), /KV cache full/)
+  dec.dispose()
+  tf.dispose([pre.logits, ...pre.kv.flatMap((l) => [l.k, l.v])])
   Policy.dispose(policy)
   tf.dispose([images, promptIds, tokens])
 })

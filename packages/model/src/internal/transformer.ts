@@ -3,7 +3,7 @@
  * Shapes: N rows, T positions, d = dModel, H heads of hd = d / H, V vocab, Np patch tokens.
  */
 import * as tf from "@tensorflow/tfjs"
-import { Native } from "@papo/kernels"
+import { Native, Wasm } from "@papo/kernels"
 import { numPatches, type ModelConfig } from "../Config.js"
 import { addPositions, attentionResidual, channelMatMul, dense, gelu, layerNorm, matMul2d, mlpResidual, nativeMatMuls, type Sublayer } from "./ops.js"
 
@@ -48,17 +48,22 @@ export const embedText = (p: Params, c: ModelConfig, ids: tf.Tensor, offset: num
 
 /**
  * {@link embedText} of one token per row at text position `offset`, read from plain arrays of `token_embed`
- * and `text_pos_embed` (`[N, d]`, for a decode step): the same values, since a one-hot row times E is that
- * row of E exactly, and a float32 sum rounded from double is the float32 sum.
+ * and `text_pos_embed`, written to `out [N, d]` (for a decode step): the same values, since a one-hot row
+ * times E is that row of E exactly, and a float32 sum rounded from double is the float32 sum.
  */
-export const embedTokens = (c: ModelConfig, table: Float32Array, positions: Float32Array, ids: ArrayLike<number>, offset: number): tf.Tensor2D => {
-  const d = c.dModel, n = ids.length
-  const x = new Float32Array(n * d)
-  for (let r = 0; r < n; r++) {
+const embedTokensInto = (c: ModelConfig, table: Float32Array, positions: Float32Array, ids: ArrayLike<number>, offset: number, out: Float32Array): void => {
+  const d = c.dModel
+  for (let r = 0; r < ids.length; r++) {
     const e = ids[r]! * d, o = r * d
-    for (let j = 0; j < d; j++) x[o + j] = table[e + j]! + positions[offset * d + j]!
+    for (let j = 0; j < d; j++) out[o + j] = table[e + j]! + positions[offset * d + j]!
   }
-  return tf.tensor2d(x, [n, d])
+}
+
+/** {@link embedTokensInto} as a tensor `[N, d]`. */
+export const embedTokens = (c: ModelConfig, table: Float32Array, positions: Float32Array, ids: ArrayLike<number>, offset: number): tf.Tensor2D => {
+  const x = new Float32Array(ids.length * c.dModel)
+  embedTokensInto(c, table, positions, ids, offset, x)
+  return tf.tensor2d(x, [ids.length, c.dModel])
 }
 
 /** `[T, T]` additive causal mask: 0 on and below the diagonal, −1e9 above. */
@@ -145,19 +150,44 @@ export const blocks = (
 }
 
 /**
+/**
  * The last block of {@link blocks} kept at `length` positions from `start` of each sequence: `x [N·T, d]` is the
- * output of the blocks before it (`blocks` over `nLayers − 1` layers); returns `[N·length, d]`. The attention
- * sublayer runs on all T positions (every kept query attends to all earlier keys), the MLP on the kept rows
- * only: the positions whose hidden state predicts a response token (16 of 56 in papo-step), since no later
- * layer reads the others. The MLP is row by row, so the kept rows are the same values as a full pass's rows
- * (bit for bit).
+ * output of the blocks before it (`blocks` over `nLayers − 1` layers); returns `y [N·length, d]`, and with
+ * `collect` the layer's keys and values. The attention sublayer runs on all T positions (every kept query
+ * attends to all earlier keys), the MLP on the kept rows only: the positions whose hidden state is read (the
+ * 16 of 56 that predict response tokens in a log-prob pass, a prompt's last position in a rollout's prefill),
+ * since no later layer reads the others. The MLP is row by row, so the kept rows are the same values as a full
+ * pass's rows (bit for bit).
  */
-export const lastBlockAt = (p: Params, c: ModelConfig, x: tf.Tensor2D, n: number, t: number, start: number, length: number): tf.Tensor2D => {
+export const lastBlockAt = (
+  p: Params,
+  c: ModelConfig,
+  x: tf.Tensor2D,
+  n: number,
+  t: number,
+  start: number,
+  length: number,
+  collect = false
+): { readonly y: tf.Tensor2D; readonly kv: LayerKv | null } => {
   const i = c.nLayers - 1, d = c.dModel
-  const { y } = attention(p, i, x, n, t, c.nHeads, false) // (N·T, d)
+  const { y, kv } = attention(p, i, x, n, t, c.nHeads, collect) // (N·T, d)
   const kept = tf.reshape(tf.slice(tf.reshape(y, [n, t, d]), [0, start, 0], [n, length, d]), [n * length, d]) as tf.Tensor2D // (N·length, d)
-  return mlp(p, i, kept)
+  return { y: mlp(p, i, kept), kv }
 }
+
+/**
+ * A rollout's prefill: {@link blocks} over `x [N·T, d]` collecting every layer's keys and values, the last
+ * block kept at each sequence's last position ({@link lastBlockAt}: the one hidden state a rollout reads,
+ * `last [N, d]`).
+ */
+export const prefill = (p: Params, c: ModelConfig, x0: tf.Tensor2D, n: number, t: number): { readonly last: tf.Tensor2D; readonly kv: ReadonlyArray<LayerKv> } => {
+  const { x, kv } = blocks(p, { ...c, nLayers: c.nLayers - 1 }, x0, n, t, true) // every block but the last
+  const { y, kv: layer } = lastBlockAt(p, c, x, n, t, t - 1, 1, true)
+  return { last: y, kv: [...kv, layer!] }
+}
+
+/** A float32 tensor's values: in place on the wasm heap under the native kernels (valid until the next allocation), else a copy. */
+const valuesOf = (t: tf.Tensor): Float32Array => (nativeMatMuls() ? new Float32Array(Wasm.heap(), Wasm.address(t), t.size) : (t.dataSync() as Float32Array))
 
 /**
  * A KV cache in plain arrays, per layer `[N·H, capacity, hd]`: appending a step is a store, and one-query
@@ -179,9 +209,9 @@ export class KvCache {
    */
   fill(kv: ReadonlyArray<LayerKv>, b: number, t: number, g: number): void {
     kv.forEach((layer, i) => {
-      const ks = layer.k.dataSync() as Float32Array
+      const ks = valuesOf(layer.k)
       this.store(ks, layer.k.shape[1], layer.kCol, this.k[i]!, b, t, g)
-      this.store(layer.v === layer.k ? ks : (layer.v.dataSync() as Float32Array), layer.v.shape[1], layer.vCol, this.v[i]!, b, t, g)
+      this.store(layer.v === layer.k ? ks : valuesOf(layer.v), layer.v.shape[1], layer.vCol, this.v[i]!, b, t, g)
     })
     this.length = t
   }
@@ -205,15 +235,11 @@ export class KvCache {
 
 /**
  * Causal attention of one new token per row: `qkv` is `[N, 3d]` (q | k | v); stores k, v at position
- * `cache.length` of `layer` and writes the attention output `[N, d]` into `out`. Under the native kernels
- * the addon does it on both cores (the same math in double; this loop was 40 % of a rollout).
+ * `cache.length` of `layer` and writes the attention output `[N, d]` into `out` (in double, as the native
+ * decode step's kernel does).
  */
 const attendOne = (cache: KvCache, layer: number, qkv: Float32Array, out: Float32Array): void => {
   const { c, capacity: cap } = cache
-  if (nativeMatMuls()) {
-    Native.attend(qkv, cache.k[layer]!, cache.v[layer]!, out, { rows: cache.rows, heads: c.nHeads, hd: c.dModel / c.nHeads, capacity: cap, pos: cache.length })
-    return
-  }
   const h = c.nHeads, d = c.dModel, hd = d / h, pos = cache.length, len = pos + 1
   const ks = cache.k[layer]!, vs = cache.v[layer]!
   const scale = 1 / Math.sqrt(hd)
@@ -251,8 +277,8 @@ const attendOne = (cache: KvCache, layer: number, qkv: Float32Array, out: Float3
 }
 
 /**
- * One decode step: the new tokens' embeddings `x [N, d]` attend to the cache plus themselves; the cache
- * grows by one position. Returns the new hidden states `[N, d]` (the caller disposes `x0`).
+ * One decode step on the tfjs kernels: the new tokens' embeddings `x [N, d]` attend to the cache plus
+ * themselves; the cache grows by one position. Returns the new hidden states `[N, d]` (the caller disposes `x0`).
  */
 export const decodeStep = (p: Params, c: ModelConfig, x0: tf.Tensor2D, cache: KvCache): tf.Tensor2D => {
   if (cache.length >= cache.capacity) throw new Error(`KV cache full (${cache.capacity} positions)`)
@@ -273,6 +299,79 @@ export const decodeStep = (p: Params, c: ModelConfig, x0: tf.Tensor2D, cache: Kv
   }
   cache.length++
   return x
+}
+
+/**
+ * Token-by-token decoding over a {@link KvCache}: {@link Decoder.step} embeds one token per row and returns the
+ * next logits as a plain array. Under the native kernels each block is one native call on the wasm heap
+ * (`Native.decodeLayer`: no tfjs kernels, no reads back per layer) and the head two more; on wasm,
+ * {@link decodeStep} and {@link head}. Both give the bits the tfjs kernels give.
+ */
+export interface Decoder {
+  readonly cache: KvCache
+  /** Embeds `ids` (one per row) at text position `offset`, runs every block over the cache (one position longer after), and returns the logits `[N, V]` row-major. */
+  readonly step: (ids: ArrayLike<number>, offset: number) => Float32Array
+  /** Frees the decoder's tensors (the cache is plain arrays). */
+  readonly dispose: () => void
+}
+
+/** A {@link Decoder} for `rows` sequences and a cache of `capacity` positions, on the kernels in use. */
+export const decoder = (p: Params, c: ModelConfig, rows: number, capacity: number): Decoder => {
+  const cache = new KvCache(c, rows, capacity)
+  const table = get(p, "token_embed").dataSync() as Float32Array, positions = get(p, "text_pos_embed").dataSync() as Float32Array
+  if (nativeMatMuls()) return nativeDecoder(p, c, cache, table, positions)
+  return {
+    cache,
+    step: (ids, offset) => {
+      const x0 = embedTokens(c, table, positions, ids, offset)
+      const x = decodeStep(p, c, x0, cache)
+      x0.dispose()
+      const logitsT = tf.tidy(() => head(p, x))
+      x.dispose()
+      const logits = logitsT.dataSync() as Float32Array
+      logitsT.dispose()
+      return logits
+    },
+    dispose: () => {}
+  }
+}
+
+/**
+ * {@link decoder} on the native kernels: the residual stream and scratch live in one tensor on the wasm heap;
+ * a step writes the embeddings there, runs `Native.decodeLayer` per block, then the final LayerNorm and the
+ * LM head as one row kernel and one gemm (the calls tfjs's kernels make for {@link head}).
+ */
+const nativeDecoder = (p: Params, c: ModelConfig, cache: KvCache, table: Float32Array, positions: Float32Array): Decoder => {
+  const n = cache.rows, d = c.dModel, v = c.vocabSize
+  // x [N, d] | a [N, d] | y [N, d] | qkv [N, 3d] | h [N, dMlp] | logits [N, V]
+  const scratch = tf.zeros([n * (6 * d + c.dMlp + v)])
+  const at = (t: string): number => Wasm.address(get(p, t))
+  const base = Wasm.address(scratch)
+  const x = base, a = x + 4 * n * d, y = a + 4 * n * d, qkv = y + 4 * n * d, h = qkv + 12 * n * d, logits = h + 4 * n * c.dMlp
+  const weights = Array.from({ length: c.nLayers }, (_, i): Native.BlockWeights => ({
+    ln1Gamma: at(`blocks.${i}.ln1.weight`), ln1Beta: at(`blocks.${i}.ln1.bias`),
+    qkvWeight: at(`blocks.${i}.attn.qkv.weight`), qkvBias: at(`blocks.${i}.attn.qkv.bias`),
+    projWeight: at(`blocks.${i}.attn.proj.weight`), projBias: at(`blocks.${i}.attn.proj.bias`),
+    ln2Gamma: at(`blocks.${i}.ln2.weight`), ln2Beta: at(`blocks.${i}.ln2.bias`),
+    fcWeight: at(`blocks.${i}.mlp.fc.weight`), fcBias: at(`blocks.${i}.mlp.fc.bias`),
+    outWeight: at(`blocks.${i}.mlp.proj.weight`), outBias: at(`blocks.${i}.mlp.proj.bias`)
+  }))
+  const lnF = { gamma: at("ln_f.weight"), beta: at("ln_f.bias") }, lmHead = at("lm_head.weight")
+  const shape = { rows: n, heads: c.nHeads, hd: d / c.nHeads, dMlp: c.dMlp, capacity: cache.capacity, x, a, qkv, h, y }
+  return {
+    cache,
+    step: (ids, offset) => {
+      if (cache.length >= cache.capacity) throw new Error(`KV cache full (${cache.capacity} positions)`)
+      const heap = Wasm.heap() // no allocation below: the buffer stays valid for the step
+      embedTokensInto(c, table, positions, ids, offset, new Float32Array(heap, x, n * d))
+      for (let i = 0; i < c.nLayers; i++) Native.decodeLayer(heap, cache.k[i]!, cache.v[i]!, { ...shape, pos: cache.length, weights: weights[i]! })
+      Native.rows(heap, { op: "layerNorm", rows: n, cols: d, inputs: [x, lnF.gamma, lnF.beta], outputs: [a] })
+      Native.gemm(heap, { batch: 1, m: n, n: v, k: d, aOffset: a, aBatch: 0, aRow: d, aCol: 1, bOffset: lmHead, bBatch: 0, bRow: v, bCol: 1, cOffset: logits, biasOffset: -1 })
+      cache.length++
+      return new Float32Array(heap, logits, n * v).slice()
+    },
+    dispose: () => scratch.dispose()
+  }
 }
 
 /** Final LayerNorm and LM head: `[M, d]` → logits `[M, V]`. */
