@@ -76,8 +76,6 @@ interface Addon {
   readonly adamw: (heap: ArrayBuffer, table: Float64Array) => void
   readonly gemmEpilogue: (heap: ArrayBuffer, params: Float64Array) => void
   readonly columnSums: (heap: ArrayBuffer, params: Float64Array) => void
-}
-
   readonly decodeLayer: (heap: ArrayBuffer, k: Float32Array, v: Float32Array, params: Float64Array) => void
 }
 
