@@ -15,13 +15,8 @@
 import * as tf from "@tensorflow/tfjs"
 import { describe, initBackend } from "@papo/backend"
 import { Native, Wasm } from "@papo/kernels"
+import { flag, names } from "./lib/args.js"
 
-const args = process.argv.slice(2)
-const flag = (name: string, def: number): number => {
-  const i = args.indexOf(name)
-  return i >= 0 ? Number(args[i + 1]) : def
-}
-const names = args.filter((a) => a === "small" || a === "medium") as Array<"small" | "medium">
 const rows = flag("--rows", 160), threads = flag("--threads", 2), calls = flag("--calls", 40)
 const heads = { small: 4, medium: 8 } as const
 const T = 56, HD = 32

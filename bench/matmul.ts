@@ -20,13 +20,8 @@
 import * as tf from "@tensorflow/tfjs"
 import "@tensorflow/tfjs-backend-wasm"
 import { Native, Wasm } from "@papo/kernels"
+import { args, flag, names } from "./lib/args.js"
 
-const args = process.argv.slice(2)
-const flag = (name: string, def: number): number => {
-  const i = args.indexOf(name)
-  return i >= 0 ? Number(args[i + 1]) : def
-}
-const names = args.filter((a) => a === "small" || a === "medium") as Array<"small" | "medium">
 const configs = { small: { d: 128, f: 512 }, medium: { d: 256, f: 1024 } } as const
 const threads = flag("--threads", 2)
 const minMs = flag("--ms", 300)

@@ -56,13 +56,8 @@ import { Masking } from "@papo/masking"
 import { Config, Optimizer, Parallel, Policy, Sampling } from "@papo/model"
 import { Mt19937, Xoshiro128 } from "@papo/random"
 import { B, dispose, G, models, N, TP, TR } from "./lib/workload.js"
+import { args, flag, names } from "./lib/args.js"
 
-const args = process.argv.slice(2)
-const flag = (name: string, def: number): number => {
-  const i = args.indexOf(name)
-  return i >= 0 ? Number(args[i + 1]) : def
-}
-const names = args.filter((a) => a === "small" || a === "medium") as Array<"small" | "medium">
 const configsToRun = names.length > 0 ? names : (["small", "medium"] as const)
 const timedSteps = flag("--steps", 20)
 const warmup = flag("--warmup", 2)

@@ -23,13 +23,8 @@ import { PapoLoss } from "@papo/loss"
 import { Optimizer, Policy, Sampling } from "@papo/model"
 import { Xoshiro128 } from "@papo/random"
 import { dispose, models, N, TP, TR } from "./lib/workload.js"
+import { flag, names } from "./lib/args.js"
 
-const args = process.argv.slice(2)
-const flag = (name: string, def: number): number => {
-  const i = args.indexOf(name)
-  return i >= 0 ? Number(args[i + 1]) : def
-}
-const names = args.filter((a) => a === "small" || a === "medium") as Array<"small" | "medium">
 const configsToRun = names.length > 0 ? names : (["small"] as const)
 const timedSteps = flag("--steps", 6), warmup = flag("--warmup", 2), top = flag("--top", 12)
 

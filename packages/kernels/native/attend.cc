@@ -130,30 +130,30 @@ void attend(const Attend& a, int threads) {
 
 namespace {
 
-// y = x·w + b for x [m, k], w [k, n] row-major: the gemm() call the tfjs _FusedMatMul kernel makes.
-void dense(const float* x, const float* w, const float* b, float* y, int64_t m, int64_t k, int64_t n, int threads) {
-  gemm({1, m, n, k, x, 0, k, 1, w, 0, n, 1, y, m * n, n, b}, threads);
-}
-
-void add_into(float* x, const float* y, int64_t n) {
-  for (int64_t i = 0; i < n; i++) x[i] = x[i] + y[i];
+// y = x·w + b for x [m, k], w [k, n] row-major (the gemm() call the tfjs _FusedMatMul kernel makes), finished by
+// the epilogue `op` (sgemm.h) with operand `in`: the same bits as the separate kernel after the product.
+void dense(const float* x, const float* w, const float* b, float* y, int64_t m, int64_t k, int64_t n, int threads,
+           Epilogue op = Epilogue::None, const float* in = nullptr) {
+  Gemm g{1, m, n, k, x, 0, k, 1, w, 0, n, 1, y, m * n, n, b};
+  g.epilogue = op;
+  g.e_in = in;
+  gemm(g, threads);
 }
 
 }  // namespace
 
+// The residual stream alternates between x and y: y = x + attn(LN1(x))·W_o + b_o, then
+// x = y + gelu(LN2(y)·W_fc + b_fc)·W_out + b_out, each add and the GELU in the product's store.
 void decode_layer(const DecodeLayer& l, int threads) {
   const int64_t n = l.rows, d = l.heads * l.hd;
   if (n == 0) return;
   rows({RowOp::LayerNorm, n, d, {l.x, l.ln1_g, l.ln1_b}, {l.a, nullptr}}, threads);
   dense(l.a, l.w_qkv, l.b_qkv, l.qkv, n, d, 3 * d, threads);
   attend({n, l.heads, l.hd, l.capacity, l.pos, l.qkv, l.k, l.v, l.a}, threads);
-  dense(l.a, l.w_o, l.b_o, l.y, n, d, d, threads);
-  add_into(l.x, l.y, n * d);
-  rows({RowOp::LayerNorm, n, d, {l.x, l.ln2_g, l.ln2_b}, {l.a, nullptr}}, threads);
-  dense(l.a, l.w_fc, l.b_fc, l.h, n, d, l.d_mlp, threads);
-  rows({RowOp::Gelu, n, l.d_mlp, {l.h, nullptr, nullptr}, {l.h, nullptr}}, threads);
-  dense(l.h, l.w_out, l.b_out, l.y, n, l.d_mlp, d, threads);
-  add_into(l.x, l.y, n * d);
+  dense(l.a, l.w_o, l.b_o, l.y, n, d, d, threads, Epilogue::Add, l.x);
+  rows({RowOp::LayerNorm, n, d, {l.y, l.ln2_g, l.ln2_b}, {l.a, nullptr}}, threads);
+  dense(l.a, l.w_fc, l.b_fc, l.h, n, d, l.d_mlp, threads, Epilogue::Gelu);
+  dense(l.h, l.w_out, l.b_out, l.x, n, l.d_mlp, d, threads, Epilogue::Add, l.y);
 }
 
 }  // namespace papo

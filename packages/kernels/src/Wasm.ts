@@ -23,6 +23,15 @@ interface WasmBackend {
   incRef(dataId: object): void
 }
 
+/**
+ * The backend's heap and a tensor's byte offset in it. Read it after `makeOutput`, which may grow the heap and
+ * replace its buffer.
+ */
+const onHeap = (backend: WasmBackend): { readonly heap: ArrayBuffer; readonly offset: (t: tf.TensorInfo) => number } => ({
+  heap: backend.wasm.HEAPU8.buffer as ArrayBuffer,
+  offset: (t) => backend.dataIdMap.get(t.dataId).memoryOffset
+})
+
 type KernelArgs = { inputs: Record<string, tf.TensorInfo | undefined>; backend: unknown; attrs?: Record<string, unknown> }
 type KernelFunc = (args: KernelArgs) => tf.TensorInfo
 
@@ -57,8 +66,7 @@ const nativeMatMul = (
   if (bias !== undefined && (bias.dtype !== "float32" || bias.shape.length !== 1 || bias.shape[0] !== n)) return null
   const out = backend.makeOutput([...outer, m, n], "float32")
   if (finish !== undefined) finish.second = finish.keep ? backend.makeOutput([m, n], "float32") : undefined
-  const offset = (t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId).memoryOffset
-  const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer // after makeOutput, which may grow the heap
+  const { heap, offset } = onHeap(backend) // after makeOutput, which may grow the heap
   const params = {
     batch, m, n, k,
     aOffset: offset(a), aBatch: batchA === 1 ? 0 : m * k, aRow: transposeA ? 1 : k, aCol: transposeA ? m : 1,
@@ -153,8 +161,7 @@ const registerRowKernel = ({ op, inputs, vectors, outputs }: (typeof rowKernels)
       const outs = Array.from({ length: outputs }, () => backend.makeOutput([...x.shape], "float32"))
       const size = sizeOf(x.shape)
       if (size > 0) {
-        const offset = (t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId).memoryOffset
-        const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer // after makeOutput, which may grow the heap
+        const { heap, offset } = onHeap(backend) // after makeOutput, which may grow the heap
         Native.rows(heap, { op, rows: size / cols, cols, inputs: ins.map(offset), outputs: outs.map(offset) })
       }
       return outputs === 1 ? outs[0]! : outs
@@ -299,8 +306,7 @@ const registerAttentionKernels = (): void => {
         const out = backend.makeOutput(backward ? [n * t, 3 * d] : [n * t, d], "float32")
         const kept = !backward && keepProbs === true ? backend.makeOutput([n, h, t, t], "float32") : undefined
         if (n * t * d > 0) {
-          const offset = (x: tf.TensorInfo): number => backend.dataIdMap.get(x.dataId).memoryOffset
-          const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer // after makeOutput, which may grow the heap
+          const { heap, offset } = onHeap(backend) // after makeOutput, which may grow the heap
           const q = offset(qkv!), o = offset(out)
           Native.attention(heap, {
             n, t, heads: h, hd, q, k: q + 4 * d, v: q + 8 * d, ldIn: 3 * d,
@@ -376,8 +382,7 @@ const registerAdamW = (): void => {
         }
       })
       const outs = groups.map(([p]) => [0, 1, 2].map(() => backend.makeOutput([...p!.shape], "float32")))
-      const offset = (t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId).memoryOffset
-      const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer // after makeOutput, which may grow the heap
+      const { heap, offset } = onHeap(backend) // after makeOutput, which may grow the heap
       Native.adamw(heap, args.attrs as unknown as Native.AdamWConstants, groups.map(([p, g, m, v], i) => ({
         p: offset(p!), g: offset(g!), m: offset(m!), v: offset(v!),
         pOut: offset(outs[i]![0]!), mOut: offset(outs[i]![1]!), vOut: offset(outs[i]![2]!),
@@ -401,7 +406,8 @@ export const sumOfSquares = (tensors: ReadonlyArray<tf.Tensor>): number => {
   const backend = tf.backend() as unknown as WasmBackend
   const bad = tensors.find((t) => t.dtype !== "float32")
   if (bad !== undefined) throw new Error(`Error in sumOfSquares: tensors must be float32, got ${bad.dtype}`)
-  return Native.sumSquares(backend.wasm.HEAPU8.buffer as ArrayBuffer, tensors.map((t) => ({ offset: backend.dataIdMap.get(t.dataId).memoryOffset, size: t.size })))
+  const { heap, offset } = onHeap(backend)
+  return Native.sumSquares(heap, tensors.map((t) => ({ offset: offset(t), size: t.size })))
 }
 
 /**
@@ -436,9 +442,6 @@ export const adamW = (
 
 // --- copies: Slice and SplitV (exact copies within the heap) ---
 
-/** The heap as 4-byte words (float32 and int32 alike: a copy moves bits). */
-const words = (backend: WasmBackend): Int32Array => new Int32Array(backend.wasm.HEAPU8.buffer)
-
 const copyable = (dtype: tf.DataType): boolean => dtype === "float32" || dtype === "int32"
 
 /**
@@ -454,9 +457,10 @@ const copyBox = (backend: WasmBackend, x: tf.TensorInfo, begin: ReadonlyArray<nu
   let j = rank - 1
   while (j > 0 && begin[j] === 0 && size[j] === x.shape[j]) j--
   const run = size[j]! * stride(j)
-  const heap = words(backend) // after makeOutput, which may grow the heap
-  const src = backend.dataIdMap.get(x.dataId).memoryOffset / 4
-  let dst = backend.dataIdMap.get(out.dataId).memoryOffset / 4
+  const { heap: buffer, offset } = onHeap(backend) // after makeOutput, which may grow the heap
+  const heap = new Int32Array(buffer) // 4-byte words: float32 and int32 alike (a copy moves bits)
+  const src = offset(x) / 4
+  let dst = offset(out) / 4
   const index = new Array<number>(j).fill(0) // position in the box's outer dims 0 … j − 1
   const runs = sizeOf(size.slice(0, j))
   for (let r = 0; r < runs; r++) {
@@ -544,8 +548,8 @@ const registerFusedProducts = (): void => {
       if (x.dtype !== "float32" || x.shape.length !== 2) throw new Error(`Error in ${columnSumsKernel}: x must be float32 [M, N], got ${x.dtype} [${x.shape}]`)
       const [rows, cols] = x.shape as [number, number]
       const out = backend.makeOutput([cols], "float32")
-      const offset = (t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId).memoryOffset
-      if (cols > 0) Native.columnSums(backend.wasm.HEAPU8.buffer as ArrayBuffer, { rows, cols, x: offset(x), out: offset(out) })
+      const { heap, offset } = onHeap(backend) // after makeOutput, which may grow the heap
+      if (cols > 0) Native.columnSums(heap, { rows, cols, x: offset(x), out: offset(out) })
       return out
     }) as unknown as tf.KernelFunc
   })
@@ -621,7 +625,7 @@ export const columnSums = (x: tf.Tensor): tf.Tensor1D => tf.engine().runKernel(c
  *
  * @category layers
  */
-export const heap = (): ArrayBuffer => (tf.backend() as unknown as WasmBackend).wasm.HEAPU8.buffer as ArrayBuffer
+export const heap = (): ArrayBuffer => onHeap(tf.backend() as unknown as WasmBackend).heap
 
 /**
  * The byte offset of a float32 tensor's values in {@link heap} (fixed for the tensor's life). Requires {@link install}.
@@ -633,5 +637,5 @@ export const heap = (): ArrayBuffer => (tf.backend() as unknown as WasmBackend).
  */
 export const address = (t: tf.Tensor): number => {
   if (t.dtype !== "float32") throw new Error(`Error in address: the tensor must be float32, got ${t.dtype}`)
-  return (tf.backend() as unknown as WasmBackend).dataIdMap.get(t.dataId).memoryOffset
+  return onHeap(tf.backend() as unknown as WasmBackend).offset(t)
 }

@@ -186,8 +186,8 @@ const checkBatch = (op: string, c: ModelConfig, b: Batch): void => {
 }
 
 /**
- * Logits `[N, Tr, V]` of the positions that predict the response tokens (the last block's projection and
- * MLP, the final LayerNorm and the LM head run on those positions only). Differentiable; use inside `applyGradients`'s loss for SFT.
+ * Logits `[N, Tr, V]` of the positions that predict the response tokens (the last block's MLP, the
+ * final LayerNorm and the LM head run on those positions only). Differentiable; use inside `applyGradients`'s loss for SFT.
  *
  * @category math
  */

@@ -150,7 +150,6 @@ export const blocks = (
 }
 
 /**
-/**
  * The last block of {@link blocks} kept at `length` positions from `start` of each sequence: `x [N·T, d]` is the
  * output of the blocks before it (`blocks` over `nLayers − 1` layers); returns `y [N·length, d]`, and with
  * `collect` the layer's keys and values. The attention sublayer runs on all T positions (every kept query
