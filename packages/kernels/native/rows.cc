@@ -51,43 +51,60 @@ void exp_generic(float* x, int64_t n) {
 }
 
 #ifdef PAPO_X86
-__attribute__((target("avx2"))) __m256 exp8(__m256 x) {
-  x = _mm256_max_ps(_mm256_set1_ps(kLo), x);  // returns x when x is NaN, as the scalar clamps do
-  x = _mm256_min_ps(_mm256_set1_ps(kHi), x);
-  const __m256 fx = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _mm256_set1_ps(0.5f)));
-  x = _mm256_sub_ps(x, _mm256_mul_ps(fx, _mm256_set1_ps(kC1)));
-  x = _mm256_sub_ps(x, _mm256_mul_ps(fx, _mm256_set1_ps(kC2)));
-  const __m256 z = _mm256_mul_ps(x, x);
-  __m256 y = _mm256_set1_ps(kP0);
-  y = _mm256_add_ps(_mm256_mul_ps(y, x), _mm256_set1_ps(kP1));
-  y = _mm256_add_ps(_mm256_mul_ps(y, x), _mm256_set1_ps(kP2));
-  y = _mm256_add_ps(_mm256_mul_ps(y, x), _mm256_set1_ps(kP3));
-  y = _mm256_add_ps(_mm256_mul_ps(y, x), _mm256_set1_ps(kP4));
-  y = _mm256_add_ps(_mm256_mul_ps(y, x), _mm256_set1_ps(kP5));
-  y = _mm256_add_ps(_mm256_mul_ps(y, z), x);
-  y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
-  const __m256i n = _mm256_cvttps_epi32(_mm256_blendv_ps(fx, _mm256_setzero_ps(), _mm256_cmp_ps(fx, fx, _CMP_UNORD_Q)));
-  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(y, _mm256_castsi256_ps(bits));
+// exp of G vectors, each step taken on all G before the next: G independent dependency chains side by side
+// (one vector's chain is ~25 operations long).
+template <int G>
+__attribute__((target("avx2"))) inline void exp8(__m256 (&x)[G]) {
+  __m256 fx[G], y[G], z[G];
+  for (int g = 0; g < G; g++) {
+    x[g] = _mm256_max_ps(_mm256_set1_ps(kLo), x[g]);  // returns x when x is NaN, as the scalar clamps do
+    x[g] = _mm256_min_ps(_mm256_set1_ps(kHi), x[g]);
+  }
+  for (int g = 0; g < G; g++) fx[g] = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(x[g], _mm256_set1_ps(kLog2e)), _mm256_set1_ps(0.5f)));
+  for (int g = 0; g < G; g++) x[g] = _mm256_sub_ps(x[g], _mm256_mul_ps(fx[g], _mm256_set1_ps(kC1)));
+  for (int g = 0; g < G; g++) x[g] = _mm256_sub_ps(x[g], _mm256_mul_ps(fx[g], _mm256_set1_ps(kC2)));
+  for (int g = 0; g < G; g++) z[g] = _mm256_mul_ps(x[g], x[g]), y[g] = _mm256_set1_ps(kP0);
+  for (const float p : {kP1, kP2, kP3, kP4, kP5})
+    for (int g = 0; g < G; g++) y[g] = _mm256_add_ps(_mm256_mul_ps(y[g], x[g]), _mm256_set1_ps(p));
+  for (int g = 0; g < G; g++) y[g] = _mm256_add_ps(_mm256_mul_ps(y[g], z[g]), x[g]);
+  for (int g = 0; g < G; g++) y[g] = _mm256_add_ps(y[g], _mm256_set1_ps(1.0f));
+  // A NaN fx converts to 0x80000000, which the shift turns into the bits of 1.0 as the scalar twin's 0 does.
+  for (int g = 0; g < G; g++)
+    x[g] = _mm256_mul_ps(y[g], _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx[g]), _mm256_set1_epi32(127)), 23)));
 }
 
 __attribute__((target("avx2"))) void exp_avx2(float* x, int64_t n) {
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, exp8(_mm256_loadu_ps(x + i)));
+  for (; i + 8 <= n; i += 8) {
+    __m256 v[1] = {_mm256_loadu_ps(x + i)};
+    exp8(v);
+    _mm256_storeu_ps(x + i, v[0]);
+  }
   if (i < n) {
     alignas(32) float tail[8] = {};
     std::memcpy(tail, x + i, (n - i) * sizeof(float));
-    _mm256_store_ps(tail, exp8(_mm256_load_ps(tail)));
+    __m256 v[1] = {_mm256_load_ps(tail)};
+    exp8(v);
+    _mm256_store_ps(tail, v[0]);
     std::memcpy(x + i, tail, (n - i) * sizeof(float));
   }
 }
 #endif
 
+// Whether the AVX2 exp and epilogues run: the CPU has AVX2 and the portable kernels are not forced.
+bool simd() {
+#ifdef PAPO_X86
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  return avx2 && std::strcmp(isa_name(), "generic") != 0;
+#else
+  return false;
+#endif
+}
+
 // x[i] = exp(x[i]) in place, same bits on both paths.
 void exp_inplace(float* x, int64_t n) {
 #ifdef PAPO_X86
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2 && std::strcmp(isa_name(), "generic") != 0) return exp_avx2(x, n);
+  if (simd()) return exp_avx2(x, n);
 #endif
   exp_generic(x, n);
 }
@@ -102,42 +119,118 @@ void exp_inplace(float* x, int64_t n) {
 
 // tanh-GELU through σ: z = x·(a·x² + b), a = 2√(2/π)·0.044715, b = 2√(2/π).
 const float kGeluA = static_cast<float>(2 * std::sqrt(2 / M_PI) * 0.044715), kGeluB = static_cast<float>(2 * std::sqrt(2 / M_PI));
-constexpr int64_t kChunk = 512;
 
-// s[i] = σ(x[i]·(a·x[i]² + b)) for a chunk of n ≤ kChunk elements.
-PAPO_CLONES void gelu_sigmoid(const float* x, float* s, int64_t n) {
-  for (int64_t i = 0; i < n; i++) s[i] = -(x[i] * (x[i] * x[i] * kGeluA + kGeluB));
-  exp_inplace(s, n);
-  for (int64_t i = 0; i < n; i++) s[i] = 1.0f / (1.0f + s[i]);
+// The epilogues' element formulas, on one float (the portable path) and on 8 lanes (AVX2) with the same
+// operations in the same order: σ(x·(a·x² + b)) = 1 / (1 + exp(−x·(x·x·a + b))) with a true division; the
+// GELU x·σ; its gradient dy·(σ + x·σ(1 − σ)·(3a·x² + b)); the residual add c + in.
+inline float gelu_sigma(float x) { return 1.0f / (1.0f + exp_scalar(-(x * (x * x * kGeluA + kGeluB)))); }
+inline float gelu_grad(float x, float dy) {
+  const float s = gelu_sigma(x), dz = x * x * (3 * kGeluA) + kGeluB, ds = s * (1.0f - s);
+  return dy * (s + x * ds * dz);
 }
 
-PAPO_CLONES void gelu(const float* x, float* y, int64_t n) {
-  float s[kChunk];
-  for (int64_t c = 0; c < n; c += kChunk) {
-    const int64_t len = n - c < kChunk ? n - c : kChunk;
-    gelu_sigmoid(x + c, s, len);
-    for (int64_t i = 0; i < len; i++) y[c + i] = x[c + i] * s[i];
+// out = f(c, in) over rows × cols elements at row stride ld (in ignored by Gelu), element by element.
+void epilogue_generic(Epilogue op, const float* c, const float* in, float* out, int64_t ld, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; r++, c += ld, in += in ? ld : 0, out += ld)
+    for (int64_t j = 0; j < cols; j++) switch (op) {
+        case Epilogue::None:
+          return;
+        case Epilogue::Add:
+          out[j] = c[j] + in[j];
+          break;
+        case Epilogue::Gelu:
+          out[j] = c[j] * gelu_sigma(c[j]);
+          break;
+        case Epilogue::GeluGrad:
+          out[j] = gelu_grad(in[j], c[j]);
+          break;
+      }
+}
+
+#ifdef PAPO_X86
+// s = σ(x·(a·x² + b)) on G vectors.
+template <int G>
+__attribute__((target("avx2"))) inline void gelu_sigma8(const __m256 (&x)[G], __m256 (&s)[G]) {
+  for (int g = 0; g < G; g++)
+    s[g] = _mm256_xor_ps(_mm256_set1_ps(-0.0f),  // −(…): the sign flip of the scalar negation
+                         _mm256_mul_ps(x[g], _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(x[g], x[g]), _mm256_set1_ps(kGeluA)), _mm256_set1_ps(kGeluB))));
+  exp8(s);
+  for (int g = 0; g < G; g++) s[g] = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), s[g]));
+}
+
+// The element formulas as functors out = f(c, in) on G vectors for epilogue_avx2 (kIn: whether `in` is read).
+struct Add8 {
+  static constexpr bool kIn = true;
+  template <int G>
+  __attribute__((target("avx2"))) void operator()(const __m256 (&c)[G], const __m256 (&in)[G], __m256 (&out)[G]) const {
+    for (int g = 0; g < G; g++) out[g] = _mm256_add_ps(c[g], in[g]);
   }
-}
+};
+struct Gelu8 {
+  static constexpr bool kIn = false;
+  template <int G>
+  __attribute__((target("avx2"))) void operator()(const __m256 (&x)[G], const __m256 (&)[G], __m256 (&out)[G]) const {
+    gelu_sigma8(x, out);
+    for (int g = 0; g < G; g++) out[g] = _mm256_mul_ps(x[g], out[g]);
+  }
+};
+struct GeluGrad8 {
+  static constexpr bool kIn = true;
+  template <int G>
+  __attribute__((target("avx2"))) void operator()(const __m256 (&dy)[G], const __m256 (&x)[G], __m256 (&out)[G]) const {
+    __m256 s[G];
+    gelu_sigma8(x, s);
+    for (int g = 0; g < G; g++) {
+      const __m256 dz = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(x[g], x[g]), _mm256_set1_ps(3 * kGeluA)), _mm256_set1_ps(kGeluB));
+      const __m256 ds = _mm256_mul_ps(s[g], _mm256_sub_ps(_mm256_set1_ps(1.0f), s[g]));
+      out[g] = _mm256_mul_ps(dy[g], _mm256_add_ps(s[g], _mm256_mul_ps(_mm256_mul_ps(x[g], ds), dz)));
+    }
+  }
+};
 
-PAPO_CLONES void gelu_grad(const float* x, const float* dy, float* dx, int64_t n) {
-  float s[kChunk];
-  for (int64_t c = 0; c < n; c += kChunk) {
-    const int64_t len = n - c < kChunk ? n - c : kChunk;
-    const float* xc = x + c;
-    gelu_sigmoid(xc, s, len);
-    for (int64_t i = 0; i < len; i++) {
-      const float dz = xc[i] * xc[i] * (3 * kGeluA) + kGeluB;
-      const float ds = s[i] * (1.0f - s[i]);
-      dx[c + i] = dy[c + i] * (s[i] + xc[i] * ds * dz);
+// One pass over the full vectors of the rows, taken G = 4 at a time in row order, a group free to span rows (a
+// 16-wide micro-tile is 2 rows of 2 vectors); the last group repeats its last vector (the same value stored
+// twice). The rows' last cols mod 8 elements go G rows at a time through a zero-padded copy (AMD's masked
+// stores are microcoded).
+template <class F>
+__attribute__((target("avx2"))) void epilogue_avx2(F f, const float* c, const float* in, float* out, int64_t ld, int64_t rows,
+                                                   int64_t cols) {
+  constexpr int G = 6;
+  const int64_t vecs = cols / 8, total = rows * vecs;
+  for (int64_t i = 0, r = 0, v = 0; i < total; i += G) {
+    int64_t at[G];
+    for (int g = 0; g < G; g++) {
+      at[g] = r * ld + 8 * v;
+      if (i + g + 1 < total && ++v == vecs) v = 0, r++;
+    }
+    __m256 x[G], y[G] = {}, z[G];
+    for (int g = 0; g < G; g++) x[g] = _mm256_loadu_ps(c + at[g]);
+    if (F::kIn)
+      for (int g = 0; g < G; g++) y[g] = _mm256_loadu_ps(in + at[g]);
+    f(x, y, z);
+    for (int g = 0; g < G; g++) _mm256_storeu_ps(out + at[g], z[g]);
+  }
+  const int64_t j = vecs * 8, tail = cols - j;
+  if (tail == 0) return;
+  alignas(32) float buf[2][G][8] = {};  // up to G rows' last elements, zero-padded
+  for (int64_t r0 = 0; r0 < rows; r0 += G) {
+    const int n = static_cast<int>(rows - r0 < G ? rows - r0 : G);
+    __m256 x[G], y[G] = {}, z[G];
+    for (int g = 0; g < n; g++) {
+      std::memcpy(buf[0][g], c + (r0 + g) * ld + j, tail * sizeof(float));
+      if (F::kIn) std::memcpy(buf[1][g], in + (r0 + g) * ld + j, tail * sizeof(float));
+    }
+    for (int g = 0; g < G; g++) x[g] = _mm256_load_ps(buf[0][g]);
+    if (F::kIn)
+      for (int g = 0; g < G; g++) y[g] = _mm256_load_ps(buf[1][g]);
+    f(x, y, z);
+    for (int g = 0; g < n; g++) {
+      _mm256_store_ps(buf[0][g], z[g]);
+      std::memcpy(out + (r0 + g) * ld + j, buf[0][g], tail * sizeof(float));
     }
   }
 }
-
-// c[i] = c[i] + in[i] (the same bits as wasm's Add of the two, either order).
-PAPO_CLONES void add(float* c, const float* in, int64_t n) {
-  for (int64_t i = 0; i < n; i++) c[i] = c[i] + in[i];
-}
+#endif
 
 // Σ f(i) over i < n in double, in 8 interleaved partial sums added in a fixed order at the end (one serial
 // chain of n adds would take 4 cycles each).
@@ -192,9 +285,9 @@ void run_range(const RowJob& j, int64_t r0, int64_t r1) {
   float* o = j.out[0] + r0 * d;
   switch (j.op) {
     case RowOp::Gelu:
-      return gelu(a, o, (r1 - r0) * d);
+      return epilogue(Epilogue::Gelu, a, nullptr, o, 0, 1, (r1 - r0) * d);
     case RowOp::GeluGrad:
-      return gelu_grad(a, b + r0 * d, o, (r1 - r0) * d);
+      return epilogue(Epilogue::GeluGrad, b + r0 * d, a, o, 0, 1, (r1 - r0) * d);
     case RowOp::LayerNorm:
       for (int64_t r = r0; r < r1; r++, a += d, o += d) layer_norm(a, b, c, o, d);
       return;
@@ -245,17 +338,20 @@ PAPO_CLONES void softmax_grad_row(const float* y, const float* dy, float* dx, in
   for (int64_t j = 0; j < n; j++) dx[j] = y[j] * dy[j] - y[j] * dot;
 }
 
-void epilogue(Epilogue op, float* c, const float* in, float* out, int64_t n) {
-  switch (op) {
-    case Epilogue::None:
-      return;
-    case Epilogue::Add:
-      return add(c, in, n);
-    case Epilogue::Gelu:
-      return gelu(c, out, n);
-    case Epilogue::GeluGrad:
-      return gelu_grad(in, c, c, n);
-  }
+void epilogue(Epilogue op, const float* c, const float* in, float* out, int64_t ld, int64_t rows, int64_t cols) {
+#ifdef PAPO_X86
+  if (simd()) switch (op) {
+      case Epilogue::None:
+        return;
+      case Epilogue::Add:
+        return epilogue_avx2(Add8{}, c, in, out, ld, rows, cols);
+      case Epilogue::Gelu:
+        return epilogue_avx2(Gelu8{}, c, in, out, ld, rows, cols);
+      case Epilogue::GeluGrad:
+        return epilogue_avx2(GeluGrad8{}, c, in, out, ld, rows, cols);
+    }
+#endif
+  epilogue_generic(op, c, in, out, ld, rows, cols);
 }
 
 namespace {

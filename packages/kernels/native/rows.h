@@ -26,15 +26,17 @@ struct RowJob {
 // count, and the generic and AVX2 paths compute the same values (no fused multiply-adds).
 void rows(const RowJob& j, int threads);
 
-// An element-wise finish of a matrix product's output row segment c[0, n) (sgemm.h's Gemm::epilogue), computed
-// exactly as the separate kernel would compute it from the stored product (the same bits):
+// An element-wise finish of a matrix product's output (sgemm.h's Gemm::epilogue), computed exactly as the
+// separate kernel would compute it from the stored product (the same bits); also the GELU row kernels:
 enum class Epilogue : int {
   None = 0,
-  Add = 1,       // c = c + in (a residual added to the product)
-  Gelu = 2,      // out = gelu(c) (out may be c: the product is then replaced by its GELU)
-  GeluGrad = 3,  // c = geluGrad(x = in, dy = c) (the product is the GELU output's gradient)
+  Add = 1,       // out = c + in (a residual added to the product)
+  Gelu = 2,      // out = gelu(c) (out may be c: the product is then replaced by its GELU; in unused)
+  GeluGrad = 3,  // out = geluGrad(x = in, dy = c) (the product is the GELU output's gradient)
 };
-void epilogue(Epilogue op, float* c, const float* in, float* out, int64_t n);
+// On `rows` rows of `cols` elements, row r of c, in and out at r·ld (out may be c, in place). One pass, 8 lanes
+// at a time on AVX2, each element computed alone: any cut into tiles or rows gives the same bits.
+void epilogue(Epilogue op, const float* c, const float* in, float* out, int64_t ld, int64_t rows, int64_t cols);
 
 // out[j] = Σ_i x[i·cols + j] over the rows: each block of 256 rows summed in double in row order, the blocks'
 // sums added in block order, rounded to float once. The blocks depend on the shape only, and whole blocks are

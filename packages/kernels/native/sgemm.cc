@@ -119,10 +119,8 @@ struct Finish {
 };
 
 void finish(const Finish& f, float* c, int64_t ldc, int64_t i0, int64_t i1, int64_t j0, int64_t cols) {
-  for (int64_t r = i0; r < i1; r++) {
-    const int64_t o = r * ldc + j0;
-    epilogue(f.op, c + o, f.in ? f.in + o : nullptr, f.out ? f.out + o : c + o, cols);
-  }
+  const int64_t o = i0 * ldc + j0;
+  epilogue(f.op, c + o, f.in ? f.in + o : nullptr, f.out ? f.out + o : c + o, ldc, i1 - i0, cols);
 }
 
 // One matrix: C (m × n) = op(A) op(B) [+ bias], then the epilogue `f` on each block of C once its last depth
