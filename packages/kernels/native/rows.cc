@@ -1,8 +1,8 @@
 // The row kernels of rows.h. Everything is plain scalar C++ (the compiler vectorizes the simple loops; with
-// -ffp-contract=off every operation rounds as written) except exp, which has an AVX2 version of the same
-// operation sequence: the Cephes single-precision exp (range reduction by ln 2 split in two constants, a
-// degree-5 polynomial, scaling by 2ⁿ built in the exponent bits), evaluated without FMA so that the scalar
-// twin gives the same bits.
+// -ffp-contract=off every operation rounds as written) except exp and the epilogues built on it (the GELU and
+// its gradient), which have AVX2 versions of the same operation sequence: the Cephes single-precision exp
+// (range reduction by ln 2 split in two constants, a degree-5 polynomial, scaling by 2ⁿ built in the exponent
+// bits), evaluated without FMA so that the scalar twin gives the same bits.
 #include "rows.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -52,7 +52,7 @@ void exp_generic(float* x, int64_t n) {
 
 #ifdef PAPO_X86
 // exp of G vectors, each step taken on all G before the next: G independent dependency chains side by side
-// (one vector's chain is ~25 operations long).
+// (one vector's chain is ~25 dependent operations long).
 template <int G>
 __attribute__((target("avx2"))) inline void exp8(__m256 (&x)[G]) {
   __m256 fx[G], y[G], z[G];
@@ -60,7 +60,8 @@ __attribute__((target("avx2"))) inline void exp8(__m256 (&x)[G]) {
     x[g] = _mm256_max_ps(_mm256_set1_ps(kLo), x[g]);  // returns x when x is NaN, as the scalar clamps do
     x[g] = _mm256_min_ps(_mm256_set1_ps(kHi), x[g]);
   }
-  for (int g = 0; g < G; g++) fx[g] = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(x[g], _mm256_set1_ps(kLog2e)), _mm256_set1_ps(0.5f)));
+  for (int g = 0; g < G; g++)
+    fx[g] = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(x[g], _mm256_set1_ps(kLog2e)), _mm256_set1_ps(0.5f)));
   for (int g = 0; g < G; g++) x[g] = _mm256_sub_ps(x[g], _mm256_mul_ps(fx[g], _mm256_set1_ps(kC1)));
   for (int g = 0; g < G; g++) x[g] = _mm256_sub_ps(x[g], _mm256_mul_ps(fx[g], _mm256_set1_ps(kC2)));
   for (int g = 0; g < G; g++) z[g] = _mm256_mul_ps(x[g], x[g]), y[g] = _mm256_set1_ps(kP0);
@@ -69,8 +70,10 @@ __attribute__((target("avx2"))) inline void exp8(__m256 (&x)[G]) {
   for (int g = 0; g < G; g++) y[g] = _mm256_add_ps(_mm256_mul_ps(y[g], z[g]), x[g]);
   for (int g = 0; g < G; g++) y[g] = _mm256_add_ps(y[g], _mm256_set1_ps(1.0f));
   // A NaN fx converts to 0x80000000, which the shift turns into the bits of 1.0 as the scalar twin's 0 does.
-  for (int g = 0; g < G; g++)
-    x[g] = _mm256_mul_ps(y[g], _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx[g]), _mm256_set1_epi32(127)), 23)));
+  for (int g = 0; g < G; g++) {
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx[g]), _mm256_set1_epi32(127)), 23);
+    x[g] = _mm256_mul_ps(y[g], _mm256_castsi256_ps(bits));
+  }
 }
 
 __attribute__((target("avx2"))) void exp_avx2(float* x, int64_t n) {
@@ -151,9 +154,10 @@ void epilogue_generic(Epilogue op, const float* c, const float* in, float* out, 
 // s = σ(x·(a·x² + b)) on G vectors.
 template <int G>
 __attribute__((target("avx2"))) inline void gelu_sigma8(const __m256 (&x)[G], __m256 (&s)[G]) {
-  for (int g = 0; g < G; g++)
-    s[g] = _mm256_xor_ps(_mm256_set1_ps(-0.0f),  // −(…): the sign flip of the scalar negation
-                         _mm256_mul_ps(x[g], _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(x[g], x[g]), _mm256_set1_ps(kGeluA)), _mm256_set1_ps(kGeluB))));
+  for (int g = 0; g < G; g++) {
+    const __m256 poly = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(x[g], x[g]), _mm256_set1_ps(kGeluA)), _mm256_set1_ps(kGeluB));
+    s[g] = _mm256_xor_ps(_mm256_set1_ps(-0.0f), _mm256_mul_ps(x[g], poly));  // −(…): the scalar negation's sign flip
+  }
   exp8(s);
   for (int g = 0; g < G; g++) s[g] = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), s[g]));
 }
@@ -188,10 +192,11 @@ struct GeluGrad8 {
   }
 };
 
-// One pass over the full vectors of the rows, taken G = 4 at a time in row order, a group free to span rows (a
-// 16-wide micro-tile is 2 rows of 2 vectors); the last group repeats its last vector (the same value stored
-// twice). The rows' last cols mod 8 elements go G rows at a time through a zero-padded copy (AMD's masked
-// stores are microcoded).
+// One pass over the full vectors of the rows, taken G = 6 at a time in row order (six chains side by side: 0.72
+// ns a float against 0.94 one at a time, README.md), a group free to span rows; the last group repeats its last
+// vector (the same value stored twice; every load of a group comes before its stores, so out may be c). The
+// rows' last cols mod 8 elements go G rows at a time through a copy (lanes past the row's end are computed and
+// dropped; AMD's masked stores are microcoded).
 template <class F>
 __attribute__((target("avx2"))) void epilogue_avx2(F f, const float* c, const float* in, float* out, int64_t ld, int64_t rows,
                                                    int64_t cols) {
@@ -212,7 +217,7 @@ __attribute__((target("avx2"))) void epilogue_avx2(F f, const float* c, const fl
   }
   const int64_t j = vecs * 8, tail = cols - j;
   if (tail == 0) return;
-  alignas(32) float buf[2][G][8] = {};  // up to G rows' last elements, zero-padded
+  alignas(32) float buf[2][G][8] = {};  // up to G rows' last elements
   for (int64_t r0 = 0; r0 < rows; r0 += G) {
     const int n = static_cast<int>(rows - r0 < G ? rows - r0 : G);
     __m256 x[G], y[G] = {}, z[G];
