@@ -395,6 +395,29 @@ napi_value configure(napi_env env, napi_callback_info info) {
 
 }  // namespace
 
+// --- the LayerNorm backward of a residual sublayer with its column sums (rows.h's LayerNormResidualGrad) ---
+
+namespace {
+
+// layerNormResidualGrad(heap: ArrayBuffer, p: Float64Array [rows, cols, x, gamma, da, dy, dx, dgamma, dbeta, dySums]):
+// byte offsets; x, da, dy, dx are rows × cols, the other four cols.
+napi_value layer_norm_residual_grad(napi_env env, napi_callback_info info) {
+  HeapCall call;
+  if (!heap_call(env, info, "layerNormResidualGrad", 10, 10, &call)) return nullptr;
+  const auto [base, floats, p] = call;
+  const int64_t n_rows = p[0], cols = p[1];
+  for (int i = 2; i < 10; i++) {
+    const int64_t count = i == 2 || i == 4 || i == 5 || i == 6 ? n_rows * cols : cols;
+    if (static_cast<int64_t>(p[i]) % 4 != 0 || static_cast<int64_t>(p[i]) / 4 + count > floats)
+      return throw_error(env, "layerNormResidualGrad: an operand lies outside the heap or is not 4-byte aligned");
+  }
+  const auto at = [&](int i) { return base + static_cast<int64_t>(p[i]) / 4; };
+  papo::layer_norm_residual_grad({n_rows, cols, at(2), at(3), at(4), at(5), at(6), at(7), at(8), at(9)}, threads);
+  return nullptr;
+}
+
+}  // namespace
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"gemm", nullptr, gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -407,6 +430,7 @@ NAPI_MODULE_INIT() {
       {"gemmEpilogue", nullptr, gemm_epilogue, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"columnSums", nullptr, column_sums, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"decodeLayer", nullptr, decode_layer, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNormResidualGrad", nullptr, layer_norm_residual_grad, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

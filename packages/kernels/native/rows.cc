@@ -415,3 +415,61 @@ void rows(const RowJob& j, int threads) {
 }
 
 }  // namespace papo
+
+// --- the LayerNorm backward of a residual sublayer with its column sums (rows.h's LayerNormResidualGrad) ---
+
+namespace papo {
+namespace {
+
+// One block of kSumRows rows from r0: dx = LN'(da) + dy per row, and the block's double partials of da·x̂, da
+// and dy (3 × cols, each summed in row order as column_sums_block does); `dy_xhat` is one row of scratch.
+PAPO_CLONES void layer_norm_residual_block(const LayerNormResidualGrad& j, int64_t r0, double* partial, float* dy_xhat) {
+  const int64_t d = j.cols, r1 = r0 + kSumRows < j.rows ? r0 + kSumRows : j.rows;
+  double *pg = partial, *pb = partial + d, *pr = partial + 2 * d;
+  for (int64_t i = 0; i < 3 * d; i++) partial[i] = 0.0;
+  for (int64_t r = r0; r < r1; r++) {
+    const float *da = j.da + r * d, *dy = j.dy + r * d;
+    float* dx = j.dx + r * d;
+    layer_norm_grad(j.x + r * d, j.gamma, da, dx, dy_xhat, d);
+    for (int64_t i = 0; i < d; i++) dx[i] = dx[i] + dy[i];
+    for (int64_t i = 0; i < d; i++) pg[i] += dy_xhat[i];
+    for (int64_t i = 0; i < d; i++) pb[i] += da[i];
+    for (int64_t i = 0; i < d; i++) pr[i] += dy[i];
+  }
+}
+
+struct LayerNormResidualSplit {
+  const LayerNormResidualGrad* job;
+  double* partials;  // 3 × cols per block
+  int64_t bounds[5];  // tasks' block ranges
+};
+
+void run_layer_norm_residual(void* arg, int t) {
+  const LayerNormResidualSplit& s = *static_cast<const LayerNormResidualSplit*>(arg);
+  std::vector<float> scratch(s.job->cols);
+  for (int64_t b = s.bounds[t]; b < s.bounds[t + 1]; b++)
+    layer_norm_residual_block(*s.job, b * kSumRows, s.partials + b * 3 * s.job->cols, scratch.data());
+}
+
+}  // namespace
+
+void layer_norm_residual_grad(const LayerNormResidualGrad& j, int threads) {
+  const int64_t d = j.cols;
+  if (d == 0) return;
+  const int64_t blocks = (j.rows + kSumRows - 1) / kSumRows;
+  thread_local std::vector<double> partials;
+  partials.resize(blocks * 3 * d);
+  LayerNormResidualSplit s{&j, partials.data(), {0, blocks}};
+  const int count = threads < 2 || j.rows * d < kParallelElements ? 1 : cut(blocks, 1, 4, s.bounds);
+  if (count < 2 || !pool_run(run_layer_norm_residual, &s, count))
+    for (int t = 0; t < count; t++) run_layer_norm_residual(&s, t);
+  float* outs[3] = {j.dgamma, j.dbeta, j.dy_sums};
+  for (int k = 0; k < 3; k++)
+    for (int64_t c = 0; c < d; c++) {
+      double sum = 0.0;
+      for (int64_t b = 0; b < blocks; b++) sum += partials[(b * 3 + k) * d + c];
+      outs[k][c] = static_cast<float>(sum);
+    }
+}
+
+}  // namespace papo

@@ -51,3 +51,20 @@ void softmax_row(const float* x, float* y, int64_t n, int64_t valid);
 void softmax_grad_row(const float* y, const float* dy, float* dx, int64_t n);
 
 }  // namespace papo
+
+namespace papo {
+
+// The LayerNorm backward of a pre-norm residual sublayer `y = x + f(LN(x))` in one pass over its rows, with the
+// sublayer's parameter-gradient column sums taken on the way (rows.cc, after column_sums):
+//   dx      = LayerNormGrad(x, γ, da).dx + dy   (the residual's gradient dy added, as a separate Add would)
+//   dgamma  = column_sums(da·x̂),  dbeta = column_sums(da),  dy_sums = column_sums(dy)
+// with LayerNormGrad's per-element arithmetic and column_sums's blocks of 256 rows and order: the same bits as
+// the separate kernels, on any thread count (threads share whole blocks). `da` is LN(x)'s gradient, `dy` y's.
+struct LayerNormResidualGrad {
+  int64_t rows, cols;
+  const float *x, *gamma, *da, *dy;
+  float *dx, *dgamma, *dbeta, *dy_sums;
+};
+void layer_norm_residual_grad(const LayerNormResidualGrad& j, int threads);
+
+}  // namespace papo

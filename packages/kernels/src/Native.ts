@@ -77,6 +77,7 @@ interface Addon {
   readonly gemmEpilogue: (heap: ArrayBuffer, params: Float64Array) => void
   readonly columnSums: (heap: ArrayBuffer, params: Float64Array) => void
   readonly decodeLayer: (heap: ArrayBuffer, k: Float32Array, v: Float32Array, params: Float64Array) => void
+  readonly layerNormResidualGrad: (heap: ArrayBuffer, params: Float64Array) => void
 }
 
 const loadAddon = (): { readonly addon: Addon | null; readonly reason: string } => {
@@ -454,4 +455,47 @@ export const decodeLayer = (heap: ArrayBuffer, k: Float32Array, v: Float32Array,
     w.ln1Gamma, w.ln1Beta, w.qkvWeight, w.qkvBias, w.projWeight, w.projBias, w.ln2Gamma, w.ln2Beta, w.fcWeight, w.fcBias, w.outWeight, w.outBias
   ])
   addon.decodeLayer(heap, k, v, decodeParams)
+}
+
+// --- the LayerNorm backward of a residual sublayer (native/rows.h's LayerNormResidualGrad) ---
+
+/**
+ * One {@link layerNormResidualGrad} call: `rows × cols` and the byte offsets on a heap of `x`, `da`, `dy`, `dx`
+ * (`[rows, cols]`) and of `gamma`, `dgamma`, `dbeta`, `dySums` (`[cols]`).
+ *
+ * @category models
+ */
+export interface LayerNormResidualGradParams {
+  readonly rows: number
+  readonly cols: number
+  readonly x: number
+  readonly gamma: number
+  readonly da: number
+  readonly dy: number
+  readonly dx: number
+  readonly dgamma: number
+  readonly dbeta: number
+  readonly dySums: number
+}
+
+const layerNormResidualParams = new Float64Array(10)
+
+/**
+ * The backward of a pre-norm residual sublayer's LayerNorm in one pass, in place on `heap`: from `x`, `γ`, the
+ * LayerNorm output's gradient `da` and the sublayer output's gradient `dy`, writes `dx = LN'(da) + dy` and the
+ * column sums `dgamma = Σ da·x̂`, `dbeta = Σ da`, `dySums = Σ dy`: the bits of the `layerNormGrad` row kernel, an
+ * add and three {@link columnSums} (same blocks, same order), for any thread count. Throws when the addon is not
+ * loaded or an operand lies outside the heap.
+ *
+ * @example
+ * const heap = new Float32Array([1, 3, 1, 1, 0, 0, 2, 5, 0, 0, 0, 0, 0, 0, 0, 0]) // x, γ, da, dy, dx, dγ, dβ, Σdy
+ * layerNormResidualGrad(heap.buffer, { rows: 1, cols: 2, x: 0, gamma: 8, da: 16, dy: 24, dx: 32, dgamma: 40, dbeta: 48, dySums: 56 })
+ * Array.from(heap.subarray(8)) // => [2, 5, 0, 0, 0, 0, 2, 5] (da = 0: dx = dy)
+ *
+ * @category math
+ */
+export const layerNormResidualGrad = (heap: ArrayBuffer, p: LayerNormResidualGradParams): void => {
+  const addon = requireAddon("LayerNorm backward")
+  layerNormResidualParams.set([p.rows, p.cols, p.x, p.gamma, p.da, p.dy, p.dx, p.dgamma, p.dbeta, p.dySums])
+  addon.layerNormResidualGrad(heap, layerNormResidualParams)
 }

@@ -214,6 +214,8 @@ export const install = (): Native.Status => {
   registerAdamW()
   replaceCopies()
   registerFusedProducts()
+  registerLayerNormResidualGrad()
+  shareSavedTensors()
   installed = true
   return s
 }
@@ -638,4 +640,81 @@ export const heap = (): ArrayBuffer => onHeap(tf.backend() as unknown as WasmBac
 export const address = (t: tf.Tensor): number => {
   if (t.dtype !== "float32") throw new Error(`Error in address: the tensor must be float32, got ${t.dtype}`)
   return onHeap(tf.backend() as unknown as WasmBackend).offset(t)
+}
+
+// --- the LayerNorm backward of a residual sublayer (native/rows.h's LayerNormResidualGrad) ---
+
+const layerNormResidualKernel = "PapoLayerNormResidualGrad"
+
+/** `PapoLayerNormResidualGrad` (`x`, `gamma`, `da`, `dy`) → `[dx, dgamma, dbeta, dySums]` (see {@link layerNormResidualGrad}). */
+const registerLayerNormResidualGrad = (): void => {
+  tf.registerKernel({
+    kernelName: layerNormResidualKernel,
+    backendName: "wasm",
+    kernelFunc: ((args: KernelArgs) => {
+      const backend = args.backend as WasmBackend
+      const { x, gamma, da, dy } = args.inputs
+      const [rows, cols] = x!.shape as [number, number]
+      const wrong = ([["x", x], ["gamma", gamma], ["da", da], ["dy", dy]] as const).find(([n, t]) =>
+        t === undefined || t.dtype !== "float32" || !tf.util.arraysEqual(t.shape, n === "gamma" ? [cols] : [rows, cols]))
+      if (x!.shape.length !== 2 || wrong !== undefined) {
+        throw new Error(`Error in ${layerNormResidualKernel}: x, da, dy must be float32 [M, N] and gamma [N]; got x [${x!.shape}], ${wrong?.[0]} ${wrong?.[1]?.dtype} [${wrong?.[1]?.shape}]`)
+      }
+      const dx = backend.makeOutput([rows, cols], "float32")
+      const sums = [0, 1, 2].map(() => backend.makeOutput([cols], "float32"))
+      const { heap, offset } = onHeap(backend) // after makeOutput, which may grow the heap
+      if (cols > 0) {
+        Native.layerNormResidualGrad(heap, {
+          rows, cols, x: offset(x!), gamma: offset(gamma!), da: offset(da!), dy: offset(dy!),
+          dx: offset(dx), dgamma: offset(sums[0]!), dbeta: offset(sums[1]!), dySums: offset(sums[2]!)
+        })
+      }
+      return [dx, ...sums]
+    }) as unknown as tf.KernelFunc
+  })
+}
+
+/**
+ * The backward of a pre-norm residual sublayer `y = x + f(LN(x))` at its LayerNorm, in one native pass: from the
+ * LayerNorm output's gradient `da` and `y`'s gradient `dy` (both `[M, N]`), `[dx, dγ, dβ, Σ dy]` with
+ * `dx = layerNormGrad(x, γ, da)[0] + dy`, `dγ`, `dβ` the column sums of `da·x̂` and `da`, and `Σ dy` the column
+ * sums of `dy` (the second product's bias gradient): the same bits as {@link layerNormGrad}, `tf.add` and three
+ * {@link columnSums}. Requires {@link install}; no gradient.
+ *
+ * @example
+ * const [dx, , , dySums] = layerNormResidualGrad(tf.tensor2d([[1, 3]]), tf.ones([2]), tf.zeros([1, 2]), tf.tensor2d([[2, 5]]))
+ * dx.dataSync() // => Float32Array [2, 5]
+ *
+ * @category math
+ */
+export const layerNormResidualGrad = (x: tf.Tensor, gamma: tf.Tensor, da: tf.Tensor, dy: tf.Tensor): [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D] =>
+  tf.engine().runKernel(layerNormResidualKernel, { x, gamma, da, dy } as tf.NamedTensorMap) as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D]
+
+// --- tensors saved for a gradient: shared, off the tape ---
+
+/** The parts of tfjs-core's `Engine` that {@link shareSavedTensors} uses. */
+interface SavingEngine {
+  clone(x: tf.Tensor): tf.Tensor
+  readonly state: { readonly gradientDepth: number }
+  readonly backend: unknown
+  readonly backendName: string
+  makeTensorFromTensorInfo(info: tf.TensorInfo): tf.Tensor
+}
+
+/**
+ * Every tensor a recorded op or custom gradient saves for its backward goes through the engine's `clone`: an
+ * `Identity` kernel (a shared buffer under {@link install}) plus a tape node that only a second-order gradient
+ * reads (the saved tensor is an input of no recorded op). Under one gradient tape on the wasm backend, the clone
+ * is made directly: the same shared buffer and reference count as the `Identity` kernel, without the kernel
+ * call and the tape node (274 of each per `small` PAPO-G update: the loss's ops over `[80, 16]` save 186).
+ * Nested tapes keep tfjs's clone.
+ */
+const shareSavedTensors = (): void => {
+  const engine = tf.engine() as unknown as SavingEngine
+  const clone = engine.clone.bind(engine)
+  engine.clone = (x: tf.Tensor): tf.Tensor => {
+    if (engine.state.gradientDepth !== 1 || engine.backendName !== "wasm" || x.dtype === "string") return clone(x)
+    ;(engine.backend as WasmBackend).incRef(x.dataId)
+    return engine.makeTensorFromTensorInfo({ dataId: x.dataId, shape: x.shape, dtype: x.dtype })
+  }
 }

@@ -255,8 +255,10 @@ type SublayerFn = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, w1: tf.Tenso
  * A residual sublayer `x + f(LN(x))` with one hand-written backward of native ops instead of a tape node per
  * op (each with its saved tensors and gradient bookkeeping). `inner(a, w1, b1)` returns the input `z` of the
  * second product and what the backward needs; `innerGrad(dz, saved)` is `z`'s gradient → the gradient `dm` of
- * the first product's output (`m = a·w1 + b1`). Weight gradients `xᵀ·dy`, bias and LayerNorm-parameter
- * gradients as native column sums; `dx = LN'(dm·w1ᵀ) + dy` (the residual's gradient).
+ * the first product's output (`m = a·w1 + b1`). Weight gradients `xᵀ·dy`, `b1`'s gradient as a native column
+ * sum; `dx = LN'(dm·w1ᵀ) + dy` (the residual's gradient) in one native pass that also sums the columns of
+ * `da·x̂`, `da` and `dy` (γ's, β's and `b2`'s gradients: `Wasm.layerNormResidualGrad`, the bits of the
+ * LayerNorm-gradient kernel, an add and three column sums).
  */
 const sublayerGrad = (
   inner: (a: tf.Tensor2D, w1: tf.Tensor2D, b1: tf.Tensor) => { readonly z: tf.Tensor2D; readonly keep: Array<tf.Tensor> },
@@ -272,8 +274,8 @@ const sublayerGrad = (
         const [sx, sg, sw1, sw2, sa, sz, ...kept] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, ...Array<tf.Tensor>]
         const dm = innerGrad(dy, sw2, kept) // (M, n1)
         const da = tf.matMul(dm, sw1, false, true) // (M, d)
-        const [dxNorm, dyXhat] = Wasm.layerNormGrad(sx, sg, da)
-        return [tf.add(dxNorm, dy), columnSums(dyXhat), columnSums(da), tf.matMul(sa, dm, true, false), columnSums(dm), tf.matMul(sz, dy, true, false), columnSums(dy)]
+        const [dx, dGamma, dBeta, dB2] = Wasm.layerNormResidualGrad(sx, sg, da, dy)
+        return [dx, dGamma, dBeta, tf.matMul(sa, dm, true, false), columnSums(dm), tf.matMul(sz, dy, true, false), dB2]
       }
     }
   }) as never) as never
