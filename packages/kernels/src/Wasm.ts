@@ -215,7 +215,6 @@ export const install = (): Native.Status => {
   replaceCopies()
   registerFusedProducts()
   registerLayerNormResidualGrad()
-  shareSavedTensors()
   installed = true
   return s
 }
@@ -689,32 +688,3 @@ const registerLayerNormResidualGrad = (): void => {
  */
 export const layerNormResidualGrad = (x: tf.Tensor, gamma: tf.Tensor, da: tf.Tensor, dy: tf.Tensor): [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D] =>
   tf.engine().runKernel(layerNormResidualKernel, { x, gamma, da, dy } as tf.NamedTensorMap) as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D]
-
-// --- tensors saved for a gradient: shared, off the tape ---
-
-/** The parts of tfjs-core's `Engine` that {@link shareSavedTensors} uses. */
-interface SavingEngine {
-  clone(x: tf.Tensor): tf.Tensor
-  readonly state: { readonly gradientDepth: number }
-  readonly backend: unknown
-  readonly backendName: string
-  makeTensorFromTensorInfo(info: tf.TensorInfo): tf.Tensor
-}
-
-/**
- * Every tensor a recorded op or custom gradient saves for its backward goes through the engine's `clone`: an
- * `Identity` kernel (a shared buffer under {@link install}) plus a tape node that only a second-order gradient
- * reads (the saved tensor is an input of no recorded op). Under one gradient tape on the wasm backend, the clone
- * is made directly: the same shared buffer and reference count as the `Identity` kernel, without the kernel
- * call and the tape node (274 of each per `small` PAPO-G update: the loss's ops over `[80, 16]` save 186).
- * Nested tapes keep tfjs's clone.
- */
-const shareSavedTensors = (): void => {
-  const engine = tf.engine() as unknown as SavingEngine
-  const clone = engine.clone.bind(engine)
-  engine.clone = (x: tf.Tensor): tf.Tensor => {
-    if (engine.state.gradientDepth !== 1 || engine.backendName !== "wasm" || x.dtype === "string") return clone(x)
-    ;(engine.backend as WasmBackend).incRef(x.dataId)
-    return engine.makeTensorFromTensorInfo({ dataId: x.dataId, shape: x.shape, dtype: x.dtype })
-  }
-}

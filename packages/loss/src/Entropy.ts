@@ -17,7 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { maskedMean } from "./Aggregation.js"
-import { assertRank, assertSameShape, recording, stopGradient, tidy } from "./internal/ops.js"
+import { assertRank, assertSameShape, stopGradient, tidy } from "./internal/ops.js"
 
 /**
  * `log_softmax(logits / temperature)[tokenIds]`: `[B, T, V]`, `[B, T]` → `[B, T]`.
@@ -42,23 +42,9 @@ export const logProbsFromLogits = (logits: tf.Tensor, tokenIds: tf.Tensor, tempe
     }
     if (!(temperature > 0)) throw new Error(`Error in logProbsFromLogits: temperature must be > 0, got ${temperature}`)
     const logp = tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature)) // (B, T, V)
-    const oneHot = tf.cast(tf.oneHot(tf.cast(tokenIds, "int32"), v), "float32") // (B, T, V)
-    return recording() ? gather(logp, oneHot) : tf.sum(tf.mul(logp, oneHot), -1) // (B, T)
+    const oneHot = tf.oneHot(tf.cast(tokenIds, "int32"), v) // (B, T, V)
+    return tf.sum(tf.mul(logp, oneHot), -1) // (B, T)
   })
-
-/**
- * `Σ_v logp·oneHot` over the last axis under a gradient tape, with the gradient `dy·oneHot` (dy broadcast over
- * V) as one product: tfjs's autodiff of the same two ops computes `(dy·1)·oneHot`, the `1`s a `[B, T, V]` array
- * filled in JavaScript (the Sum gradient), so the bits are the same, for one kernel and no upload.
- */
-const gather = (logp: tf.Tensor, oneHot: tf.Tensor): tf.Tensor =>
-  tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([oneHot])
-    return {
-      value: tf.sum(tf.mul(x, oneHot), -1),
-      gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => tf.mul(tf.expandDims(dy, -1), saved[0]!)
-    }
-  }) as never)(logp) as tf.Tensor
 
 /**
  * The full-vocabulary entropy −Σ_v p log p of `softmax(logits / temperature)`: `[..., V]` → `[...]`.

@@ -38,9 +38,6 @@ export const abs: (x: tf.Tensor) => tf.Tensor = tf.customGrad(((x: tf.Tensor, sa
   return { value: tf.abs(x), gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => tf.mul(dy, tf.sign(saved[0]!)) }
 }) as never) as (x: tf.Tensor) => tf.Tensor
 
-/** True while a gradient tape records (inside `tf.variableGrads` / `tf.grad`): a `tf.customGrad` wrapper is only worth its bookkeeping there. */
-export const recording = (): boolean => (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0
-
 /** The mask as float32 (callers may pass int32 or bool masks). */
 export const asFloat = (t: tf.Tensor): tf.Tensor => (t.dtype === "float32" ? t : tf.cast(t, "float32"))
 
