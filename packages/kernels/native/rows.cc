@@ -414,11 +414,8 @@ void rows(const RowJob& j, int threads) {
     for (int t = 0; t < count; t++) run_task(&s, t);
 }
 
-}  // namespace papo
-
 // --- the LayerNorm backward of a residual sublayer with its column sums (rows.h's LayerNormResidualGrad) ---
 
-namespace papo {
 namespace {
 
 // One block of kSumRows rows from r0: dx = LN'(da) + dy per row, and the block's double partials of da·x̂, da

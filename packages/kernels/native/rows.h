@@ -50,10 +50,6 @@ void softmax_row(const float* x, float* y, int64_t n, int64_t valid);
 // dx = y·dy − y·Σ_j(y·dy) over the n columns.
 void softmax_grad_row(const float* y, const float* dy, float* dx, int64_t n);
 
-}  // namespace papo
-
-namespace papo {
-
 // The LayerNorm backward of a pre-norm residual sublayer `y = x + f(LN(x))` in one pass over its rows, with the
 // sublayer's parameter-gradient column sums taken on the way (rows.cc, after column_sums):
 //   dx      = LayerNormGrad(x, γ, da).dx + dy   (the residual's gradient dy added, as a separate Add would)
