@@ -2,7 +2,8 @@
  * Batched rollouts with a KV cache: B prompts × G samples each, over `[image][prompt][response]`.
  *
  * One prefill of the prefix per prompt (its keys/values are then repeated for the G samples), then one
- * one-token decode step per new token (the cache and the one-query attention live in plain arrays). Rows of the result are prompt-major: row `b·G + g` is sample g of
+ * one-token decode step per new token (under the native kernels one native call each, weights packed once per
+ * rollout; on wasm the cache and the one-query attention live in plain arrays). Rows of the result are prompt-major: row `b·G + g` is sample g of
  * prompt b. After a stop token a row emits PAD and its response mask is 0 (the stop token itself is
  * part of the response, mask 1). Sampling reads the logits on the CPU and draws with the caller's
  * {@link Rng}: same weights, inputs, options and generator state → same tokens.
@@ -187,7 +188,7 @@ export const sample = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, 
     return { logits: head(p, last), kv, t }
   })
   const dec = decoder(p, c, n, tp + numPatches(c) + tMax)
-  dec.cache.fill(pre.kv, b, pre.t, g)
+  dec.fill(pre.kv, b, pre.t, g)
   for (const l of pre.kv) tf.dispose([l.k, l.v])
   const first = pre.logits.dataSync() as Float32Array
   pre.logits.dispose()
