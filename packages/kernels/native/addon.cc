@@ -300,6 +300,19 @@ papo::Decoder* decoder_of(napi_env env, napi_value v, const char* fn) {
   return h != nullptr ? h->decoder.get() : nullptr;
 }
 
+// Reads the N arguments of decoder entry point `fn` (`usage` names them), a decoder first: the decoder, or
+// nullptr after throwing.
+template <size_t N>
+papo::Decoder* decoder_call(napi_env env, napi_callback_info info, const char* fn, const char* usage, napi_value (&argv)[N]) {
+  size_t argc = N;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < N) {
+    throw_error(env, std::string(fn) + ": takes " + usage);
+    return nullptr;
+  }
+  return decoder_of(env, argv[0], fn);
+}
+
 // decoderCreate(heap: ArrayBuffer, p: Float64Array [rows, heads, hd, d_mlp, layers, vocab, positions, capacity,
 // then byte offsets: per layer the twelve of decodeLayer (ln1_g … b_out), then ln_f γ, β, the head [d, vocab],
 // the token table [vocab, d], the text positions [positions, d]]) → a decoder holding packed copies of them.
@@ -340,11 +353,8 @@ napi_value decoder_create(napi_env env, napi_callback_info info) {
 // decoderFill(decoder, heap: ArrayBuffer, p: Float64Array [layer, k, k_ld, v, v_ld, prompts, length, group]): byte
 // offsets of a pass's keys and values (row strides in floats); see Decoder::fill.
 napi_value decoder_fill(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc < 3) return throw_error(env, "decoderFill: takes (decoder, heap, params)");
-  papo::Decoder* dec = decoder_of(env, argv[0], "decoderFill");
+  papo::Decoder* dec = decoder_call(env, info, "decoderFill", "(decoder, heap, params)", argv);
   float* base = nullptr;
   int64_t floats = 0;
   if (dec == nullptr || !heap_of(env, argv[1], "decoderFill", &base, &floats)) return nullptr;
@@ -363,11 +373,8 @@ napi_value decoder_fill(napi_env env, napi_callback_info info) {
 
 // decoderStep(decoder, ids: Int32Array [rows], offset: number, logits: Float32Array [rows·vocab]): see Decoder::step.
 napi_value decoder_step(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc < 4) return throw_error(env, "decoderStep: takes (decoder, ids, offset, logits)");
-  papo::Decoder* dec = decoder_of(env, argv[0], "decoderStep");
+  papo::Decoder* dec = decoder_call(env, info, "decoderStep", "(decoder, ids, offset, logits)", argv);
   if (dec == nullptr) return nullptr;
   const papo::DecoderShape& s = dec->shape;
   napi_typedarray_type type;
