@@ -2,7 +2,6 @@
 #pragma once
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 namespace papo {
 
@@ -23,8 +22,8 @@ void attend(const Attend& a, int threads);
 // One decode step of a pre-LayerNorm transformer block for `rows` new tokens (d = heads·hd), in place:
 //   a = LN₁(x);  qkv = a·W_qkv + b_qkv;  a = attend(qkv) (k, v stored at `pos`);  x = x + (a·W_o + b_o);
 //   a = LN₂(x);  h = gelu(a·W_fc + b_fc);  x = x + (h·W_out + b_out).
-// Every product is one gemm() call, the GELU and the residual adds in its store (sgemm.h's epilogues), every
-// LayerNorm one rows() call: the same operations, in the same order, as the model's tfjs kernels under this addon (bit-identical to
+// Every product is gemm()'s arithmetic, the GELU and the residual adds in its store (sgemm.h's epilogues), every
+// LayerNorm rows()'s: the same operations, in the same order, as the model's tfjs kernels under this addon (bit-identical to
 // that path, and for any thread count). Weights are row-major [in, out]; a, y [rows, d], qkv [rows, 3d] and
 // h [rows, d_mlp] are scratch.
 struct DecodeLayer {
@@ -40,7 +39,7 @@ struct DecodeLayer {
   bool packed = false;  // the four weights are pack_b()'s panels (sgemm.h) for `rows` rows, not row-major
 };
 
-// Runs the block as tasks of one job on the thread pool (see Step in attend.cc): every LayerNorm, product and the
+// Runs the block as tasks of one job on the thread pool (see Steps in attend.cc): every LayerNorm, product and the
 // attention is cut into a few row or column ranges, each computed as the whole kernel computes it.
 void decode_layer(const DecodeLayer& l, int threads);
 
