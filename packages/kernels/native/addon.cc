@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -273,6 +274,136 @@ napi_value decode_layer(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// A rollout's native decoder (attend.h's Decoder) behind a JS external: freed by decoderFree, or when collected.
+struct DecoderHandle {
+  std::unique_ptr<papo::Decoder> decoder;
+};
+const napi_type_tag kDecoderTag = {0x7061706f64656364ULL, 0x6f6465722d763100ULL};
+
+void free_decoder(napi_env, void* data, void*) { delete static_cast<DecoderHandle*>(data); }
+
+// The handle `v`, or nullptr after throwing (not a decoder's).
+DecoderHandle* handle_of(napi_env env, napi_value v, const char* fn) {
+  bool tagged = false;
+  void* data = nullptr;
+  if (napi_check_object_type_tag(env, v, &kDecoderTag, &tagged) != napi_ok || !tagged || napi_get_value_external(env, v, &data) != napi_ok) {
+    throw_error(env, std::string(fn) + ": argument 0 must be a decoder from decoderCreate");
+    return nullptr;
+  }
+  return static_cast<DecoderHandle*>(data);
+}
+
+// The decoder behind `v`, or nullptr after throwing (not a decoder, or freed).
+papo::Decoder* decoder_of(napi_env env, napi_value v, const char* fn) {
+  DecoderHandle* h = handle_of(env, v, fn);
+  if (h != nullptr && h->decoder == nullptr) throw_error(env, std::string(fn) + ": the decoder was freed");
+  return h != nullptr ? h->decoder.get() : nullptr;
+}
+
+// Reads the N arguments of decoder entry point `fn` (`usage` names them), a decoder first: the decoder, or
+// nullptr after throwing.
+template <size_t N>
+papo::Decoder* decoder_call(napi_env env, napi_callback_info info, const char* fn, const char* usage, napi_value (&argv)[N]) {
+  size_t argc = N;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < N) {
+    throw_error(env, std::string(fn) + ": takes " + usage);
+    return nullptr;
+  }
+  return decoder_of(env, argv[0], fn);
+}
+
+// decoderCreate(heap: ArrayBuffer, p: Float64Array [rows, heads, hd, d_mlp, layers, vocab, positions, capacity,
+// then byte offsets: per layer the twelve of decodeLayer (ln1_g … b_out), then ln_f γ, β, the head [d, vocab],
+// the token table [vocab, d], the text positions [positions, d]]) → a decoder holding packed copies of them.
+napi_value decoder_create(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  float* base = nullptr;
+  int64_t floats = 0;
+  if (argc < 2) return throw_error(env, "decoderCreate: takes (heap, params)");
+  if (!heap_of(env, argv[0], "decoderCreate", &base, &floats)) return nullptr;
+  const double* head = params_of(env, argv[1], "decoderCreate", 8, 8);
+  if (head == nullptr) return nullptr;
+  const papo::DecoderShape s{static_cast<int64_t>(head[0]), static_cast<int64_t>(head[1]), static_cast<int64_t>(head[2]), static_cast<int64_t>(head[3]),
+                             static_cast<int64_t>(head[4]), static_cast<int64_t>(head[5]), static_cast<int64_t>(head[6]), static_cast<int64_t>(head[7])};
+  for (int i = 0; i < 8; i++)
+    if (head[i] < 1) return throw_error(env, "decoderCreate: every size must be at least 1");
+  const size_t count = 8 + 12 * s.layers + 5;
+  const double* p = params_of(env, argv[1], "decoderCreate", count, count);
+  if (p == nullptr) return nullptr;
+  const int64_t d = s.heads * s.hd;
+  const int64_t layer_sizes[12] = {d, d, d * 3 * d, 3 * d, d * d, d, d, d, d * s.d_mlp, s.d_mlp, s.d_mlp * d, d};
+  const int64_t rest[5] = {d, d, d * s.vocab, s.vocab * d, s.positions * d};
+  std::vector<const float*> tensors(count - 8);
+  for (size_t i = 0; i < tensors.size(); i++) {
+    const int64_t j = static_cast<int64_t>(i), off = p[8 + i], size = j < 12 * s.layers ? layer_sizes[j % 12] : rest[j - 12 * s.layers];
+    if (off % 4 != 0 || off / 4 + size > floats)
+      return throw_error(env, "decoderCreate: tensor " + std::to_string(i) + " lies outside the heap or is not 4-byte aligned");
+    tensors[i] = base + off / 4;
+  }
+  auto* handle = new DecoderHandle{std::make_unique<papo::Decoder>(s, tensors.data())};
+  napi_value out;
+  napi_create_external(env, handle, free_decoder, nullptr, &out);
+  napi_type_tag_object(env, out, &kDecoderTag);
+  return out;
+}
+
+// decoderFill(decoder, heap: ArrayBuffer, p: Float64Array [layer, k, k_ld, v, v_ld, prompts, length, group]): byte
+// offsets of a pass's keys and values (row strides in floats); see Decoder::fill.
+napi_value decoder_fill(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  papo::Decoder* dec = decoder_call(env, info, "decoderFill", "(decoder, heap, params)", argv);
+  float* base = nullptr;
+  int64_t floats = 0;
+  if (dec == nullptr || !heap_of(env, argv[1], "decoderFill", &base, &floats)) return nullptr;
+  const double* p = params_of(env, argv[2], "decoderFill", 8, 8);
+  if (p == nullptr) return nullptr;
+  const papo::DecoderShape& s = dec->shape;
+  const int64_t layer = p[0], k_off = p[1], k_ld = p[2], v_off = p[3], v_ld = p[4], prompts = p[5], length = p[6], group = p[7], d = s.heads * s.hd;
+  if (layer >= s.layers || prompts * group != s.rows || length < 1 || length > s.capacity)
+    return throw_error(env, "decoderFill: a layer out of range, prompts × group other than the rows, or a length outside 1 … capacity");
+  const auto inside = [&](int64_t off, int64_t ld) { return off % 4 == 0 && ld >= d && off / 4 + (prompts * length - 1) * ld + d <= floats; };
+  if (!inside(k_off, k_ld) || !inside(v_off, v_ld))
+    return throw_error(env, "decoderFill: the keys or values lie outside the heap, are not 4-byte aligned or have a row stride under heads·hd");
+  dec->fill(layer, base + k_off / 4, k_ld, base + v_off / 4, v_ld, prompts, length, group);
+  return nullptr;
+}
+
+// decoderStep(decoder, ids: Int32Array [rows], offset: number, logits: Float32Array [rows·vocab]): see Decoder::step.
+napi_value decoder_step(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  papo::Decoder* dec = decoder_call(env, info, "decoderStep", "(decoder, ids, offset, logits)", argv);
+  if (dec == nullptr) return nullptr;
+  const papo::DecoderShape& s = dec->shape;
+  napi_typedarray_type type;
+  size_t n_ids = 0;
+  void* ids = nullptr;
+  double offset = -1;
+  int64_t n_logits = 0;
+  float* logits = floats_of(env, argv[3], &n_logits);
+  if (napi_get_typedarray_info(env, argv[1], &type, &n_ids, &ids, nullptr, nullptr) != napi_ok || type != napi_int32_array ||
+      static_cast<int64_t>(n_ids) < s.rows || napi_get_value_double(env, argv[2], &offset) != napi_ok || offset != std::floor(offset) ||
+      logits == nullptr || n_logits < s.rows * s.vocab)
+    return throw_error(env, "decoderStep: takes an Int32Array of the rows' ids, an integer offset and a Float32Array of rows × vocab");
+  const char* error = dec->step(static_cast<const int32_t*>(ids), static_cast<int64_t>(offset), logits, threads);
+  if (error != nullptr) return throw_error(env, std::string("decoderStep: ") + error + " (" + std::to_string(s.capacity) + " positions, " +
+                                                    std::to_string(s.positions) + " text positions, vocabulary " + std::to_string(s.vocab) + ")");
+  return nullptr;
+}
+
+// decoderFree(decoder): frees its memory now (a freed decoder refuses every call).
+napi_value decoder_free(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  napi_get_cb_info(env, info, &argc, &arg, nullptr, nullptr);
+  if (argc < 1) return throw_error(env, "decoderFree: takes (decoder)");
+  DecoderHandle* h = handle_of(env, arg, "decoderFree");
+  if (h != nullptr) h->decoder.reset();
+  return nullptr;
+}
+
 // --- end decode ---
 
 // --- optimizer (optim.h) ---
@@ -430,6 +561,10 @@ NAPI_MODULE_INIT() {
       {"gemmEpilogue", nullptr, gemm_epilogue, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"columnSums", nullptr, column_sums, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"decodeLayer", nullptr, decode_layer, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"decoderCreate", nullptr, decoder_create, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"decoderFill", nullptr, decoder_fill, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"decoderStep", nullptr, decoder_step, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"decoderFree", nullptr, decoder_free, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNormResidualGrad", nullptr, layer_norm_residual_grad, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -20,7 +20,7 @@
 namespace papo {
 namespace {
 
-constexpr int64_t MR = 6, NR = 16;                  // 12 ymm accumulators + 2 B vectors + 1 broadcast
+constexpr int64_t MR = 6, NR = kPanelWidth;         // 12 ymm accumulators + 2 B vectors + 1 broadcast
 // Depth of a slice: the whole depth up to 1024 when op(A)'s rows are contiguous (C is then written once for
 // every product of the model but the weight gradients; measured 91–94 GFLOP/s per core at k = 512 and 1024,
 // against 74–84 with 256-deep slices), 256 when A is transposed (read in place, each k-step of an A panel is
@@ -123,10 +123,25 @@ void finish(const Finish& f, float* c, int64_t ldc, int64_t i0, int64_t i1, int6
   epilogue(f.op, c + o, f.in ? f.in + o : nullptr, f.out ? f.out + o : c + o, ldc, i1 - i0, cols);
 }
 
+// The depth of each slice of a reduction of depth k: equal slices, at most KC_ROWS deep when op(A)'s rows are
+// contiguous (a_cs = 1), else KC_TRANSPOSED.
+int64_t slice_step(int64_t k, int64_t a_cs) {
+  const int64_t kc_max = a_cs == 1 ? KC_ROWS : KC_TRANSPOSED, slices = (k + kc_max - 1) / kc_max;
+  return (k + slices - 1) / slices;
+}
+
+// Where gemm_one() finds B's panels when B was packed beforehand (Gemm::b_packed): pack_b()'s layout, the slice
+// at depth p stored from p·ld (ld: the columns rounded up to NR), panel by panel; depth0 and col0 place this
+// call's op(B) in the packed matrix. `data` nullptr: gemm_one() packs B itself.
+struct Packed {
+  const float* data;
+  int64_t ld, depth0, col0;
+};
+
 // One matrix: C (m × n) = op(A) op(B) [+ bias], then the epilogue `f` on each block of C once its last depth
 // slice is stored. Packing buffers are per thread and kept for the thread's life.
 void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs, const float* b, int64_t b_rs,
-              int64_t b_cs, float* c, int64_t ldc, const float* bias, const Finish& f) {
+              int64_t b_cs, float* c, int64_t ldc, const float* bias, const Finish& f, const Packed& packed) {
   if (m <= 0 || n <= 0) return;
   if (k == 0) {
     for (int64_t i = 0; i < m; i++)
@@ -143,8 +158,7 @@ void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int
   alignas(64) float tile[MR * NR];
   alignas(64) float edge_bias[NR];
   // Slices of equal depth, blocks of A of equal height (a multiple of MR): 512 rows are 4 × 128, not 3 × 168 + 8.
-  const int64_t kc_max = a_cs == 1 ? KC_ROWS : KC_TRANSPOSED, slices = (k + kc_max - 1) / kc_max;
-  const int64_t kc_step = (k + slices - 1) / slices;
+  const int64_t kc_step = slice_step(k, a_cs);
   const int64_t mc_max = std::max(MR, std::min(MC, A_FLOATS / kc_step) / MR * MR), blocks = (m + mc_max - 1) / mc_max;
   const int64_t mc_step = (m + blocks * MR - 1) / (blocks * MR) * MR;
   const int64_t nc_step = std::max(NR, B_FLOATS / kc_step / NR * NR);
@@ -153,7 +167,9 @@ void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int
     for (int64_t pc = 0; pc < k; pc += kc_step) {
       const int64_t kc = std::min(kc_step, k - pc);
       const bool first = pc == 0;
-      pack<NR>(b + pc * b_rs + jc * b_cs, b_cs, b_rs, nc, kc, pb);
+      const float* panels = pb;
+      if (packed.data) panels = packed.data + (packed.depth0 + pc) * packed.ld + (packed.col0 + jc) * kc;
+      else pack<NR>(b + pc * b_rs + jc * b_cs, b_cs, b_rs, nc, kc, pb);
       for (int64_t ic = 0; ic < m; ic += mc_step) {
         const int64_t mc = std::min(mc_step, m - ic);
         const float* a_block = a + ic * a_rs + pc * a_cs;
@@ -173,7 +189,7 @@ void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int
             const bool packed = ir >= full;
             const float* a_panel = packed ? pa + (ir - full) * kc : a_block + ir * a_rs;
             const int64_t rs = packed ? 1 : a_rs, cs = packed ? MR : a_cs;
-            const float* b_panel = pb + jr * kc;
+            const float* b_panel = panels + jr * kc;
             if (rows == MR && cols == NR) {
               kernel(kc, a_panel, rs, cs, b_panel, ct, ldc, first, tile_bias);
             } else {  // edge tile: the same arithmetic on a full-size copy
@@ -223,7 +239,7 @@ void run_task(void* arg, int t) {
     float* out = own ? g.c + bi * g.c_batch + w.i0 * g.ldc + w.j0 : s.partial + (t - 1) * g.m * g.n;
     gemm_one(w.i1 - w.i0, w.j1 - w.j0, w.p1 - w.p0, g.a + bi * g.a_batch + w.i0 * g.a_rs + w.p0 * g.a_cs, g.a_rs, g.a_cs,
              g.b + bi * g.b_batch + w.j0 * g.b_cs + w.p0 * g.b_rs, g.b_rs, g.b_cs, out, own ? g.ldc : g.n,
-             g.bias && own ? g.bias + w.j0 : nullptr, f);
+             g.bias && own ? g.bias + w.j0 : nullptr, f, {g.b_packed, (g.n + NR - 1) / NR * NR, w.p0, w.j0});
   }
 }
 
@@ -236,10 +252,12 @@ const char* force_generic() {
   return isa_name();
 }
 
+bool depth_chunked(const Gemm& g) { return g.batch == 1 && g.k >= kChunkDepth && g.k >= 4 * std::max(g.m, g.n); }
+
 void gemm(const Gemm& g, int threads) {
   Split s{&g, nullptr, 1, {{0, g.batch, 0, g.m, 0, g.n, 0, g.k}}};
   int64_t bounds[9];
-  if (g.batch == 1 && g.k >= kChunkDepth && g.k >= 4 * std::max(g.m, g.n)) {
+  if (depth_chunked(g)) {
     // Depth chunks at multiples of 256, fixed by the shape alone: C = ((P₀ + P₁) + P₂) + P₃ in this order on
     // any thread count, so the threads share the work without packing either operand twice.
     thread_local std::vector<float> partial;
@@ -267,6 +285,27 @@ void gemm(const Gemm& g, int threads) {
       for (int64_t j = 0; j < g.n; j++) g.c[i * g.ldc + j] += part[i * g.n + j];
   }
   if (s.partial && g.epilogue != Epilogue::None) finish({g.epilogue, g.e_in, g.e_out}, g.c, g.ldc, 0, g.m, 0, g.n);
+}
+
+void gemm_part(const Gemm& g, int64_t j0, int64_t j1) {
+  Split s{&g, nullptr, 1, {{0, 1, 0, g.m, j0, j1, 0, g.k}}};
+  run_task(&s, 0);
+}
+
+int64_t packed_floats(int64_t n, int64_t k) { return k * ((n + NR - 1) / NR * NR); }
+
+// The slices gemm() cuts a product of m rows into (its depth chunks, each cut by gemm_one()), each packed as
+// gemm_one() packs it, at its depth·ld.
+void pack_b(int64_t m, int64_t n, int64_t k, const float* b, int64_t b_rs, int64_t b_cs, float* out) {
+  const Gemm g{1, m, n, k, nullptr, 0, k, 1, b, 0, b_rs, b_cs, nullptr, 0, n, nullptr};
+  int64_t bounds[5] = {0, k};
+  const int chunks = depth_chunked(g) ? cut(k, KC_TRANSPOSED, 4, bounds) : 1;
+  const int64_t ld = (n + NR - 1) / NR * NR;
+  for (int ch = 0; ch < chunks; ch++) {
+    const int64_t c0 = bounds[ch], depth = bounds[ch + 1] - c0, kc_step = slice_step(depth, 1);
+    for (int64_t pc = 0; pc < depth; pc += kc_step)
+      pack<NR>(b + (c0 + pc) * b_rs, b_cs, b_rs, n, std::min(kc_step, depth - pc), out + (c0 + pc) * ld);
+  }
 }
 
 }  // namespace papo

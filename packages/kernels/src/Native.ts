@@ -77,6 +77,10 @@ interface Addon {
   readonly gemmEpilogue: (heap: ArrayBuffer, params: Float64Array) => void
   readonly columnSums: (heap: ArrayBuffer, params: Float64Array) => void
   readonly decodeLayer: (heap: ArrayBuffer, k: Float32Array, v: Float32Array, params: Float64Array) => void
+  readonly decoderCreate: (heap: ArrayBuffer, params: Float64Array) => unknown
+  readonly decoderFill: (decoder: unknown, heap: ArrayBuffer, params: Float64Array) => void
+  readonly decoderStep: (decoder: unknown, ids: Int32Array, offset: number, logits: Float32Array) => void
+  readonly decoderFree: (decoder: unknown) => void
   readonly layerNormResidualGrad: (heap: ArrayBuffer, params: Float64Array) => void
 }
 
@@ -455,6 +459,96 @@ export const decodeLayer = (heap: ArrayBuffer, k: Float32Array, v: Float32Array,
     w.ln1Gamma, w.ln1Beta, w.qkvWeight, w.qkvBias, w.projWeight, w.projBias, w.ln2Gamma, w.ln2Beta, w.fcWeight, w.fcBias, w.outWeight, w.outBias
   ])
   addon.decodeLayer(heap, k, v, decodeParams)
+}
+
+/**
+ * The shape of a {@link decoder}: `rows` sequences, `layers` blocks of `heads` heads of `hd` values (d = heads·hd)
+ * and an MLP of `dMlp`, a vocabulary of `vocab` tokens, a table of `positions` text positions, and a KV cache of
+ * `capacity` positions.
+ *
+ * @category models
+ */
+export interface DecoderShape {
+  readonly rows: number
+  readonly heads: number
+  readonly hd: number
+  readonly dMlp: number
+  readonly layers: number
+  readonly vocab: number
+  readonly positions: number
+  readonly capacity: number
+}
+
+/**
+ * The byte offsets on a heap of a policy's tensors for a {@link decoder}: each block's ({@link BlockWeights}),
+ * the final LayerNorm's γ and β, the head `[d, vocab]`, the token table `[vocab, d]` and the text positions
+ * `[positions, d]`.
+ *
+ * @category models
+ */
+export interface DecoderWeights {
+  readonly blocks: ReadonlyArray<BlockWeights>
+  readonly lnFGamma: number
+  readonly lnFBeta: number
+  readonly head: number
+  readonly tokenTable: number
+  readonly textPositions: number
+}
+
+/**
+ * A native decoder (see {@link decoder}). `fill` stores a layer's keys and values from a pass over `prompts`
+ * sequences of `length` positions (byte offsets on `heap` and row strides in floats; prompt p for the `group`
+ * rows p·group … p·group + group − 1) and sets the cache's length; `step` embeds `ids` (one per row) at text
+ * position `offset`, runs every block and the head, and returns the logits `[rows, vocab]` row-major (the
+ * cache one position longer after); `dispose` frees its memory.
+ *
+ * @category models
+ */
+export interface Decoder {
+  readonly fill: (heap: ArrayBuffer, layer: number, kv: { readonly k: number; readonly kLd: number; readonly v: number; readonly vLd: number; readonly prompts: number; readonly length: number; readonly group: number }) => void
+  readonly step: (ids: Int32Array, offset: number) => Float32Array
+  readonly dispose: () => void
+}
+
+/**
+ * A rollout's decoder, in native memory: copies of the weights, each product's weight packed once into the SGEMM's
+ * panels (the packing every product would otherwise repeat at every step), the KV cache and the scratch. A step
+ * is one native call and one job for the two threads: the same kernels on the same values as {@link decodeLayer}
+ * per block, then the final LayerNorm and the head product, so the same bits, for any thread count. The weights
+ * are read at creation only (later changes to them are not seen). Throws when the addon is not loaded, a tensor
+ * lies outside the heap, the cache is full, or an id or position is out of range.
+ *
+ * @example
+ * const dec = decoder(Wasm.heap(), { rows: 80, heads: 4, hd: 32, dMlp: 512, layers: 4, vocab: 32, positions: 32, capacity: 56 }, weights)
+ * dec.fill(Wasm.heap(), 0, { k: qkv + 4 * 128, kLd: 384, v: qkv + 8 * 128, vLd: 384, prompts: 80, length: 40, group: 1 }) // every layer
+ * dec.step(ids, 8).length // => 80 * 32
+ * dec.dispose()
+ *
+ * @category constructors
+ */
+export const decoder = (heap: ArrayBuffer, shape: DecoderShape, weights: DecoderWeights): Decoder => {
+  const addon = requireAddon("decoder")
+  const s = shape, w = weights
+  const blocks = w.blocks.flatMap((b) => [
+    b.ln1Gamma, b.ln1Beta, b.qkvWeight, b.qkvBias, b.projWeight, b.projBias, b.ln2Gamma, b.ln2Beta, b.fcWeight, b.fcBias, b.outWeight, b.outBias
+  ])
+  if (w.blocks.length !== s.layers) throw new Error(`@papo/kernels decoder: ${w.blocks.length} blocks of weights for ${s.layers} layers`)
+  const handle = addon.decoderCreate(heap, Float64Array.from([
+    s.rows, s.heads, s.hd, s.dMlp, s.layers, s.vocab, s.positions, s.capacity, ...blocks, w.lnFGamma, w.lnFBeta, w.head, w.tokenTable, w.textPositions
+  ]))
+  const fillParams = new Float64Array(8)
+  return {
+    fill: (heap, layer, kv) => {
+      fillParams.set([layer, kv.k, kv.kLd, kv.v, kv.vLd, kv.prompts, kv.length, kv.group])
+      addon.decoderFill(handle, heap, fillParams)
+    },
+    step: (ids, offset) => {
+      const logits = new Float32Array(s.rows * s.vocab)
+      addon.decoderStep(handle, ids, offset, logits)
+      return logits
+    },
+    dispose: () => addon.decoderFree(handle)
+  }
 }
 
 // --- the LayerNorm backward of a residual sublayer (native/rows.h's LayerNormResidualGrad) ---

@@ -2,7 +2,8 @@
  * Batched rollouts with a KV cache: B prompts × G samples each, over `[image][prompt][response]`.
  *
  * One prefill of the prefix per prompt (its keys/values are then repeated for the G samples), then one
- * one-token decode step per new token (the cache and the one-query attention live in plain arrays). Rows of the result are prompt-major: row `b·G + g` is sample g of
+ * one-token decode step per new token (under the native kernels one native call each, weights packed once per
+ * rollout; on wasm the cache and the one-query attention live in plain arrays). Rows of the result are prompt-major: row `b·G + g` is sample g of
  * prompt b. After a stop token a row emits PAD and its response mask is 0 (the stop token itself is
  * part of the response, mask 1). Sampling reads the logits on the CPU and draws with the caller's
  * {@link Rng}: same weights, inputs, options and generator state → same tokens.
@@ -98,13 +99,25 @@ export const sampleToken = (
     return best
   }
   const order = byLogit(logits)
+  return draw(order, scaledExps(logits, logits[order[0]!]!, temperature), options, rng)
+}
+
+/** `exp((logits[i] − max) / temperature)` for every i, in id order. */
+const scaledExps = (logits: ArrayLike<number>, max: number, temperature: number): Float64Array => {
+  const e = new Float64Array(logits.length)
+  for (let i = 0; i < e.length; i++) e[i] = Math.exp((logits[i]! - max) / temperature)
+  return e
+}
+
+/** {@link sampleToken}'s draw at a temperature above 0, from the ids by logit and {@link scaledExps} (with the largest logit as max). */
+const draw = (order: ArrayLike<number>, e: Float64Array, options: { readonly topP?: number; readonly topK?: number }, rng: Rng.Rng): number => {
+  const v = e.length
   const topK = options.topK ?? 0
   const keep = topK > 0 ? Math.min(topK, v) : v
-  const max = logits[order[0]!]!
   const probs = new Float64Array(keep)
   let total = 0
   for (let r = 0; r < keep; r++) {
-    probs[r] = Math.exp((logits[order[r]!]! - max) / temperature)
+    probs[r] = e[order[r]!]!
     total += probs[r]!
   }
   const topP = options.topP ?? 1
@@ -129,6 +142,7 @@ export const sampleToken = (
   return order[n - 1]!
 }
 
+/** log softmax(row / temperature)[tok], the sum over the vocabulary in id order. */
 const logSoftmaxAt = (row: Float32Array, tok: number, temperature: number): number => {
   let max = -Infinity
   for (let i = 0; i < row.length; i++) if (row[i]! > max) max = row[i]!
@@ -177,7 +191,8 @@ export const sample = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, 
   const lengths = new Int32Array(n)
   const done = new Uint8Array(n)
   const tokenLogProbs = new Float32Array(n * tMax)
-  const temp = (options.temperature ?? 1) === 0 ? 1 : options.temperature ?? 1
+  const greedy = (options.temperature ?? 1) === 0
+  const temp = greedy ? 1 : options.temperature ?? 1
   let live = n
 
   // Prefill: B rows; the cache repeats each prompt's keys/values for its G samples.
@@ -187,7 +202,7 @@ export const sample = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, 
     return { logits: head(p, last), kv, t }
   })
   const dec = decoder(p, c, n, tp + numPatches(c) + tMax)
-  dec.cache.fill(pre.kv, b, pre.t, g)
+  dec.fill(pre.kv, b, pre.t, g)
   for (const l of pre.kv) tf.dispose([l.k, l.v])
   const first = pre.logits.dataSync() as Float32Array
   pre.logits.dispose()
@@ -198,9 +213,21 @@ export const sample = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, 
       if (done[r] === 1) continue
       const src = rowOf(r)
       const row = logits.subarray(src * v, (src + 1) * v)
-      const tok = sampleToken(row, options, rng)
+      let tok: number
+      if (greedy) {
+        tok = sampleToken(row, options, rng)
+        tokenLogProbs[r * tMax + step] = logSoftmaxAt(row, tok, temp)
+      } else {
+        // sampleToken and logSoftmaxAt on the same exps (the same values each computed; the sums in their orders)
+        const order = byLogit(row)
+        const max = row[order[0]!]!
+        const e = scaledExps(row, max, temp)
+        tok = draw(order, e, options, rng)
+        let sum = 0
+        for (let i = 0; i < v; i++) sum += e[i]!
+        tokenLogProbs[r * tMax + step] = (row[tok]! - max) / temp - Math.log(sum)
+      }
       ids[r * tMax + step] = tok
-      tokenLogProbs[r * tMax + step] = logSoftmaxAt(row, tok, temp)
       lengths[r] = step + 1
       if (stop.has(tok)) {
         done[r] = 1

@@ -60,7 +60,7 @@ test("KV-cached logits equal the logits of a full recomputation", () => {
     return { logits: head(p, last), kv, t: e.t }
   })
   const dec = decoder(p, c, n, pre.t + steps)
-  dec.cache.fill(pre.kv, n, pre.t, 1)
+  dec.fill(pre.kv, n, pre.t, 1)
   const cached = [pre.logits.dataSync() as Float32Array]
   for (let s = 0; s < steps - 1; s++) cached.push(dec.step(Int32Array.from({ length: n }, (_, r) => ids[r * steps + s]!), tp + s))
   let diff = 0, scale = 0

@@ -185,12 +185,10 @@ export const prefill = (p: Params, c: ModelConfig, x0: tf.Tensor2D, n: number, t
   return { last: y, kv: [...kv, layer!] }
 }
 
-/** A float32 tensor's values: in place on the wasm heap under the native kernels (valid until the next allocation), else a copy. */
-const valuesOf = (t: tf.Tensor): Float32Array => (nativeMatMuls() ? new Float32Array(Wasm.heap(), Wasm.address(t), t.size) : (t.dataSync() as Float32Array))
-
 /**
- * A KV cache in plain arrays, per layer `[N·H, capacity, hd]`: appending a step is a store, and one-query
- * attention over ≤ 64 positions runs faster in JS than as a handful of wasm kernels.
+ * The wasm path's KV cache in plain arrays, per layer `[N·H, capacity, hd]`: appending a step is a store, and
+ * one-query attention over ≤ 64 positions runs faster in JS than as a handful of wasm kernels. (Under the native
+ * kernels the cache lives in the `Native.decoder`.)
  */
 export class KvCache {
   readonly k: Array<Float32Array>
@@ -208,9 +206,9 @@ export class KvCache {
    */
   fill(kv: ReadonlyArray<LayerKv>, b: number, t: number, g: number): void {
     kv.forEach((layer, i) => {
-      const ks = valuesOf(layer.k)
+      const ks = layer.k.dataSync() as Float32Array
       this.store(ks, layer.k.shape[1], layer.kCol, this.k[i]!, b, t, g)
-      this.store(layer.v === layer.k ? ks : valuesOf(layer.v), layer.v.shape[1], layer.vCol, this.v[i]!, b, t, g)
+      this.store(layer.v === layer.k ? ks : (layer.v.dataSync() as Float32Array), layer.v.shape[1], layer.vCol, this.v[i]!, b, t, g)
     })
     this.length = t
   }
@@ -301,26 +299,28 @@ export const decodeStep = (p: Params, c: ModelConfig, x0: tf.Tensor2D, cache: Kv
 }
 
 /**
- * Token-by-token decoding over a {@link KvCache}: {@link Decoder.step} embeds one token per row and returns the
- * next logits as a plain array. Under the native kernels each block is one native call on the wasm heap
- * (`Native.decodeLayer`: no tfjs kernels, no reads back per layer) and the head two more; on wasm,
- * {@link decodeStep} and {@link head}. Both give the bits the tfjs kernels give.
+ * Token-by-token decoding: {@link Decoder.fill} stores a prefill's keys and values, {@link Decoder.step} embeds
+ * one token per row and returns the next logits as a plain array. Under the native kernels a
+ * `Native.decoder` holds the weights (each product's packed once per rollout), the KV cache and the scratch,
+ * and a step is one native call (every block, `Native.decodeLayer`'s kernels, and the head); on wasm, a
+ * {@link KvCache}, {@link decodeStep} and {@link head}. Both give the bits the tfjs kernels give.
  */
 export interface Decoder {
-  readonly cache: KvCache
+  /** Stores a full pass's keys/values (from {@link prefill}) as the cache's first `t` positions, prompt b for rows b·G … b·G + G − 1. */
+  readonly fill: (kv: ReadonlyArray<LayerKv>, b: number, t: number, g: number) => void
   /** Embeds `ids` (one per row) at text position `offset`, runs every block over the cache (one position longer after), and returns the logits `[N, V]` row-major. */
   readonly step: (ids: ArrayLike<number>, offset: number) => Float32Array
-  /** Frees the decoder's tensors (the cache is plain arrays). */
+  /** Frees the decoder's memory. */
   readonly dispose: () => void
 }
 
 /** A {@link Decoder} for `rows` sequences and a cache of `capacity` positions, on the kernels in use. */
 export const decoder = (p: Params, c: ModelConfig, rows: number, capacity: number): Decoder => {
+  if (nativeMatMuls()) return nativeDecoder(p, c, rows, capacity)
   const cache = new KvCache(c, rows, capacity)
   const table = get(p, "token_embed").dataSync() as Float32Array, positions = get(p, "text_pos_embed").dataSync() as Float32Array
-  if (nativeMatMuls()) return nativeDecoder(p, c, cache, table, positions)
   return {
-    cache,
+    fill: (kv, b, t, g) => cache.fill(kv, b, t, g),
     step: (ids, offset) => {
       const x0 = embedTokens(c, table, positions, ids, offset)
       const x = decodeStep(p, c, x0, cache)
@@ -335,19 +335,10 @@ export const decoder = (p: Params, c: ModelConfig, rows: number, capacity: numbe
   }
 }
 
-/**
- * {@link decoder} on the native kernels: the residual stream and scratch live in one tensor on the wasm heap;
- * a step writes the embeddings there, runs `Native.decodeLayer` per block, then the final LayerNorm and the
- * LM head as one row kernel and one gemm (the calls tfjs's kernels make for {@link head}).
- */
-const nativeDecoder = (p: Params, c: ModelConfig, cache: KvCache, table: Float32Array, positions: Float32Array): Decoder => {
-  const n = cache.rows, d = c.dModel, v = c.vocabSize
-  // x [N, d] | a [N, d] | y [N, d] | qkv [N, 3d] | h [N, dMlp] | logits [N, V]
-  const scratch = tf.zeros([n * (6 * d + c.dMlp + v)])
+/** {@link decoder} on the native kernels: a `Native.decoder` made from the weights where tfjs keeps them on the wasm heap. */
+const nativeDecoder = (p: Params, c: ModelConfig, rows: number, capacity: number): Decoder => {
   const at = (t: string): number => Wasm.address(get(p, t))
-  const base = Wasm.address(scratch)
-  const x = base, a = x + 4 * n * d, y = a + 4 * n * d, qkv = y + 4 * n * d, h = qkv + 12 * n * d, logits = h + 4 * n * c.dMlp
-  const weights = Array.from({ length: c.nLayers }, (_, i): Native.BlockWeights => ({
+  const blocks = Array.from({ length: c.nLayers }, (_, i): Native.BlockWeights => ({
     ln1Gamma: at(`blocks.${i}.ln1.weight`), ln1Beta: at(`blocks.${i}.ln1.bias`),
     qkvWeight: at(`blocks.${i}.attn.qkv.weight`), qkvBias: at(`blocks.${i}.attn.qkv.bias`),
     projWeight: at(`blocks.${i}.attn.proj.weight`), projBias: at(`blocks.${i}.attn.proj.bias`),
@@ -355,21 +346,21 @@ const nativeDecoder = (p: Params, c: ModelConfig, cache: KvCache, table: Float32
     fcWeight: at(`blocks.${i}.mlp.fc.weight`), fcBias: at(`blocks.${i}.mlp.fc.bias`),
     outWeight: at(`blocks.${i}.mlp.proj.weight`), outBias: at(`blocks.${i}.mlp.proj.bias`)
   }))
-  const lnF = { gamma: at("ln_f.weight"), beta: at("ln_f.bias") }, lmHead = at("lm_head.weight")
-  const shape = { rows: n, heads: c.nHeads, hd: d / c.nHeads, dMlp: c.dMlp, capacity: cache.capacity, x, a, qkv, h, y }
+  const shape = {
+    rows, heads: c.nHeads, hd: c.dModel / c.nHeads, dMlp: c.dMlp, layers: c.nLayers, vocab: c.vocabSize,
+    positions: get(p, "text_pos_embed").shape[0]!, capacity
+  }
+  const dec = Native.decoder(Wasm.heap(), shape, {
+    blocks, lnFGamma: at("ln_f.weight"), lnFBeta: at("ln_f.bias"), head: at("lm_head.weight"), tokenTable: at("token_embed"), textPositions: at("text_pos_embed")
+  })
   return {
-    cache,
-    step: (ids, offset) => {
-      if (cache.length >= cache.capacity) throw new Error(`KV cache full (${cache.capacity} positions)`)
-      const heap = Wasm.heap() // no allocation below: the buffer stays valid for the step
-      embedTokensInto(c, table, positions, ids, offset, new Float32Array(heap, x, n * d))
-      for (let i = 0; i < c.nLayers; i++) Native.decodeLayer(heap, cache.k[i]!, cache.v[i]!, { ...shape, pos: cache.length, weights: weights[i]! })
-      Native.rows(heap, { op: "layerNorm", rows: n, cols: d, inputs: [x, lnF.gamma, lnF.beta], outputs: [a] })
-      Native.gemm(heap, { batch: 1, m: n, n: v, k: d, aOffset: a, aBatch: 0, aRow: d, aCol: 1, bOffset: lmHead, bBatch: 0, bRow: v, bCol: 1, cOffset: logits, biasOffset: -1 })
-      cache.length++
-      return new Float32Array(heap, logits, n * v).slice()
-    },
-    dispose: () => scratch.dispose()
+    fill: (kv, b, t, g) =>
+      kv.forEach((layer, i) =>
+        dec.fill(Wasm.heap(), i, {
+          k: Wasm.address(layer.k) + 4 * layer.kCol, kLd: layer.k.shape[1], v: Wasm.address(layer.v) + 4 * layer.vCol, vLd: layer.v.shape[1], prompts: b, length: t, group: g
+        })),
+    step: (ids, offset) => dec.step(ids instanceof Int32Array ? ids : Int32Array.from(ids), offset),
+    dispose: () => dec.dispose()
   }
 }
 
