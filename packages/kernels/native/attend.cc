@@ -158,12 +158,6 @@ void attend(const Attend& a, int threads) {
 
 namespace {
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
 // Ranges a kernel is cut into for the two threads: enough that the one who finishes first takes more.
 constexpr int kParts = 4;
 

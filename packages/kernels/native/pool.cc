@@ -10,12 +10,6 @@
 namespace papo {
 namespace {
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
 // The helper spins this long for the next job before sleeping: kernels of one step follow each other
 // closely, and a wake-up from sleep costs more than a small matMul.
 constexpr auto kSpin = std::chrono::microseconds(50);

@@ -14,4 +14,11 @@ bool pool_run(void (*fn)(void*, int), void* arg, int tasks);
 // count + 1 boundaries to `bounds`; returns the count.
 int cut(int64_t n, int64_t unit, int parts, int64_t* bounds);
 
+// A spin-wait's pause: tells the core this is a busy-wait loop.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 }  // namespace papo

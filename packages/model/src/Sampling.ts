@@ -142,12 +142,10 @@ const draw = (order: ArrayLike<number>, e: Float64Array, options: { readonly top
   return order[n - 1]!
 }
 
-/** log softmax(row / temperature)[tok], the sum over the vocabulary in id order. */
-const logSoftmaxAt = (row: Float32Array, tok: number, temperature: number): number => {
-  let max = -Infinity
-  for (let i = 0; i < row.length; i++) if (row[i]! > max) max = row[i]!
+/** log softmax(row / temperature)[tok] from the row's largest logit and its {@link scaledExps}, summed in id order. */
+const logSoftmaxAt = (row: Float32Array, tok: number, temperature: number, max: number, e: Float64Array): number => {
   let sum = 0
-  for (let i = 0; i < row.length; i++) sum += Math.exp((row[i]! - max) / temperature)
+  for (let i = 0; i < e.length; i++) sum += e[i]!
   return (row[tok]! - max) / temperature - Math.log(sum)
 }
 
@@ -213,20 +211,12 @@ export const sample = (policy: Policy, images: tf.Tensor, promptIds: tf.Tensor, 
       if (done[r] === 1) continue
       const src = rowOf(r)
       const row = logits.subarray(src * v, (src + 1) * v)
-      let tok: number
-      if (greedy) {
-        tok = sampleToken(row, options, rng)
-        tokenLogProbs[r * tMax + step] = logSoftmaxAt(row, tok, temp)
-      } else {
-        // sampleToken and logSoftmaxAt on the same exps (the same values each computed; the sums in their orders)
-        const order = byLogit(row)
-        const max = row[order[0]!]!
-        const e = scaledExps(row, max, temp)
-        tok = draw(order, e, options, rng)
-        let sum = 0
-        for (let i = 0; i < v; i++) sum += e[i]!
-        tokenLogProbs[r * tMax + step] = (row[tok]! - max) / temp - Math.log(sum)
-      }
+      // The draw and the token's log-prob share the row's exps.
+      const order = byLogit(row)
+      const max = row[order[0]!]!
+      const e = scaledExps(row, max, temp)
+      const tok = greedy ? order[0]! : draw(order, e, options, rng)
+      tokenLogProbs[r * tMax + step] = logSoftmaxAt(row, tok, temp, max, e)
       ids[r * tMax + step] = tok
       lengths[r] = step + 1
       if (stop.has(tok)) {
