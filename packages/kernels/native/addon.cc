@@ -239,41 +239,6 @@ napi_value attention(napi_env env, napi_callback_info info) {
 
 // --- decode (attend.h) ---
 
-// decodeLayer(heap: ArrayBuffer, k, v: Float32Array, p: Float64Array [rows, heads, hd, d_mlp, capacity, pos,
-// then byte offsets of x, a, qkv, h, y, ln1_g, ln1_b, w_qkv, b_qkv, w_o, b_o, ln2_g, ln2_b, w_fc, b_fc, w_out,
-// b_out]): one decode step of a transformer block on the heap; k, v are the layer's KV cache. See attend.h.
-napi_value decode_layer(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc < 4) return throw_error(env, "decodeLayer: takes (heap, k, v, params)");
-  float* base = nullptr;
-  int64_t floats = 0, nk = 0, nv = 0;
-  if (!heap_of(env, argv[0], "decodeLayer", &base, &floats)) return nullptr;
-  float* k = floats_of(env, argv[1], &nk);
-  float* v = floats_of(env, argv[2], &nv);
-  if (k == nullptr || v == nullptr) return throw_error(env, "decodeLayer: arguments 1 and 2 must be Float32Arrays");
-  const double* p = params_of(env, argv[3], "decodeLayer", 23, 23);
-  if (p == nullptr) return nullptr;
-  const int64_t rows = p[0], heads = p[1], hd = p[2], d_mlp = p[3], cap = p[4], pos = p[5], d = heads * hd;
-  if (pos >= cap || nk < rows * d * cap || nv < rows * d * cap)
-    return throw_error(env, "decodeLayer: the KV cache is too short for its shape, or full");
-  // Each operand's float count, in the order of p[6…22].
-  const int64_t sizes[17] = {rows * d, rows * d, rows * 3 * d, rows * d_mlp, rows * d, d, d, d * 3 * d, 3 * d,
-                             d * d, d, d, d, d * d_mlp, d_mlp, d_mlp * d, d};
-  float* ptr[17];
-  for (int i = 0; i < 17; i++) {
-    const int64_t off = p[6 + i];
-    if (off % 4 != 0 || off / 4 + sizes[i] > floats)
-      return throw_error(env, "decodeLayer: operand " + std::to_string(i) + " lies outside the heap or is not 4-byte aligned");
-    ptr[i] = base + off / 4;
-  }
-  papo::decode_layer({rows, heads, hd, d_mlp, cap, pos, ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6], ptr[7], ptr[8],
-                      ptr[9], ptr[10], ptr[11], ptr[12], ptr[13], ptr[14], ptr[15], ptr[16], k, v},
-                     threads);
-  return nullptr;
-}
-
 // A rollout's native decoder (attend.h's Decoder) behind a JS external: freed by decoderFree, or when collected.
 struct DecoderHandle {
   std::unique_ptr<papo::Decoder> decoder;
@@ -314,8 +279,9 @@ papo::Decoder* decoder_call(napi_env env, napi_callback_info info, const char* f
 }
 
 // decoderCreate(heap: ArrayBuffer, p: Float64Array [rows, heads, hd, d_mlp, layers, vocab, positions, capacity,
-// then byte offsets: per layer the twelve of decodeLayer (ln1_g … b_out), then ln_f γ, β, the head [d, vocab],
-// the token table [vocab, d], the text positions [positions, d]]) → a decoder holding packed copies of them.
+// then byte offsets: per layer the block's twelve (ln1_g … b_out, as attend.h's Decoder takes them), then ln_f γ, β,
+// the head [d, vocab], the token table [vocab, d], the text positions [positions, d]]) → a decoder holding packed
+// copies of them.
 napi_value decoder_create(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -560,7 +526,6 @@ NAPI_MODULE_INIT() {
       {"adamw", nullptr, adamw, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gemmEpilogue", nullptr, gemm_epilogue, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"columnSums", nullptr, column_sums, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"decodeLayer", nullptr, decode_layer, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"decoderCreate", nullptr, decoder_create, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"decoderFill", nullptr, decoder_fill, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"decoderStep", nullptr, decoder_step, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -227,7 +227,27 @@ class Steps {
   std::vector<Task> tasks_;
 };
 
-// The kernels of one block's decode step (attend.h's DecodeLayer), in order; the residual stream alternates
+// One decode step of a pre-LayerNorm transformer block for `rows` new tokens (d = heads·hd), in place:
+//   a = LN₁(x);  qkv = a·W_qkv + b_qkv;  a = attend(qkv) (k, v stored at `pos`);  x = x + (a·W_o + b_o);
+//   a = LN₂(x);  h = gelu(a·W_fc + b_fc);  x = x + (h·W_out + b_out).
+// Every product is gemm()'s arithmetic, the GELU and the residual adds in its store (sgemm.h's epilogues), every
+// LayerNorm rows()'s: the same operations, in the same order, as the model's tfjs kernels under this addon
+// (bit-identical to that path, and for any thread count). Weights are row-major [in, out]; a, y [rows, d],
+// qkv [rows, 3d] and h [rows, d_mlp] are scratch.
+struct DecodeLayer {
+  int64_t rows, heads, hd, d_mlp, capacity, pos;
+  float* x;
+  float* a;
+  float* qkv;
+  float* h;
+  float* y;
+  const float *ln1_g, *ln1_b, *w_qkv, *b_qkv, *w_o, *b_o, *ln2_g, *ln2_b, *w_fc, *b_fc, *w_out, *b_out;
+  float* k;
+  float* v;
+  bool packed = false;  // the four weights are pack_b()'s panels (sgemm.h) for `rows` rows, not row-major
+};
+
+// The kernels of one block's decode step (a DecodeLayer), in order; the residual stream alternates
 // between x and y: y = x + attn(LN1(x))·W_o + b_o, then x = y + gelu(LN2(y)·W_fc + b_fc)·W_out + b_out, each add
 // and the GELU in the product's store (the calls the tfjs kernels make: LayerNorm, _FusedMatMul with its bias,
 // matMulAdd, matMulGelu).
@@ -313,14 +333,6 @@ class Floats {
 };
 
 }  // namespace
-
-void decode_layer(const DecodeLayer& l, int threads) {
-  if (l.rows == 0) return;
-  const Block b(l);
-  Steps s;
-  b.add_to(s);
-  s.run(threads);
-}
 
 struct Decoder::State {
   explicit State(const DecoderShape& s)

@@ -19,43 +19,21 @@ struct Attend {
 
 void attend(const Attend& a, int threads);
 
-// One decode step of a pre-LayerNorm transformer block for `rows` new tokens (d = heads·hd), in place:
-//   a = LN₁(x);  qkv = a·W_qkv + b_qkv;  a = attend(qkv) (k, v stored at `pos`);  x = x + (a·W_o + b_o);
-//   a = LN₂(x);  h = gelu(a·W_fc + b_fc);  x = x + (h·W_out + b_out).
-// Every product is gemm()'s arithmetic, the GELU and the residual adds in its store (sgemm.h's epilogues), every
-// LayerNorm rows()'s: the same operations, in the same order, as the model's tfjs kernels under this addon (bit-identical to
-// that path, and for any thread count). Weights are row-major [in, out]; a, y [rows, d], qkv [rows, 3d] and
-// h [rows, d_mlp] are scratch.
-struct DecodeLayer {
-  int64_t rows, heads, hd, d_mlp, capacity, pos;
-  float* x;
-  float* a;
-  float* qkv;
-  float* h;
-  float* y;
-  const float *ln1_g, *ln1_b, *w_qkv, *b_qkv, *w_o, *b_o, *ln2_g, *ln2_b, *w_fc, *b_fc, *w_out, *b_out;
-  float* k;
-  float* v;
-  bool packed = false;  // the four weights are pack_b()'s panels (sgemm.h) for `rows` rows, not row-major
-};
-
-// Runs the block as tasks of one job on the thread pool (see Steps in attend.cc): every LayerNorm, product and the
-// attention is cut into a few row or column ranges, each computed as the whole kernel computes it.
-void decode_layer(const DecodeLayer& l, int threads);
-
 // A rollout's decoder: the policy's weights packed once (pack_b, for `rows` rows: the packing a product does on
 // every call, done once while the policy does not change), a KV cache of `capacity` positions per layer and the
-// scratch, all owned; a step embeds one token per row, runs every block (decode_layer's kernels) and the head
-// (the final LayerNorm, then x·W_head) as one job on the thread pool, and writes the logits [rows, vocab]. The
-// same kernels on the same values as decode_layer() and the tfjs kernels: the same bits, for any thread count.
+// scratch, all owned; a step embeds one token per row, runs every block and the head (the final LayerNorm,
+// then x·W_head) as one job on the thread pool, and writes the logits [rows, vocab]. The
+// same kernels on the same values as the model's tfjs kernels under this addon (per block: LayerNorm, the products
+// with their bias, the GELU and the residual adds in the store, attend()): the same bits, for any thread count.
 struct DecoderShape {
   int64_t rows, heads, hd, d_mlp, layers, vocab, positions, capacity;
 };
 
 class Decoder {
  public:
-  // `tensors`: per layer DecodeLayer's twelve (ln1_g … b_out, row-major weights), then the final LayerNorm's γ
-  // and β, the head [d, vocab], the token table [vocab, d] and the text positions [positions, d]; read here only.
+  // `tensors`: per layer the block's twelve (ln1_g, ln1_b, w_qkv, b_qkv, w_o, b_o, ln2_g, ln2_b, w_fc, b_fc,
+  // w_out, b_out; weights row-major [in, out]), then the final LayerNorm's γ and β, the head [d, vocab], the token
+  // table [vocab, d] and the text positions [positions, d]; read here only.
   Decoder(const DecoderShape& s, const float* const* tensors);
   // Stores layer `layer`'s keys and values from a pass over `prompts` sequences of `length` positions (row
   // (p, t) of k at k + (p·length + t)·k_ld, likewise v), prompt p for the rows p·group … p·group + group − 1,

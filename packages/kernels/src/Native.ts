@@ -76,7 +76,6 @@ interface Addon {
   readonly adamw: (heap: ArrayBuffer, table: Float64Array) => void
   readonly gemmEpilogue: (heap: ArrayBuffer, params: Float64Array) => void
   readonly columnSums: (heap: ArrayBuffer, params: Float64Array) => void
-  readonly decodeLayer: (heap: ArrayBuffer, k: Float32Array, v: Float32Array, params: Float64Array) => void
   readonly decoderCreate: (heap: ArrayBuffer, params: Float64Array) => unknown
   readonly decoderFill: (decoder: unknown, heap: ArrayBuffer, params: Float64Array) => void
   readonly decoderStep: (decoder: unknown, ids: Int32Array, offset: number, logits: Float32Array) => void
@@ -413,55 +412,6 @@ export interface BlockWeights {
 }
 
 /**
- * One {@link decodeLayer} call: `rows` new tokens of `heads` heads of `hd` values (d = heads·hd), an MLP of
- * `dMlp`, a KV cache of `capacity` positions whose position `pos` the new tokens take; byte offsets of the
- * residual stream `x [rows, d]` (updated in place), of scratch `a [rows, d]`, `qkv [rows, 3d]`,
- * `h [rows, dMlp]`, `y [rows, d]`, and of the block's weights.
- *
- * @category models
- */
-export interface DecodeLayerParams {
-  readonly rows: number
-  readonly heads: number
-  readonly hd: number
-  readonly dMlp: number
-  readonly capacity: number
-  readonly pos: number
-  readonly x: number
-  readonly a: number
-  readonly qkv: number
-  readonly h: number
-  readonly y: number
-  readonly weights: BlockWeights
-}
-
-const decodeParams = new Float64Array(23)
-
-/**
- * One decode step of a pre-LayerNorm transformer block, in place on `heap`, as one native call:
- * `x += attn(LN₁(x))·W_o + b_o`, then `x += gelu(LN₂(x)·W_fc + b_fc)·W_out + b_out`, where the attention
- * stores the new keys and values at `pos` of the layer's cache `k`, `v` (`[rows·heads, capacity, hd]`, as
- * {@link attend}) and attends over positions 0…pos. The same kernels in the same order as the model's tfjs
- * path under {@link Wasm.install} (the same bits, for any thread count). Throws when the addon is not loaded
- * or an operand lies outside the heap.
- *
- * @example
- * decodeLayer(heap, k, v, { rows: 80, heads: 4, hd: 32, dMlp: 512, capacity: 56, pos: 40, x, a, qkv, h, y, weights })
- * // => undefined (x now holds the block's output)
- *
- * @category math
- */
-export const decodeLayer = (heap: ArrayBuffer, k: Float32Array, v: Float32Array, p: DecodeLayerParams): void => {
-  const addon = requireAddon("decode step")
-  const w = p.weights
-  decodeParams.set([
-    p.rows, p.heads, p.hd, p.dMlp, p.capacity, p.pos, p.x, p.a, p.qkv, p.h, p.y,
-    w.ln1Gamma, w.ln1Beta, w.qkvWeight, w.qkvBias, w.projWeight, w.projBias, w.ln2Gamma, w.ln2Beta, w.fcWeight, w.fcBias, w.outWeight, w.outBias
-  ])
-  addon.decodeLayer(heap, k, v, decodeParams)
-}
-
-/**
  * The shape of a {@link decoder}: `rows` sequences, `layers` blocks of `heads` heads of `hd` values (d = heads·hd)
  * and an MLP of `dMlp`, a vocabulary of `vocab` tokens, a table of `positions` text positions, and a KV cache of
  * `capacity` positions.
@@ -513,8 +463,9 @@ export interface Decoder {
 /**
  * A rollout's decoder, in native memory: copies of the weights, each product's weight packed once into the SGEMM's
  * panels (the packing every product would otherwise repeat at every step), the KV cache and the scratch. A step
- * is one native call and one job for the two threads: the same kernels on the same values as {@link decodeLayer}
- * per block, then the final LayerNorm and the head product, so the same bits, for any thread count. The weights
+ * is one native call and one job for the two threads: the same kernels on the same values as the model's tfjs
+ * kernels under {@link Wasm.install} (per block: LayerNorm, the products with their bias, GELU and residual adds,
+ * {@link attend} over the cache; then the final LayerNorm and the head product), so the same bits, for any thread count. The weights
  * are read at creation only (later changes to them are not seen). Throws when the addon is not loaded, a tensor
  * lies outside the heap, the cache is full, or an id or position is out of range.
  *

@@ -618,7 +618,7 @@ export const columnSums = (x: tf.Tensor): tf.Tensor1D => tf.engine().runKernel(c
 // --- heap access (the model's native decode steps) ---
 
 /**
- * The wasm backend's memory as an ArrayBuffer, for native calls that work in place on it (`Native.decodeLayer`).
+ * The wasm backend's memory as an ArrayBuffer, for native calls that work in place on it (`Native.decoder`).
  * Growing the heap (any allocation) replaces the buffer: ask again after allocating. Requires {@link install}.
  *
  * @example

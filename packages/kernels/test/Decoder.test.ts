@@ -1,8 +1,9 @@
 // Native.decoder (a rollout's decode steps, one native call each, every product's weight packed once) against
-// the calls it replaces in @papo/model's decoder: the token embedding as float32 adds, Native.decodeLayer per
-// block over the same cache, the final LayerNorm row kernel and the head's Native.gemm. Bit for bit, on random
-// shapes: one row or many, prompts repeated for groups, odd widths, a 2048-deep MLP product (which gemm() cuts by
-// depth), several steps up to a full cache; then the same bits on one thread and two, and the refusals.
+// the tfjs calls it replaces in @papo/model's decode step under Wasm.install: the token embedding as float32 adds;
+// per block LayerNorm, fused matMuls with their bias, Native.attend over the same cache, Add and GELU; the final
+// LayerNorm and the head's matMul. Bit for bit, on random shapes: one row or many, prompts repeated for groups, 1
+// to 4 heads, hd 1 / odd / 32, odd widths, a 2048-deep MLP product (which gemm() cuts by depth), caches from one
+// position to 44, several steps up to a full cache; then the same bits on one thread and two, and the refusals.
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import * as tf from "@tensorflow/tfjs"
@@ -19,13 +20,13 @@ const cases: fc.Arbitrary<Case> = fc
   .record({
     prompts: fc.integer({ min: 1, max: 12 }),
     group: fc.integer({ min: 1, max: 3 }),
-    heads: fc.integer({ min: 1, max: 3 }),
+    heads: fc.integer({ min: 1, max: 4 }),
     hd: fc.constantFrom(1, 3, 32),
     dMlp: fc.constantFrom(1, 37, 512, 2048),
     layers: fc.integer({ min: 1, max: 3 }),
     vocab: fc.constantFrom(1, 5, 32, 40),
     positions: fc.integer({ min: 1, max: 8 }),
-    prefix: fc.integer({ min: 1, max: 6 }),
+    prefix: fc.oneof(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 30, max: 40 })),
     steps: fc.integer({ min: 1, max: 4 }),
     seed: fc.integer({ min: 0, max: 1e6 })
   })
@@ -52,11 +53,25 @@ const inputs = (c: Case) => {
     ...(Object.fromEntries(Object.entries(rest).map(([k, t]) => [k, Wasm.address(t)])) as Omit<Native.DecoderWeights, "blocks">)
   }
   const tensors = [...blocks.flatMap((b) => Object.values(b)), ...Object.values(rest), ...prefill]
-  return { weights, rest, prefill, ids, offsets, tensors }
+  return { weights, blocks, rest, prefill, ids, offsets, tensors }
 }
 
-/** The decoder's steps as the per-block calls, on a cache in plain arrays filled as @papo/model's KvCache is. */
-const reference = (c: Case, w: Native.DecoderWeights, rest: Record<string, tf.Tensor>, prefill: ReadonlyArray<tf.Tensor>, ids: ReadonlyArray<Int32Array>, offsets: ReadonlyArray<number>): Array<Float32Array> => {
+/** One block's decode step as @papo/model ran it on the tfjs kernels (Native.attend on the cache at `pos`): x after the block. */
+const block = (c: Case, w: Record<(typeof blockNames)[number], tf.Tensor>, x: tf.Tensor2D, k: Float32Array, v: Float32Array, pos: number): tf.Tensor2D => {
+  const d = c.heads * c.hd
+  const qkv = tf.tidy(() => tf.fused.matMul({ a: Wasm.layerNorm(x, w.ln1Gamma, w.ln1Beta) as tf.Tensor2D, b: w.qkvWeight as tf.Tensor2D, bias: w.qkvBias }))
+  const att = new Float32Array(c.rows * d)
+  Native.attend(qkv.dataSync() as Float32Array, k, v, att, { rows: c.rows, heads: c.heads, hd: c.hd, capacity: c.capacity, pos })
+  qkv.dispose()
+  return tf.tidy(() => {
+    const x1 = tf.add(x, tf.fused.matMul({ a: tf.tensor2d(att, [c.rows, d]), b: w.projWeight as tf.Tensor2D, bias: w.projBias }))
+    const u = Wasm.gelu(tf.fused.matMul({ a: Wasm.layerNorm(x1, w.ln2Gamma, w.ln2Beta) as tf.Tensor2D, b: w.fcWeight as tf.Tensor2D, bias: w.fcBias }))
+    return tf.add(x1, tf.fused.matMul({ a: u as tf.Tensor2D, b: w.outWeight as tf.Tensor2D, bias: w.outBias })) as tf.Tensor2D
+  })
+}
+
+/** The decoder's steps as the tfjs calls, on a cache in plain arrays filled as @papo/model's KvCache is. */
+const reference = (c: Case, blocks: ReadonlyArray<Record<(typeof blockNames)[number], tf.Tensor>>, rest: Record<string, tf.Tensor>, prefill: ReadonlyArray<tf.Tensor>, ids: ReadonlyArray<Int32Array>, offsets: ReadonlyArray<number>): Array<Float32Array> => {
   const d = c.heads * c.hd, n = c.rows
   const caches = prefill.map((t) => {
     const src = t.dataSync() as Float32Array, k = new Float32Array(n * d * c.capacity), v = new Float32Array(n * d * c.capacity)
@@ -71,20 +86,19 @@ const reference = (c: Case, w: Native.DecoderWeights, rest: Record<string, tf.Te
     return { k, v }
   })
   const table = rest["tokenTable"]!.dataSync() as Float32Array, positions = rest["textPositions"]!.dataSync() as Float32Array
-  // x [n, d] | a [n, d] | y [n, d] | qkv [n, 3d] | h [n, dMlp] | logits [n, vocab]
-  const scratch = tf.zeros([n * (6 * d + c.dMlp + c.vocab)])
-  const x = Wasm.address(scratch), a = x + 4 * n * d, y = a + 4 * n * d, qkv = y + 4 * n * d, h = qkv + 12 * n * d, logits = h + 4 * n * c.dMlp
-  const out = ids.map((step, s) => {
-    const heap = Wasm.heap(), xs = new Float32Array(heap, x, n * d)
-    for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) xs[r * d + j] = Math.fround(table[step[r]! * d + j]! + positions[offsets[s]! * d + j]!)
-    caches.forEach((cache, i) =>
-      Native.decodeLayer(heap, cache.k, cache.v, { rows: n, heads: c.heads, hd: c.hd, dMlp: c.dMlp, capacity: c.capacity, pos: c.prefix + s, x, a, qkv, h, y, weights: w.blocks[i]! }))
-    Native.rows(heap, { op: "layerNorm", rows: n, cols: d, inputs: [x, w.lnFGamma, w.lnFBeta], outputs: [a] })
-    Native.gemm(heap, { batch: 1, m: n, n: c.vocab, k: d, aOffset: a, aBatch: 0, aRow: d, aCol: 1, bOffset: w.head, bBatch: 0, bRow: c.vocab, bCol: 1, cOffset: logits, biasOffset: -1 })
-    return new Float32Array(heap, logits, n * c.vocab).slice()
+  return ids.map((step, s) => {
+    const embedded = new Float32Array(n * d)
+    for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) embedded[r * d + j] = Math.fround(table[step[r]! * d + j]! + positions[offsets[s]! * d + j]!)
+    let x = tf.tensor2d(embedded, [n, d])
+    caches.forEach((cache, i) => {
+      const next = block(c, blocks[i]!, x, cache.k, cache.v, c.prefix + s)
+      x.dispose()
+      x = next
+    })
+    const logits = tf.tidy(() => tf.matMul(Wasm.layerNorm(x, rest["lnFGamma"]!, rest["lnFBeta"]!) as tf.Tensor2D, rest["head"]!).dataSync() as Float32Array)
+    x.dispose()
+    return logits
   })
-  scratch.dispose()
-  return out
 }
 
 /** The same steps through one Native.decoder. */
@@ -100,17 +114,17 @@ const native = (c: Case, w: Native.DecoderWeights, prefill: ReadonlyArray<tf.Ten
   return out
 }
 
-test("a native decoder's steps give the per-block calls' bits", { skip }, () => {
+test("a native decoder's steps give the tfjs kernels' bits", { skip }, () => {
   fc.assert(fc.property(cases, (c) => {
-    const { weights, rest, prefill, ids, offsets, tensors } = inputs(c)
-    const want = reference(c, weights, rest, prefill, ids, offsets)
+    const { weights, blocks, rest, prefill, ids, offsets, tensors } = inputs(c)
+    const want = reference(c, blocks, rest, prefill, ids, offsets)
     const got = native(c, weights, prefill, ids, offsets)
     tf.dispose(tensors)
     got.forEach((logits, s) => assert.deepEqual(logits, want[s], `step ${s} of ${JSON.stringify(c)}`))
   }), { numRuns: 30, seed: 11 })
 })
 
-test("a native decoder is bit-identical on one thread and two, and refuses a full cache, a bad id or position, and use after dispose", { skip }, () => {
+test("a native decoder is bit-identical on one thread and two, and refuses weights off the heap, a full cache, a bad id or position, and use after dispose", { skip }, () => {
   const c: Case = { prompts: 16, group: 5, rows: 80, heads: 4, hd: 32, dMlp: 512, layers: 2, vocab: 32, positions: 32, prefix: 40, capacity: 44, seed: 4 }
   const { weights, prefill, ids, offsets, tensors } = inputs(c)
   Native.configure({ threads: 1 })
@@ -118,6 +132,7 @@ test("a native decoder is bit-identical on one thread and two, and refuses a ful
   Native.configure({ threads: 2 })
   const two = native(c, weights, prefill, ids, offsets)
   two.forEach((logits, s) => assert.deepEqual(Buffer.from(logits.buffer), Buffer.from(one[s]!.buffer)))
+  assert.throws(() => Native.decoder(Wasm.heap(), c, { ...weights, head: Wasm.heap().byteLength - 4 }), /tensor 26 lies outside the heap/)
   const dec = Native.decoder(Wasm.heap(), c, weights)
   assert.throws(() => dec.step(new Int32Array(c.rows).fill(c.vocab), 0), /token id out of range/)
   assert.throws(() => dec.step(new Int32Array(c.rows), c.positions), /text position out of range/)

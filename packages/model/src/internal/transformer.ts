@@ -302,7 +302,7 @@ export const decodeStep = (p: Params, c: ModelConfig, x0: tf.Tensor2D, cache: Kv
  * Token-by-token decoding: {@link Decoder.fill} stores a prefill's keys and values, {@link Decoder.step} embeds
  * one token per row and returns the next logits as a plain array. Under the native kernels a
  * `Native.decoder` holds the weights (each product's packed once per rollout), the KV cache and the scratch,
- * and a step is one native call (every block, `Native.decodeLayer`'s kernels, and the head); on wasm, a
+ * and a step is one native call (every block's kernels, and the head); on wasm, a
  * {@link KvCache}, {@link decodeStep} and {@link head}. Both give the bits the tfjs kernels give.
  */
 export interface Decoder {
