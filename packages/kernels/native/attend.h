@@ -21,10 +21,10 @@ void attend(const Attend& a, int threads);
 
 // A rollout's decoder: the policy's weights packed once (pack_b, for `rows` rows: the packing a product does on
 // every call, done once while the policy does not change), a KV cache of `capacity` positions per layer and the
-// scratch, all owned; a step embeds one token per row, runs every block and the head (the final LayerNorm,
-// then x·W_head) as one job on the thread pool, and writes the logits [rows, vocab]. The
-// same kernels on the same values as the model's tfjs kernels under this addon (per block: LayerNorm, the products
-// with their bias, the GELU and the residual adds in the store, attend()): the same bits, for any thread count.
+// scratch, all owned; a step embeds one token per row, runs every block and the head (the final LayerNorm, then
+// x·W_head) as one job on the thread pool, and writes the logits [rows, vocab]. The same kernels on the same
+// values as the model's tfjs kernels under this addon (per block: LayerNorm, the products with their bias, the
+// GELU and the residual adds in the store, attend()): the same bits, for any thread count.
 struct DecoderShape {
   int64_t rows, heads, hd, d_mlp, layers, vocab, positions, capacity;
 };

@@ -465,9 +465,9 @@ export interface Decoder {
  * panels (the packing every product would otherwise repeat at every step), the KV cache and the scratch. A step
  * is one native call and one job for the two threads: the same kernels on the same values as the model's tfjs
  * kernels under {@link Wasm.install} (per block: LayerNorm, the products with their bias, GELU and residual adds,
- * {@link attend} over the cache; then the final LayerNorm and the head product), so the same bits, for any thread count. The weights
- * are read at creation only (later changes to them are not seen). Throws when the addon is not loaded, a tensor
- * lies outside the heap, the cache is full, or an id or position is out of range.
+ * {@link attend} over the cache; then the final LayerNorm and the head product), so the same bits, for any thread
+ * count. The weights are read at creation only (later changes to them are not seen). Throws when the addon is not
+ * loaded, a tensor lies outside the heap, the cache is full, or an id or position is out of range.
  *
  * @example
  * const dec = decoder(Wasm.heap(), { rows: 80, heads: 4, hd: 32, dMlp: 512, layers: 4, vocab: 32, positions: 32, capacity: 56 }, weights)
