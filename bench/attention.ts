@@ -16,6 +16,7 @@ import * as tf from "@tensorflow/tfjs"
 import { describe, initBackend } from "@papo/backend"
 import { Native, Wasm } from "@papo/kernels"
 import { flag, names } from "./lib/args.js"
+import { median } from "./lib/stats.js"
 
 const rows = flag("--rows", 160), threads = flag("--threads", 2), calls = flag("--calls", 40)
 const heads = { small: 4, medium: 8 } as const
@@ -29,10 +30,6 @@ Native.configure({ threads: threads === 1 ? 1 : 2 })
 const cpuMs = (): number => {
   const u = process.cpuUsage()
   return (u.user + u.system) / 1000
-}
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
 }
 
 for (const name of names.length > 0 ? names : (["small", "medium"] as const)) {

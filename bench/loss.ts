@@ -9,6 +9,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { type BackendName, initBackend } from "@papo/backend"
 import { PapoLoss } from "@papo/loss"
+import { median } from "./lib/stats.js"
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(name)
@@ -36,16 +37,15 @@ for (const [b, t, reps] of shapes) {
     tf.dispose([value, grad])
     if (i >= 2) times.push(ms)
   }
-  times.sort((x, y) => x - y)
-  const median = times[Math.floor(times.length / 2)]!
+  const ms = median(times)
   console.log(JSON.stringify({
     bench: "papo_loss_with_grad",
     backend: backend.name,
     batch: b,
     tokens: t,
-    median_ms: +median.toFixed(3),
-    min_ms: +times[0]!.toFixed(3),
-    tokens_per_s: Math.round((b * t) / (median / 1000)),
+    median_ms: +ms.toFixed(3),
+    min_ms: +Math.min(...times).toFixed(3),
+    tokens_per_s: Math.round((b * t) / (ms / 1000)),
     reps
   }))
   tf.dispose([logProbs, lengths, ...Object.values(fixed)])

@@ -9,6 +9,7 @@
  */
 import { Masking } from "@papo/masking"
 import { Mt19937 } from "@papo/random"
+import { median } from "./lib/stats.js"
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(name)
@@ -16,7 +17,6 @@ const arg = (name: string) => {
 }
 const reps = Number(arg("--reps") ?? 0)
 
-const median = (xs: Array<number>): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 const workloads = [
   { name: "batch80_28x56x1_float32", shape: [80, 28, 56, 1], make: (n: number) => new Float32Array(n), reps: 400 },

@@ -57,6 +57,7 @@ import { Config, Optimizer, Parallel, Policy, Sampling } from "@papo/model"
 import { Mt19937, Xoshiro128 } from "@papo/random"
 import { B, dispose, G, models, N, TP, TR } from "./lib/workload.js"
 import { args, flag, names } from "./lib/args.js"
+import { median, quantile } from "./lib/stats.js"
 
 const configsToRun = names.length > 0 ? names : (["small", "medium"] as const)
 const timedSteps = flag("--steps", 20)
@@ -78,14 +79,6 @@ const executedGflop = (name: "small" | "medium"): number => {
 }
 
 
-/** The q-quantile of xs, interpolating linearly between order statistics (q 0.5: the median). */
-const quantile = (xs: ReadonlyArray<number>, q: number): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  const h = (s.length - 1) * q
-  const lo = Math.floor(h)
-  return s[lo]! + (h - lo) * (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!)
-}
-const median = (xs: ReadonlyArray<number>): number => quantile(xs, 0.5)
 /** The first and third quartiles of xs, rounded to 3 places: the spread of a per-step ratio. */
 const quartiles = (xs: ReadonlyArray<number>): [number, number] => [+quantile(xs, 0.25).toFixed(3), +quantile(xs, 0.75).toFixed(3)]
 

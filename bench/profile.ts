@@ -24,6 +24,7 @@ import { Optimizer, Policy, Sampling } from "@papo/model"
 import { Xoshiro128 } from "@papo/random"
 import { dispose, models, N, TP, TR } from "./lib/workload.js"
 import { flag, names } from "./lib/args.js"
+import { median } from "./lib/stats.js"
 
 const configsToRun = names.length > 0 ? names : (["small"] as const)
 const timedSteps = flag("--steps", 6), warmup = flag("--warmup", 2), top = flag("--top", 12)
@@ -51,11 +52,6 @@ for (const k of tf.getKernelsForBackend("wasm")) {
   })
 }
 
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
 const round = (x: number): number => +x.toFixed(2)
 
 const phase = (config: string, name: string, run: () => void): void => {

@@ -19,6 +19,7 @@ import { Sampling } from "@papo/model"
 import { Xoshiro128 } from "@papo/random"
 import { dispose, models, N, TP, TR } from "./lib/workload.js"
 import { flag, names } from "./lib/args.js"
+import { median } from "./lib/stats.js"
 
 const configsToRun = names.length > 0 ? names : (["small", "medium"] as const)
 const timed = flag("--steps", 20), warmup = flag("--warmup", 3), threads = flag("--threads", 2)
@@ -28,11 +29,6 @@ const choice = await initBackend("wasm")
 const backend = describe(threads === 1 && choice.native?.available ? { ...choice, native: Native.configure({ threads: 1 }) } : choice)
 console.error(`backend: ${backend}`)
 
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
 const cpuMs = (): number => {
   const u = process.cpuUsage()
   return (u.user + u.system) / 1000

@@ -15,6 +15,7 @@
  */
 import { spawnSync } from "node:child_process"
 import { args, flag } from "./lib/args.js"
+import { quantile } from "./lib/stats.js"
 
 const rounds = flag("--rounds", 5)
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${rounds}`)
@@ -23,12 +24,8 @@ const passOn = args.filter((a, i) => a !== "--rounds" && args[i - 1] !== "--roun
 const fields = ["step_ms", "rollout_ms", "logprob_ms", "update_ms", "grpo_step_ms", "papo_overhead", "update_gflops", "update_gflops_executed"] as const
 type Line = { readonly config: string; readonly impl?: string; readonly ratio_vs_pytorch?: Record<string, number> } & Partial<Record<(typeof fields)[number], number>>
 
-/** `[min, median, max]` of xs (the median of an even count: the mean of the middle two), to 3 places. */
-const spread = (xs: ReadonlyArray<number>): [number, number, number] => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2
-  return [s[0]!, mid, s[s.length - 1]!].map((x) => +x.toFixed(3)) as [number, number, number]
-}
+/** `[min, median, max]` of xs, to 3 places. */
+const spread = (xs: ReadonlyArray<number>): [number, number, number] => [0, 0.5, 1].map((q) => +quantile(xs, q).toFixed(3)) as [number, number, number]
 
 const byRound: Array<Array<Line>> = []
 for (let r = 1; r <= rounds; r++) {

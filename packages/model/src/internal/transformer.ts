@@ -48,22 +48,17 @@ export const embedText = (p: Params, c: ModelConfig, ids: tf.Tensor, offset: num
 
 /**
  * {@link embedText} of one token per row at text position `offset`, read from plain arrays of `token_embed`
- * and `text_pos_embed`, written to `out [N, d]` (for a decode step): the same values, since a one-hot row
+ * and `text_pos_embed`, as a tensor `[N, d]` (for a decode step on wasm): the same values, since a one-hot row
  * times E is that row of E exactly, and a float32 sum rounded from double is the float32 sum.
  */
-const embedTokensInto = (c: ModelConfig, table: Float32Array, positions: Float32Array, ids: ArrayLike<number>, offset: number, out: Float32Array): void => {
+export const embedTokens = (c: ModelConfig, table: Float32Array, positions: Float32Array, ids: ArrayLike<number>, offset: number): tf.Tensor2D => {
   const d = c.dModel
+  const x = new Float32Array(ids.length * d)
   for (let r = 0; r < ids.length; r++) {
     const e = ids[r]! * d, o = r * d
-    for (let j = 0; j < d; j++) out[o + j] = table[e + j]! + positions[offset * d + j]!
+    for (let j = 0; j < d; j++) x[o + j] = table[e + j]! + positions[offset * d + j]!
   }
-}
-
-/** {@link embedTokensInto} as a tensor `[N, d]`. */
-export const embedTokens = (c: ModelConfig, table: Float32Array, positions: Float32Array, ids: ArrayLike<number>, offset: number): tf.Tensor2D => {
-  const x = new Float32Array(ids.length * c.dModel)
-  embedTokensInto(c, table, positions, ids, offset, x)
-  return tf.tensor2d(x, [ids.length, c.dModel])
+  return tf.tensor2d(x, [ids.length, d])
 }
 
 /** `[T, T]` additive causal mask: 0 on and below the diagonal, −1e9 above. */
